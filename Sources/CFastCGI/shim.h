@@ -1,0 +1,2 @@
+// Only the reentrant FastCGI API. Never fcgi_stdio.h: it redefines stdio.
+#include <fcgiapp.h>

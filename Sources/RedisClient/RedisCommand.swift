@@ -1,0 +1,47 @@
+/// One Redis command as an argument vector, stored as one contiguous byte buffer so that sending
+/// it is binary-safe (`redisCommandArgv`) and costs no per-argument allocation.
+public struct RedisCommand: Sendable, Equatable {
+    /// All arguments, back to back.
+    public private(set) var bytes: [UInt8] = []
+    /// The length of each argument in `bytes`.
+    public private(set) var lengths: [Int] = []
+
+    public init(_ arguments: String...) {
+        for argument in arguments { append(argument) }
+    }
+
+    public init(arguments: [String]) {
+        for argument in arguments { append(argument) }
+    }
+
+    /// Adds a text argument (sent as its UTF-8 bytes).
+    public mutating func append(_ argument: String) {
+        var argument = argument
+        argument.withUTF8 { append(bytes: $0) }
+    }
+
+    /// Adds a binary argument.
+    public mutating func append<Bytes: Collection>(bytes argument: Bytes) where Bytes.Element == UInt8 {
+        bytes.append(contentsOf: argument)
+        lengths.append(argument.count)
+    }
+
+    /// Adds a decimal integer argument.
+    public mutating func append(_ argument: Int) {
+        append(String(argument))
+    }
+
+    /// The number of arguments, command name included.
+    public var count: Int { lengths.count }
+
+    /// The arguments as text, for tests and debugging (never log commands carrying secrets).
+    public var arguments: [String] {
+        var result: [String] = []
+        var start = 0
+        for length in lengths {
+            result.append(String(decoding: bytes[start..<start + length], as: UTF8.self))
+            start += length
+        }
+        return result
+    }
+}

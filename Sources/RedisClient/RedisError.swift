@@ -1,0 +1,27 @@
+/// Why a Redis call failed. Every case except `.server` means the connection was dropped and
+/// will be replaced by a new one on the next call.
+public enum RedisError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The TCP or Unix connection could not be made (refused, unreachable, timed out).
+    case connectFailed(String)
+    /// Reading or writing timed out (`commandTimeout`).
+    case timedOut
+    /// The connection broke during a command (reset, EOF, protocol error).
+    case connectionLost(String)
+    /// The server answered with an error (for example, `WRONGTYPE`), or refused `AUTH`/`SELECT`.
+    case server(RedisServerError)
+    /// The reply did not have the shape the caller expected.
+    case unexpectedReply(String)
+    /// A command with no arguments was given; nothing was sent.
+    case invalidCommand
+
+    public var description: String {
+        switch self {
+        case .connectFailed(let why): return "redis connect failed: \(why)"
+        case .timedOut: return "redis timed out"
+        case .connectionLost(let why): return "redis connection lost: \(why)"
+        case .server(let error): return "redis error: \(error.message)"
+        case .unexpectedReply(let why): return "unexpected redis reply: \(why)"
+        case .invalidCommand: return "empty redis command"
+        }
+    }
+}

@@ -1,0 +1,45 @@
+/// A Redis reply, copied out of hiredis's reply tree (which is freed at once).
+public enum RedisReply: Equatable, Sendable {
+    case string([UInt8])
+    case status(String)
+    case integer(Int64)
+    case null
+    case array([RedisReply])
+    case error(RedisServerError)
+
+    /// The integer value, or `nil` for any other kind of reply.
+    public var integer: Int64? {
+        if case .integer(let value) = self { return value }
+        return nil
+    }
+
+    /// A bulk or status string decoded as UTF-8, or `nil` for any other kind of reply.
+    public var text: String? {
+        switch self {
+        case .string(let bytes): return String(decoding: bytes, as: UTF8.self)
+        case .status(let text): return text
+        default: return nil
+        }
+    }
+
+    /// The server error carried by this reply, if it is one.
+    public var serverError: RedisServerError? {
+        if case .error(let error) = self { return error }
+        return nil
+    }
+}
+
+/// An error reply sent by the server, such as `NOSCRIPT No matching script`.
+public struct RedisServerError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The first word of the message (`ERR`, `NOSCRIPT`, `WRONGTYPE`, …).
+    public let code: String
+    /// The whole message as the server sent it.
+    public let message: String
+
+    public init(message: String) {
+        self.message = message
+        self.code = String(message.prefix { $0 != " " })
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,135 @@
+import FastCGIServer
+import RedisClient
+import SessionCore
+
+/// One command-line option, its environment variable and how it changes the configuration.
+struct Option: Sendable {
+    let flag: String
+    let environment: String
+    let valueName: String
+    let help: String
+    let apply: @Sendable (inout AppConfiguration, String) throws(ConfigurationError) -> Void
+}
+
+extension AppConfiguration {
+    /// Every option `session-fcgi` understands. Flags win over environment variables.
+    static let options: [Option] = [
+        Option(flag: "--listen", environment: "SESSION_FCGI_LISTEN", valueName: "ADDRESS",
+               help: "HOST:PORT, :PORT, or a Unix socket path to bind (default: the socket spawn-fcgi passes on fd 0)") { config, value throws(ConfigurationError) in
+            guard let address = ListenAddress(parsing: value) else { throw ConfigurationError("--listen: cannot parse '\(value)'") }
+            config.server.listen = address
+        },
+        Option(flag: "--threads", environment: "SESSION_FCGI_THREADS", valueName: "N",
+               help: "worker threads, each with its own Redis connection (default 64; keep >= nginx workers x upstream keepalive + peak load)") { config, value throws(ConfigurationError) in
+            config.server.threads = try integer(value, flag: "--threads", in: 1...4096)
+        },
+        Option(flag: "--backlog", environment: "SESSION_FCGI_BACKLOG", valueName: "N",
+               help: "listen backlog when binding with --listen (default 1024)") { config, value throws(ConfigurationError) in
+            config.server.backlog = try integer(value, flag: "--backlog", in: 1...65535)
+        },
+        Option(flag: "--max-body-bytes", environment: "SESSION_FCGI_MAX_BODY_BYTES", valueName: "N",
+               help: "largest request body accepted; larger ones get 413 (default 65536)") { config, value throws(ConfigurationError) in
+            config.server.maxBodyBytes = try integer(value, flag: "--max-body-bytes", in: 0...(64 << 20))
+        },
+        Option(flag: "--redis-url", environment: "REDIS_URL", valueName: "URL",
+               help: "redis://[[user]:password@]host[:port][/db] or unix:///path (default redis://127.0.0.1:6379)") { config, value throws(ConfigurationError) in
+            guard var endpoint = RedisEndpoint(url: value) else { throw ConfigurationError("--redis-url: cannot parse the URL") }
+            endpoint.connectTimeoutMilliseconds = config.redis.connectTimeoutMilliseconds
+            endpoint.commandTimeoutMilliseconds = config.redis.commandTimeoutMilliseconds
+            config.redis = endpoint
+        },
+        Option(flag: "--redis-connect-timeout-ms", environment: "SESSION_FCGI_REDIS_CONNECT_TIMEOUT_MS", valueName: "MS",
+               help: "bound on connecting to Redis (default 200)") { config, value throws(ConfigurationError) in
+            config.redis.connectTimeoutMilliseconds = try integer(value, flag: "--redis-connect-timeout-ms", in: 1...60000)
+        },
+        Option(flag: "--redis-timeout-ms", environment: "SESSION_FCGI_REDIS_TIMEOUT_MS", valueName: "MS",
+               help: "bound on each Redis reply; slower answers become 503 (default 500)") { config, value throws(ConfigurationError) in
+            config.redis.commandTimeoutMilliseconds = try integer(value, flag: "--redis-timeout-ms", in: 1...60000)
+        },
+        Option(flag: "--key-prefix", environment: "SESSION_FCGI_KEY_PREFIX", valueName: "PREFIX",
+               help: "prefix of session keys in Redis (default sid_)") { config, value throws(ConfigurationError) in
+            guard !value.isEmpty, value.utf8.count <= 64, value.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
+                throw ConfigurationError("--key-prefix: 1 to 64 printable characters without spaces")
+            }
+            config.keyPrefix = value
+        },
+        Option(flag: "--idle-timeout", environment: "SESSION_FCGI_IDLE_TIMEOUT", valueName: "SECONDS",
+               help: "session idle timeout: Redis TTL and cookie Max-Age, refreshed by every request (default 1800)") { config, value throws(ConfigurationError) in
+            config.session.idleTimeoutSeconds = try integer(value, flag: "--idle-timeout", in: 1...(400 * 86400))
+        },
+        Option(flag: "--cookie-name", environment: "SESSION_FCGI_COOKIE_NAME", valueName: "NAME",
+               help: "session cookie name (default sid; a __Host- name forces Secure, Path=/ and no Domain)") { config, value throws(ConfigurationError) in
+            guard !value.isEmpty, value.utf8.allSatisfy(isCookieNameByte) else {
+                throw ConfigurationError("--cookie-name: not a valid cookie name")
+            }
+            config.session.cookieName = value
+        },
+        Option(flag: "--cookie-path", environment: "SESSION_FCGI_COOKIE_PATH", valueName: "PATH",
+               help: "cookie Path (default /)") { config, value throws(ConfigurationError) in
+            guard value.hasPrefix("/"), value.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ";") }) else {
+                throw ConfigurationError("--cookie-path: must start with / and hold no spaces or ';'")
+            }
+            config.session.cookiePath = value
+        },
+        Option(flag: "--cookie-domain", environment: "SESSION_FCGI_COOKIE_DOMAIN", valueName: "DOMAIN",
+               help: "cookie Domain (default none: a host-only cookie, the safest)") { config, value throws(ConfigurationError) in
+            guard !value.isEmpty, value.utf8.allSatisfy({ isDomainByte($0) }) else {
+                throw ConfigurationError("--cookie-domain: letters, digits, '-' and '.' only")
+            }
+            config.session.cookieDomain = value
+        },
+        Option(flag: "--cookie-secure", environment: "SESSION_FCGI_COOKIE_SECURE", valueName: "auto|always",
+               help: "auto: Secure when the request came over HTTPS; always: on every cookie (default auto)") { config, value throws(ConfigurationError) in
+            guard let policy = SessionConfiguration.SecurePolicy(rawValue: value.lowercased()) else {
+                throw ConfigurationError("--cookie-secure: auto or always")
+            }
+            config.session.securePolicy = policy
+        },
+        Option(flag: "--cookie-samesite", environment: "SESSION_FCGI_COOKIE_SAMESITE", valueName: "Strict|Lax|None",
+               help: "cookie SameSite (default Lax; None implies Secure)") { config, value throws(ConfigurationError) in
+            guard let sameSite = SameSite.allCases.first(where: { $0.rawValue.lowercased() == value.lowercased() }) else {
+                throw ConfigurationError("--cookie-samesite: Strict, Lax or None")
+            }
+            config.session.sameSite = sameSite
+        },
+        Option(flag: "--retry-after", environment: "SESSION_FCGI_RETRY_AFTER", valueName: "SECONDS",
+               help: "Retry-After sent with 503 while Redis is unavailable (default 1)") { config, value throws(ConfigurationError) in
+            config.retryAfterSeconds = try integer(value, flag: "--retry-after", in: 0...3600)
+        },
+        Option(flag: "--log-file", environment: "SESSION_FCGI_LOG_FILE", valueName: "PATH",
+               help: "append logs here (default standard error, which spawn-fcgi discards)") { config, value throws(ConfigurationError) in
+            guard !value.isEmpty else { throw ConfigurationError("--log-file: empty path") }
+            config.logFile = value
+        },
+        Option(flag: "--log-level", environment: "SESSION_FCGI_LOG_LEVEL", valueName: "LEVEL",
+               help: "debug, info, warning or error (default info)") { config, value throws(ConfigurationError) in
+            let levels: [String: ServerLog.Level] = ["debug": .debug, "info": .info, "warning": .warning, "error": .error]
+            guard let level = levels[value.lowercased()] else { throw ConfigurationError("--log-level: debug, info, warning or error") }
+            config.logLevel = level
+        },
+    ]
+
+    private static func integer(_ text: String, flag: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+        guard let value = Int(text), range.contains(value) else {
+            throw ConfigurationError("\(flag): expected a whole number in \(range.lowerBound)...\(range.upperBound), got '\(text)'")
+        }
+        return value
+    }
+
+    private static func isCookieNameByte(_ byte: UInt8) -> Bool {
+        // RFC 6265 cookie-name is an RFC 7230 token.
+        if byte <= 32 || byte >= 127 { return false }
+        return !"()<>@,;:\\\"/[]?={}".utf8.contains(byte)
+    }
+
+    private static func isDomainByte(_ byte: UInt8) -> Bool {
+        Base64Free.isAlphanumeric(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+    }
+}
+
+private enum Base64Free {
+    static func isAlphanumeric(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+    }
+}

@@ -1,0 +1,71 @@
+extension AppConfiguration {
+    /// What the command line asked for.
+    public enum Invocation: Equatable, Sendable {
+        case serve(AppConfiguration)
+        case help(String)
+    }
+
+    /// Builds the configuration: defaults, then environment variables, then flags
+    /// (`--flag VALUE` or `--flag=VALUE`), then cross-checks.
+    public static func parse(arguments: [String], environment: [String: String]) throws(ConfigurationError) -> Invocation {
+        var config = AppConfiguration()
+        for option in options {
+            if let value = environment[option.environment] { try option.apply(&config, value) }
+        }
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
+            if argument == "--help" || argument == "-h" { return .help(helpText) }
+            var flag = argument
+            var value: String?
+            if let equals = argument.firstIndex(of: "=") {
+                flag = String(argument[..<equals])
+                value = String(argument[argument.index(after: equals)...])
+            }
+            guard let option = options.first(where: { $0.flag == flag }) else {
+                throw ConfigurationError("unknown option '\(flag)' (see --help)")
+            }
+            if value == nil {
+                guard index < arguments.count else { throw ConfigurationError("\(flag) needs a value") }
+                value = arguments[index]
+                index += 1
+            }
+            try option.apply(&config, value ?? "")
+        }
+        try config.validate()
+        return .serve(config)
+    }
+
+    /// Rules that involve several options.
+    func validate() throws(ConfigurationError) {
+        let name = session.cookieName
+        if name.hasPrefix("__Host-") {
+            // RFC 6265bis §4.1.3.2: Secure, Path=/ and no Domain, or browsers drop the cookie.
+            guard session.securePolicy == .always, session.cookiePath == "/", session.cookieDomain == nil else {
+                throw ConfigurationError("a __Host- cookie needs --cookie-secure always, --cookie-path / and no --cookie-domain")
+            }
+        } else if name.hasPrefix("__Secure-"), session.securePolicy != .always {
+            throw ConfigurationError("a __Secure- cookie needs --cookie-secure always")
+        }
+    }
+
+    /// The `--help` text: every option with its environment variable.
+    public static var helpText: String {
+        var text = """
+            session-fcgi: a FastCGI responder keeping HTTP sessions in Redis.
+
+            Usage: session-fcgi [OPTIONS]
+              Under spawn-fcgi:  spawn-fcgi -a 127.0.0.1 -p 9001 -- session-fcgi [OPTIONS]
+              Standalone:        session-fcgi --listen 127.0.0.1:9001 [OPTIONS]
+
+            Options (each may also be set by the environment variable shown; flags win):
+
+            """
+        for option in options {
+            text += "  \(option.flag) \(option.valueName)\n      \(option.help)\n      env: \(option.environment)\n"
+        }
+        text += "  --help\n      show this text\n"
+        return text
+    }
+}

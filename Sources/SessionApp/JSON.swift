@@ -1,0 +1,32 @@
+/// The few JSON shapes the app writes, built without Foundation (the hot path stays small).
+enum JSON {
+    /// A JSON string literal with the required escapes.
+    static func quoted(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
+    }
+
+    /// `{"key":value,…}` from already-encoded values.
+    static func object(_ members: [(String, String)]) -> [UInt8] {
+        var text = "{"
+        for (index, member) in members.enumerated() {
+            if index > 0 { text += "," }
+            text += quoted(member.0) + ":" + member.1
+        }
+        text += "}"
+        return Array(text.utf8)
+    }
+}

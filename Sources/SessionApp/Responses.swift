@@ -1,0 +1,30 @@
+import FastCGIServer
+
+/// Response builders shared by the routes: every answer is JSON and never cached.
+enum Responses {
+    static let jsonContentType = "application/json"
+
+    static func json(_ status: Int, _ body: [UInt8], extraHeaders: [(name: String, value: String)] = []) -> FastCGIResponse {
+        var headers: [(name: String, value: String)] = [("Content-Type", jsonContentType), ("Cache-Control", "no-store")]
+        headers.append(contentsOf: extraHeaders)
+        return FastCGIResponse(status: status, headers: headers, body: body)
+    }
+
+    /// `{"error":"…"}` with the given status.
+    static func error(_ status: Int, _ message: String, extraHeaders: [(name: String, value: String)] = []) -> FastCGIResponse {
+        json(status, JSON.object([("error", JSON.quoted(message))]), extraHeaders: extraHeaders)
+    }
+
+    static func notFound() -> FastCGIResponse {
+        error(404, "not found")
+    }
+
+    static func methodNotAllowed(allowed: [String]) -> FastCGIResponse {
+        error(405, "method not allowed", extraHeaders: [("Allow", allowed.joined(separator: ", "))])
+    }
+
+    /// The store is down or slow: tell clients when to come back.
+    static func storeUnavailable(retryAfterSeconds: Int) -> FastCGIResponse {
+        error(503, "session store unavailable", extraHeaders: [("Retry-After", String(retryAfterSeconds))])
+    }
+}

@@ -1,0 +1,58 @@
+/// How sessions are named, kept and sent to browsers. Defaults follow OWASP's session guidance.
+public struct SessionConfiguration: Equatable, Sendable {
+    /// When the cookie carries `Secure`.
+    public enum SecurePolicy: String, Sendable, CaseIterable {
+        /// Only when the request came over HTTPS (FastCGI `HTTPS=on`).
+        case whenHTTPS = "auto"
+        /// Always, for deployments where TLS ends in front of nginx.
+        case always
+    }
+
+    /// Cookie name (`sid`).
+    public var cookieName: String
+    /// Cookie `Path` (`/`).
+    public var cookiePath: String
+    /// Cookie `Domain`; `nil` (the default) makes a host-only cookie.
+    public var cookieDomain: String?
+    /// Cookie `SameSite` (`Lax`).
+    public var sameSite: SameSite
+    /// When the cookie is marked `Secure`.
+    public var securePolicy: SecurePolicy
+    /// Idle timeout in seconds: the Redis TTL, refreshed by every request (1800).
+    public var idleTimeoutSeconds: Int
+
+    public init(
+        cookieName: String = "sid",
+        cookiePath: String = "/",
+        cookieDomain: String? = nil,
+        sameSite: SameSite = .lax,
+        securePolicy: SecurePolicy = .whenHTTPS,
+        idleTimeoutSeconds: Int = 1800
+    ) {
+        self.cookieName = cookieName
+        self.cookiePath = cookiePath
+        self.cookieDomain = cookieDomain
+        self.sameSite = sameSite
+        self.securePolicy = securePolicy
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+    }
+
+    /// The cookie that hands `id` to the browser.
+    public func cookie(for id: SessionID, requestIsHTTPS: Bool) -> SetCookie {
+        SetCookie(
+            name: cookieName, value: id.rawValue, path: cookiePath, domain: cookieDomain,
+            maxAge: idleTimeoutSeconds,
+            secure: securePolicy == .always || requestIsHTTPS || sameSite == .none,
+            httpOnly: true, sameSite: sameSite)
+    }
+
+    /// The first well-formed session id among the request's cookies named `cookieName`.
+    /// Malformed values are ignored, never repaired.
+    public func presentedSessionID(cookieHeader: String?) -> SessionID? {
+        guard let cookieHeader else { return nil }
+        for value in CookieHeader.values(named: cookieName, in: cookieHeader) {
+            if let id = SessionID(validating: value) { return id }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,4 @@
+import Glibc
+import SessionApp
+
+exit(CommandLineTool.main(arguments: CommandLine.arguments))

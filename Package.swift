@@ -21,12 +21,12 @@ let package = Package(
         .target(name: "SessionApp", dependencies: ["SessionCore", "SessionRedis", "FastCGIServer", "RedisClient"]),
         .executableTarget(name: "session-fcgi", dependencies: ["SessionApp"]),
 
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["RedisClient"], path: "Tests/TestSupport"),
         .testTarget(name: "SessionCoreTests", dependencies: ["SessionCore"]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"]),
         .testTarget(name: "SessionRedisTests", dependencies: ["SessionRedis", "SessionCore", "TestSupport"]),
         .testTarget(name: "SessionAppTests", dependencies: ["SessionApp", "SessionCore", "FastCGIServer"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "RedisClient", "session-fcgi"]),
     ],
     swiftLanguageModes: [.v6]
 )

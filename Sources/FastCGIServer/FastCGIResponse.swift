@@ -21,7 +21,7 @@ public struct FastCGIResponse: Sendable, Equatable {
         return headers.first { $0.name.lowercased() == wanted }?.value
     }
 
-    /// The CGI response bytes: `Status:` line, headers, blank line, body.
+    /// The CGI response bytes: `Status:` line, headers, `Content-Length`, blank line, body.
     public func serialized() -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(128 + body.count)
@@ -37,7 +37,9 @@ public struct FastCGIResponse: Sendable, Equatable {
             bytes.append(contentsOf: header.value.utf8.filter { $0 != 13 && $0 != 10 })
             bytes.append(contentsOf: "\r\n".utf8)
         }
-        bytes.append(contentsOf: "\r\n".utf8)
+        bytes.append(contentsOf: "Content-Length: ".utf8)
+        bytes.append(contentsOf: String(body.count).utf8)
+        bytes.append(contentsOf: "\r\n\r\n".utf8)
         bytes.append(contentsOf: body)
         return bytes
     }

@@ -1,0 +1,53 @@
+import Foundation
+
+/// A child process that a test started and will stop by its pid (never by name).
+public final class ManagedProcess: @unchecked Sendable {
+    // @unchecked: `process` is set once in init and only read afterwards; Foundation's Process
+    // is itself thread-safe for the calls used here (terminate, isRunning, pid).
+    public let process: Process
+    public let name: String
+
+    /// Starts `executable` with `arguments`; output goes to `logFile` (or /dev/null).
+    public init(name: String, executable: String, arguments: [String], environment: [String: String]? = nil, logFile: URL? = nil) throws {
+        self.name = name
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        if let logFile {
+            _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: logFile)
+            process.standardOutput = handle
+            process.standardError = handle
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+        }
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var isRunning: Bool { process.isRunning }
+
+    /// Sends `signal` and waits up to `timeout` for the exit, then SIGKILL.
+    public func stop(signal: Int32 = SIGTERM, timeout: TimeInterval = 10) {
+        guard process.isRunning else { return }
+        kill(pid, signal)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    public func kill9() {
+        guard process.isRunning else { return }
+        kill(pid, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import RedisClient
+
+/// A private `redis-server` on a free loopback port, without persistence, for one test or class.
+public final class RedisServerProcess: @unchecked Sendable {
+    // @unchecked: every stored property is set in init (or by restart on the test's own thread).
+    public let port: Int
+    public let directory: URL
+    private var process: ManagedProcess?
+
+    public init(port: Int = FreePort.next()) throws {
+        self.port = port
+        directory = try Paths.temporaryDirectory("redis")
+        try start()
+    }
+
+    /// Starts the server again on the same port (after `stop`), with an empty dataset.
+    public func start() throws {
+        process = try ManagedProcess(
+            name: "redis-server", executable: Paths.tool("redis-server"),
+            arguments: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                        "--enable-debug-command", "local",
+                        "--dir", directory.path],
+            logFile: directory.appendingPathComponent("redis.log"))
+        guard FreePort.waitUntilListening(port) else { throw TestSupportError.didNotStart("redis-server on \(port)") }
+    }
+
+    /// Stops the server (SIGKILL when `abruptly`, as a crash would).
+    public func stop(abruptly: Bool = false) {
+        if abruptly { process?.kill9() } else { process?.stop() }
+        process = nil
+    }
+
+    public var url: String { "redis://127.0.0.1:\(port)" }
+
+    public var endpoint: RedisEndpoint {
+        RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port))
+    }
+
+    /// A new connection for the test's own inspection.
+    public func connection() -> RedisConnection {
+        RedisConnection(endpoint: endpoint)
+    }
+
+    /// Calls per command from `INFO commandstats` (`evalsha` → 12, …).
+    public func commandCalls() throws -> [String: Int] {
+        let reply = try connection().send(RedisCommand("INFO", "commandstats"))
+        var calls: [String: Int] = [:]
+        for line in (reply.text ?? "").split(whereSeparator: \.isNewline) where line.hasPrefix("cmdstat_") {
+            let parts = line.dropFirst("cmdstat_".count).split(separator: ":", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            for field in parts[1].split(separator: ",") where field.hasPrefix("calls=") {
+                calls[String(parts[0])] = Int(field.dropFirst("calls=".count))
+            }
+        }
+        return calls
+    }
+
+    /// Resets `INFO commandstats`.
+    public func resetStatistics() throws {
+        _ = try connection().send(RedisCommand("CONFIG", "RESETSTAT"))
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+public enum TestSupportError: Error, CustomStringConvertible {
+    case didNotStart(String)
+    case protocolError(String)
+
+    public var description: String {
+        switch self {
+        case .didNotStart(let what): return "\(what) did not start"
+        case .protocolError(let why): return why
+        }
+    }
+}

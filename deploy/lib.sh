@@ -1,0 +1,61 @@
+# Shared helpers for deploy/local, deploy/test and bench/. Source it; it defines functions only.
+
+# Debian packages the project needs at run time and for its tests.
+SESSION_STORE_PACKAGES=(libfcgi-dev libfcgi-bin libhiredis-dev redis-server redis-tools nginx-light spawn-fcgi curl wrk python3)
+
+log() { printf '%s\n' "$*" >&2; }
+
+# Installs whichever of the named Debian packages are missing (apt-get update only if needed).
+ensure_packages() {
+    local missing=()
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    log "installing: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# True when the pid in file $1 names a running process.
+pid_alive() {
+    local file=$1 pid
+    [ -s "$file" ] || return 1
+    pid=$(cat "$file")
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+# Sends signal $2 (default TERM) to the pid in file $1 and waits up to 10 s for it to exit,
+# then KILLs it. Removes the pid file.
+stop_pid_file() {
+    local file=$1 signal=${2:-TERM} pid
+    if pid_alive "$file"; then
+        pid=$(cat "$file")
+        kill "-$signal" "$pid" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+    fi
+    rm -f "$file"
+}
+
+# Waits up to $2 seconds (default 20) until URL $1 answers 200.
+wait_http_ok() {
+    local url=$1 seconds=${2:-20}
+    for _ in $(seq $((seconds * 10))); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "$url" 2>/dev/null)" = 200 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# Waits up to $2 seconds until TCP port $1 on 127.0.0.1 accepts connections.
+wait_port() {
+    local port=$1 seconds=${2:-10}
+    for _ in $(seq $((seconds * 10))); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}

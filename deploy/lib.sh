@@ -59,3 +59,11 @@ wait_port() {
     done
     return 1
 }
+
+# Swift lives in /opt/swift on these machines; make sure it is on PATH.
+ensure_swift() {
+    if ! command -v swift >/dev/null 2>&1; then
+        [ -x /opt/swift/usr/bin/swift ] && export PATH="$PATH:/opt/swift/usr/bin"
+    fi
+    command -v swift >/dev/null 2>&1 || { log "swift is not installed (expected on PATH or in /opt/swift)"; return 1; }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import XCTest
+import RedisClient
+import TestSupport
+
+/// Failures of one part of the stack; each test has a stack of its own.
+final class FailureEndToEndTests: XCTestCase {
+    func testKilledInstanceCostsNoRequestAndTheSessionSurvives() throws {
+        let stack = try SessionStack(instanceCount: 2, threads: 8)
+        defer { stack.stop() }
+        let id = try XCTUnwrap(stack.get("/count").setCookieValue())
+        for expected in 2...5 { XCTAssertEqual(try stack.get("/count", cookie: "sid=\(id)").count, expected) }
+        stack.killInstance(port: stack.instancePorts[0])
+        for expected in 6...30 {
+            let response = try stack.get("/count", cookie: "sid=\(id)")
+            XCTAssertEqual(response.status, 200, "request \(expected) after the kill")
+            XCTAssertEqual(response.count, expected)
+        }
+    }
+
+    func testRedisDownGives503AndTheInstancesRecoverByThemselves() throws {
+        let stack = try SessionStack(instanceCount: 2, threads: 8)
+        defer { stack.stop() }
+        XCTAssertEqual(try stack.get("/count").status, 200)
+        let pids = stack.instancePorts.map { stack.instancePID(port: $0) }
+
+        stack.redis.stop()
+        for _ in 0..<6 {
+            let response = try stack.get("/count")
+            XCTAssertEqual(response.status, 503)
+            XCTAssertEqual(response.header("Retry-After"), "1")
+            XCTAssertEqual(response.header("Content-Type"), "application/json")
+            XCTAssertEqual(response.text, "{\"error\":\"session store unavailable\"}")
+            XCTAssertTrue(response.headers("Set-Cookie").isEmpty)
+        }
+        XCTAssertEqual(try stack.get("/healthz").status, 503)
+
+        try stack.redis.start()
+        // No restart of anything else: the very next requests succeed.
+        XCTAssertEqual(try stack.get("/healthz").status, 200)
+        let id = try XCTUnwrap(stack.get("/count").setCookieValue())
+        for expected in 2...6 { XCTAssertEqual(try stack.get("/count", cookie: "sid=\(id)").count, expected) }
+        XCTAssertEqual(stack.instancePorts.map { stack.instancePID(port: $0) }, pids, "instances must not have restarted")
+    }
+
+    func testSlowRedisGives503WithinTheTimeoutThenRecovers() throws {
+        let stack = try SessionStack(instanceCount: 2, threads: 8, extraArguments: ["--redis-timeout-ms", "200"])
+        defer { stack.stop() }
+        let id = try XCTUnwrap(stack.get("/count").setCookieValue())
+        // Redis stops answering every client (but this admin command) for 1.5 s.
+        XCTAssertEqual(try stack.redis.connection().send(RedisCommand("CLIENT", "PAUSE", "1500", "ALL")), .status("OK"))
+        let started = Date()
+        let slow = try stack.get("/count", cookie: "sid=\(id)")
+        XCTAssertEqual(slow.status, 503)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 1.2, "the Redis timeout must bound the answer")
+        Thread.sleep(forTimeInterval: 1.6)
+        let after = try stack.get("/count", cookie: "sid=\(id)")
+        XCTAssertEqual(after.status, 200)
+        // The timed-out increment may or may not have been applied once Redis resumed; it is
+        // never applied twice and the session is intact.
+        XCTAssertTrue([2, 3].contains(after.count ?? 0), "count \(String(describing: after.count))")
+    }
+
+    func testSIGTERMStopsAnInstanceCleanlyWhileNginxMovesOn() throws {
+        let stack = try SessionStack(instanceCount: 2, threads: 8)
+        defer { stack.stop() }
+        let id = try XCTUnwrap(stack.get("/count").setCookieValue())
+        let started = Date()
+        XCTAssertEqual(stack.terminateInstance(port: stack.instancePorts[1]), 0, "exit status after SIGTERM")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 7)
+        for expected in 2...10 { XCTAssertEqual(try stack.get("/count", cookie: "sid=\(id)").count, expected) }
+    }
+
+    func testInstanceWithoutASocketOrRedisURLFailsClearly() throws {
+        let output = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Paths.sessionFCGIBinary)
+        process.arguments = ["--threads", "zero"]
+        process.standardError = output
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 64)
+        let message = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(message.contains("--threads"), message)
+
+        let noSocket = Process()
+        noSocket.executableURL = URL(fileURLWithPath: Paths.sessionFCGIBinary)
+        noSocket.standardInput = FileHandle.nullDevice
+        let errors = Pipe()
+        noSocket.standardError = errors
+        try noSocket.run()
+        noSocket.waitUntilExit()
+        XCTAssertNotEqual(noSocket.terminationStatus, 0)
+        XCTAssertTrue(String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("spawn-fcgi"))
+    }
+
+    func testHelpListsEveryOption() throws {
+        let output = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Paths.sessionFCGIBinary)
+        process.arguments = ["--help"]
+        process.standardOutput = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        for flag in ["--listen", "--threads", "--redis-url", "--redis-timeout-ms", "--key-prefix", "--idle-timeout",
+                     "--cookie-name", "--cookie-secure", "--cookie-samesite", "--log-file", "--max-body-bytes"] {
+            XCTAssertTrue(text.contains(flag), flag)
+        }
+    }
+}

@@ -20,6 +20,7 @@ final class SessionResponder: FastCGIResponder {
         counter = VisitCounter(store: store, configuration: configuration.session)
         router.add("GET", "/count") { [unowned self] in self.count($0) }
         router.add("GET", "/healthz") { [unowned self] _ in self.health() }
+        router.add("GET", "/livez") { _ in Self.alive }
     }
 
     func respond(to request: FastCGIRequest) -> FastCGIResponse {
@@ -48,6 +49,10 @@ final class SessionResponder: FastCGIResponder {
             return storeFailed(error)
         }
     }
+
+    /// `GET /livez`: the process serves requests; touches nothing else (liveness, and the
+    /// benchmark's FastCGI ceiling).
+    private static let alive = Responses.json(200, JSON.object([("status", JSON.quoted("alive"))]))
 
     /// `GET /healthz`: 200 while Redis answers, 503 while it does not.
     private func health() -> FastCGIResponse {

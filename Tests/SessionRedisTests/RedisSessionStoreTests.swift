@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 import RedisClient
 import SessionCore
-import SessionRedis
+@testable import SessionRedis
 import TestSupport
 
 /// `RedisSessionStore` against a real redis-server started for this class on a free port.
@@ -124,4 +124,16 @@ final class LockedCounter: @unchecked Sendable {
     private var count = 0
     func add() { lock.withLock { count += 1 } }
     var value: Int { lock.withLock { count } }
+}
+
+/// The benchmark's C baseline and redis-benchmark run bench/scripts/*.lua; they must be the
+/// scripts the store really sends, or the comparison is void.
+final class BenchmarkScriptsTests: XCTestCase {
+    func testBenchScriptsAreTheStoreScripts() throws {
+        let directory = Paths.repositoryRoot.appendingPathComponent("bench/scripts")
+        XCTAssertEqual(try String(contentsOf: directory.appendingPathComponent("increment.lua"), encoding: .utf8),
+                       RedisSessionStore.incrementScript.source)
+        XCTAssertEqual(try String(contentsOf: directory.appendingPathComponent("create.lua"), encoding: .utf8),
+                       RedisSessionStore.createScript.source)
+    }
 }

@@ -11,13 +11,13 @@ public struct FastCGIRequest: Sendable {
     }
 
     /// All FastCGI params (`REQUEST_METHOD`, `HTTP_COOKIE`, …), as nginx sent them.
-    public let params: [String: String]
+    public let params: FastCGIParams
     /// The request body (empty when there is none or when `bodyProblem` is set).
     public let body: [UInt8]
     /// Set when the body could not be read as declared.
     public let bodyProblem: BodyProblem?
 
-    public init(params: [String: String], body: [UInt8] = [], bodyProblem: BodyProblem? = nil) {
+    public init(params: FastCGIParams, body: [UInt8] = [], bodyProblem: BodyProblem? = nil) {
         self.params = params
         self.body = body
         self.bodyProblem = bodyProblem
@@ -43,7 +43,6 @@ public struct FastCGIRequest: Sendable {
 
     /// Whether the client connection was HTTPS (`HTTPS=on`, as nginx's fastcgi_params sets it).
     public var isHTTPS: Bool {
-        guard let value = params["HTTPS"] else { return false }
-        return value.lowercased() == "on" || value == "1"
+        params.has("HTTPS", equalTo: "on") || params.has("HTTPS", equalTo: "ON") || params.has("HTTPS", equalTo: "1")
     }
 }

@@ -14,6 +14,12 @@ public struct RedisCommand: Sendable, Equatable {
         for argument in arguments { append(argument) }
     }
 
+    /// An empty command with room for `bytes` bytes in `arguments` arguments.
+    public init(reservingBytes bytes: Int, arguments: Int) {
+        self.bytes.reserveCapacity(bytes)
+        lengths.reserveCapacity(arguments)
+    }
+
     /// Adds a text argument (sent as its UTF-8 bytes).
     public mutating func append(_ argument: String) {
         var argument = argument
@@ -26,8 +32,22 @@ public struct RedisCommand: Sendable, Equatable {
         lengths.append(argument.count)
     }
 
+    /// Adds one argument made of two strings back to back (a key prefix and an id, say)
+    /// without building the joined string first.
+    public mutating func append(concatenating first: String, _ second: String) {
+        let start = bytes.count
+        bytes.append(contentsOf: first.utf8)
+        bytes.append(contentsOf: second.utf8)
+        lengths.append(bytes.count - start)
+    }
+
     /// Adds a decimal integer argument.
     public mutating func append(_ argument: Int) {
+        append(String(argument))
+    }
+
+    /// Adds a decimal integer argument.
+    public mutating func append(_ argument: Int64) {
         append(String(argument))
     }
 

@@ -13,6 +13,11 @@ import Glibc
 public final class RedisConnection {
     public let endpoint: RedisEndpoint
     private var context: UnsafeMutablePointer<redisContext>?
+    /// Monotonic time of the last reply, in nanoseconds.
+    private var lastUsed: UInt64 = 0
+    /// A connection idle for longer than this is checked before reuse (one `poll`); a busy
+    /// connection is not, which keeps a syscall off the hot path.
+    public var idleCheckNanoseconds: UInt64 = 100_000_000
     /// How many connections this object has made, for tests and metrics.
     public private(set) var connectionsOpened = 0
 
@@ -72,11 +77,16 @@ public final class RedisConnection {
     /// The current context if it is still healthy, or a freshly connected one.
     private func usableContext() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
         if let context {
-            if Self.isIdleAndHealthy(context) { return context }
+            let now = Self.monotonicNanoseconds()
+            if now &- lastUsed < idleCheckNanoseconds || Self.isIdleAndHealthy(context) {
+                lastUsed = now
+                return context
+            }
             close()
         }
         let fresh = try connect()
         context = fresh
+        lastUsed = Self.monotonicNanoseconds()
         connectionsOpened += 1
         return fresh
     }
@@ -161,6 +171,12 @@ public final class RedisConnection {
         withUnsafeBytes(of: context.pointee.errstr) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
         }
+    }
+
+    private static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
     }
 
     private static func timeval(milliseconds: Int) -> Glibc.timeval {

@@ -31,17 +31,36 @@ public struct RedisScript: Sendable {
 }
 
 extension RedisConnection {
-    /// Runs `script` in one round trip (two only right after the server lost its script cache).
-    /// A server error reply other than `NOSCRIPT` is thrown as `.server`.
-    public func run(_ script: RedisScript, keys: [String], arguments: [String]) throws(RedisError) -> RedisReply {
-        let reply = try send(script.evalSHACommand(keys: keys, arguments: arguments))
+    /// Runs `script` with `keyCount` keys; `addArguments` appends the keys, then the other
+    /// arguments, to the command. Same round-trip and error rules as `run(_:keys:arguments:)`,
+    /// without intermediate arrays (this is the hot path of every session request).
+    public func run(_ script: RedisScript, keyCount: Int, _ addArguments: (inout RedisCommand) -> Void) throws(RedisError) -> RedisReply {
+        var command = RedisCommand(reservingBytes: 160, arguments: 8)
+        command.append("EVALSHA")
+        command.append(script.sha1)
+        command.append(keyCount)
+        addArguments(&command)
+        let reply = try send(command)
         if let error = reply.serverError {
-            // NOSCRIPT means the script did not run at all, so running it by source is safe.
             guard error.code == "NOSCRIPT" else { throw .server(error) }
-            let retried = try send(script.evalCommand(keys: keys, arguments: arguments))
+            var full = RedisCommand(reservingBytes: script.source.utf8.count + 160, arguments: 8)
+            full.append("EVAL")
+            full.append(script.source)
+            full.append(keyCount)
+            addArguments(&full)
+            let retried = try send(full)
             if let error = retried.serverError { throw .server(error) }
             return retried
         }
         return reply
+    }
+
+    /// Runs `script` in one round trip (two only right after the server lost its script cache).
+    /// A server error reply other than `NOSCRIPT` is thrown as `.server`.
+    public func run(_ script: RedisScript, keys: [String], arguments: [String]) throws(RedisError) -> RedisReply {
+        try run(script, keyCount: keys.count) { command in
+            for key in keys { command.append(key) }
+            for argument in arguments { command.append(argument) }
+        }
     }
 }

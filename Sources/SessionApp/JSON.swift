@@ -19,6 +19,18 @@ enum JSON {
         return result + "\""
     }
 
+    /// `{"key":N}` built straight into bytes (the `/count` body).
+    static func integerObject(_ key: String, _ value: Int64) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(key.utf8.count + 24)
+        bytes.append(contentsOf: "{\"".utf8)
+        bytes.append(contentsOf: key.utf8)
+        bytes.append(contentsOf: "\":".utf8)
+        bytes.append(contentsOf: String(value).utf8)
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
+    }
+
     /// `{"key":value,…}` from already-encoded values.
     static func object(_ members: [(String, String)]) -> [UInt8] {
         var text = "{"

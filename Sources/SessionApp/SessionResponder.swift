@@ -10,6 +10,7 @@ final class SessionResponder: FastCGIResponder {
     private let log: ServerLog
     private let store: RedisSessionStore
     private let counter: VisitCounter<RedisSessionStore>
+    private let cookieWriter: SessionCookieWriter
     private var router = Router()
     private var lastOutageLog: Int = 0
 
@@ -18,6 +19,7 @@ final class SessionResponder: FastCGIResponder {
         self.log = log
         store = RedisSessionStore(connection: RedisConnection(endpoint: configuration.redis), keyPrefix: configuration.keyPrefix)
         counter = VisitCounter(store: store, configuration: configuration.session)
+        cookieWriter = SessionCookieWriter(configuration: configuration.session)
         router.add("GET", "/count") { [unowned self] in self.count($0) }
         router.add("GET", "/healthz") { [unowned self] _ in self.health() }
         router.add("GET", "/livez") { _ in Self.alive }
@@ -31,7 +33,7 @@ final class SessionResponder: FastCGIResponder {
             case .truncated: return Responses.error(400, "request body shorter than Content-Length")
             }
         }
-        if let cookie = request.cookieHeader, cookie.utf8.count > configuration.maxCookieHeaderBytes {
+        if let length = request.params.length(of: "HTTP_COOKIE"), length > configuration.maxCookieHeaderBytes {
             return Responses.error(431, "Cookie header larger than \(configuration.maxCookieHeaderBytes) bytes")
         }
         return router.route(request)
@@ -42,9 +44,8 @@ final class SessionResponder: FastCGIResponder {
         let presented = configuration.session.presentedSessionID(cookieHeader: request.cookieHeader)
         do {
             let visit = try counter.countVisit(presented: presented)
-            let cookie = configuration.session.cookie(for: visit.sessionID, requestIsHTTPS: request.isHTTPS)
-            return Responses.json(200, JSON.object([("count", String(visit.count))]),
-                                  extraHeaders: [("Set-Cookie", cookie.headerValue)])
+            let cookie = cookieWriter.headerValue(for: visit.sessionID, requestIsHTTPS: request.isHTTPS)
+            return Responses.json(200, JSON.integerObject("count", visit.count), extraHeaders: [("Set-Cookie", cookie)])
         } catch {
             return storeFailed(error)
         }

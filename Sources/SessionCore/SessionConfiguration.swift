@@ -39,8 +39,12 @@ public struct SessionConfiguration: Equatable, Sendable {
 
     /// The cookie that hands `id` to the browser.
     public func cookie(for id: SessionID, requestIsHTTPS: Bool) -> SetCookie {
+        cookie(value: id.rawValue, requestIsHTTPS: requestIsHTTPS)
+    }
+
+    func cookie(value: String, requestIsHTTPS: Bool) -> SetCookie {
         SetCookie(
-            name: cookieName, value: id.rawValue, path: cookiePath, domain: cookieDomain,
+            name: cookieName, value: value, path: cookiePath, domain: cookieDomain,
             maxAge: idleTimeoutSeconds,
             secure: securePolicy == .always || requestIsHTTPS || sameSite == .none,
             httpOnly: true, sameSite: sameSite)

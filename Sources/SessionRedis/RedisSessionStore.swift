@@ -22,7 +22,13 @@ public final class RedisSessionStore: SessionStore {
     }
 
     public func increment(_ field: String, by amount: Int64, in id: SessionID, idleTimeoutSeconds: Int) throws(SessionStoreError) -> Int64? {
-        let reply = try run(Self.incrementScript, key: key(for: id), arguments: [field, String(amount), String(idleTimeoutSeconds)])
+        let prefix = keyPrefix
+        let reply = try run(Self.incrementScript) { command in
+            command.append(concatenating: prefix, id.rawValue)
+            command.append(field)
+            command.append(amount)
+            command.append(idleTimeoutSeconds)
+        }
         switch reply {
         case .integer(let value): return value
         case .null: return nil
@@ -31,12 +37,15 @@ public final class RedisSessionStore: SessionStore {
     }
 
     public func create(_ id: SessionID, fields: [(name: String, value: String)], idleTimeoutSeconds: Int) throws(SessionStoreError) -> Bool {
-        var arguments = [String(idleTimeoutSeconds)]
-        for field in fields {
-            arguments.append(field.name)
-            arguments.append(field.value)
+        let prefix = keyPrefix
+        let reply = try run(Self.createScript) { command in
+            command.append(concatenating: prefix, id.rawValue)
+            command.append(idleTimeoutSeconds)
+            for field in fields {
+                command.append(field.name)
+                command.append(field.value)
+            }
         }
-        let reply = try run(Self.createScript, key: key(for: id), arguments: arguments)
         guard let created = reply.integer else { throw .failed("create script returned an unexpected reply") }
         return created == 1
     }
@@ -54,9 +63,10 @@ public final class RedisSessionStore: SessionStore {
         }
     }
 
-    private func run(_ script: RedisScript, key: String, arguments: [String]) throws(SessionStoreError) -> RedisReply {
+    /// Runs a one-key session script; `addArguments` appends the key first.
+    private func run(_ script: RedisScript, _ addArguments: (inout RedisCommand) -> Void) throws(SessionStoreError) -> RedisReply {
         do {
-            return try connection.run(script, keys: [key], arguments: arguments)
+            return try connection.run(script, keyCount: 1, addArguments)
         } catch {
             throw Self.storeError(error)
         }

@@ -115,9 +115,21 @@ final class RedisConnectionTests: XCTestCase {
         XCTAssertEqual(try connection.send(RedisCommand("CLIENT", "SETNAME", "victim")), .status("OK"))
         let admin = redis.connection()
         XCTAssertEqual(try admin.send(RedisCommand("CLIENT", "KILL", "SKIPME", "yes", "TYPE", "normal")).integer, 1)
-        Thread.sleep(forTimeInterval: 0.1)
+        // Longer than idleCheckNanoseconds: the connection counts as idle and is checked.
+        Thread.sleep(forTimeInterval: 0.3)
         XCTAssertEqual(try connection.send(RedisCommand("PING")), .status("PONG"))
         XCTAssertEqual(connection.connectionsOpened, 2)
+    }
+
+    func testBusyConnectionIsNotPolledButAFailureStillRecovers() throws {
+        let connection = redis.connection()
+        connection.idleCheckNanoseconds = 60_000_000_000
+        XCTAssertEqual(try connection.send(RedisCommand("CLIENT", "SETNAME", "victim")), .status("OK"))
+        XCTAssertEqual(try redis.connection().send(RedisCommand("CLIENT", "KILL", "SKIPME", "yes", "TYPE", "normal")).integer, 1)
+        Thread.sleep(forTimeInterval: 0.05)
+        // Without the idle check the dead connection is used once and fails; the next call reconnects.
+        XCTAssertThrowsError(try connection.send(RedisCommand("PING")))
+        XCTAssertEqual(try connection.send(RedisCommand("PING")), .status("PONG"))
     }
 
     func testAuthAndDatabaseSelection() throws {

@@ -124,3 +124,28 @@ final class ResponseTests: XCTestCase {
         XCTAssertNil(ListenAddress(parsing: "h:99999"))
     }
 }
+
+final class FastCGIParamsTests: XCTestCase {
+    func testLookupIsExactAndFirstWins() {
+        var params = FastCGIParams()
+        params.append(name: Array("HTTP_COOKIE".utf8), value: Array("sid=1".utf8))
+        params.append(name: Array("HTTPS".utf8), value: Array("on".utf8))
+        params.append(name: Array("HTTP_COOKIE".utf8), value: Array("later".utf8))
+        params.append(name: Array("EMPTY".utf8), value: [])
+        XCTAssertEqual(params["HTTP_COOKIE"], "sid=1")
+        XCTAssertEqual(params["HTTPS"], "on")
+        XCTAssertEqual(params["EMPTY"], "")
+        XCTAssertNil(params["HTTP"])
+        XCTAssertNil(params["HTTPS_"])
+        XCTAssertEqual(params.length(of: "HTTP_COOKIE"), 5)
+        XCTAssertTrue(params.has("HTTPS", equalTo: "on"))
+        XCTAssertFalse(params.has("HTTPS", equalTo: "o"))
+        XCTAssertEqual(params.count, 4)
+        XCTAssertEqual(params.all.first?.value, "sid=1")
+    }
+
+    func testJSONIntegerObject() {
+        XCTAssertEqual(String(decoding: JSON.integerObject("count", 42), as: UTF8.self), "{\"count\":42}")
+        XCTAssertEqual(String(decoding: JSON.integerObject("count", -1), as: UTF8.self), "{\"count\":-1}")
+    }
+}

@@ -59,3 +59,22 @@ final class SetCookieTests: XCTestCase {
         XCTAssertNil(configuration.presentedSessionID(cookieHeader: "other=\(id.rawValue)"))
     }
 }
+
+final class SessionCookieWriterTests: XCTestCase {
+    func testWriterMatchesTheTypedCookieForEveryConfiguration() {
+        let id = SessionID.generate()
+        let configurations = [
+            SessionConfiguration(),
+            SessionConfiguration(cookieName: "__Host-sid", securePolicy: .always),
+            SessionConfiguration(cookieName: "s", cookiePath: "/app", cookieDomain: "example.com", sameSite: .strict, idleTimeoutSeconds: 60),
+            SessionConfiguration(sameSite: .none),
+        ]
+        for configuration in configurations {
+            let writer = SessionCookieWriter(configuration: configuration)
+            for https in [false, true] {
+                XCTAssertEqual(writer.headerValue(for: id, requestIsHTTPS: https),
+                               configuration.cookie(for: id, requestIsHTTPS: https).headerValue)
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+/// The FastCGI params of one request (`REQUEST_METHOD`, `HTTP_COOKIE`, …), copied out of
+/// libfcgi into one byte buffer with an index: two allocations per request instead of two per
+/// param. Lookup is a linear scan, which beats hashing for the dozen params nginx sends.
+public struct FastCGIParams: Sendable, ExpressibleByDictionaryLiteral {
+    private struct Entry: Sendable {
+        var nameStart: Int32
+        var nameLength: Int32
+        var valueStart: Int32
+        var valueLength: Int32
+    }
+
+    private var bytes: [UInt8] = []
+    private var entries: [Entry] = []
+
+    public init() {
+        bytes.reserveCapacity(1024)
+        entries.reserveCapacity(24)
+    }
+
+    public init(dictionaryLiteral elements: (String, String)...) {
+        self.init()
+        for (name, value) in elements { append(name: Array(name.utf8), value: Array(value.utf8)) }
+    }
+
+    /// Adds a param (later duplicates are shadowed by the first).
+    public mutating func append<Name: Collection, Value: Collection>(name: Name, value: Value)
+    where Name.Element == UInt8, Value.Element == UInt8 {
+        let nameStart = bytes.count
+        bytes.append(contentsOf: name)
+        let valueStart = bytes.count
+        bytes.append(contentsOf: value)
+        entries.append(Entry(nameStart: Int32(nameStart), nameLength: Int32(valueStart - nameStart),
+                             valueStart: Int32(valueStart), valueLength: Int32(bytes.count - valueStart)))
+    }
+
+    /// The value of param `name`, or `nil` when nginx did not send it.
+    public subscript(name: String) -> String? {
+        guard let range = valueRange(name) else { return nil }
+        return String(decoding: bytes[range], as: UTF8.self)
+    }
+
+    /// Whether param `name` equals `value` exactly (no String is made).
+    public func has(_ name: String, equalTo value: String) -> Bool {
+        guard let range = valueRange(name) else { return false }
+        return bytes[range].elementsEqual(value.utf8)
+    }
+
+    /// The length in bytes of param `name`'s value, without copying it.
+    public func length(of name: String) -> Int? {
+        valueRange(name)?.count
+    }
+
+    /// Every param in the order received.
+    public var all: [(name: String, value: String)] {
+        entries.map { entry in
+            (String(decoding: bytes[Int(entry.nameStart)..<Int(entry.nameStart + entry.nameLength)], as: UTF8.self),
+             String(decoding: bytes[Int(entry.valueStart)..<Int(entry.valueStart + entry.valueLength)], as: UTF8.self))
+        }
+    }
+
+    public var count: Int { entries.count }
+
+    private func valueRange(_ name: String) -> Range<Int>? {
+        let wanted = name.utf8
+        let wantedCount = wanted.count
+        for entry in entries where Int(entry.nameLength) == wantedCount {
+            let start = Int(entry.nameStart)
+            if bytes[start..<start + wantedCount].elementsEqual(wanted) {
+                return Int(entry.valueStart)..<Int(entry.valueStart + entry.valueLength)
+            }
+        }
+        return nil
+    }
+}

@@ -1,3 +1,5 @@
+import Glibc
+
 /// The FastCGI params of one request (`REQUEST_METHOD`, `HTTP_COOKIE`, …), copied out of
 /// libfcgi into one byte buffer with an index: two allocations per request instead of two per
 /// param. Lookup is a linear scan, which beats hashing for the dozen params nginx sends.
@@ -20,6 +22,48 @@ public struct FastCGIParams: Sendable, ExpressibleByDictionaryLiteral {
     public init(dictionaryLiteral elements: (String, String)...) {
         self.init()
         for (name, value) in elements { append(name: Array(name.utf8), value: Array(value.utf8)) }
+    }
+
+    /// Copies libfcgi's `NAME=VALUE` array (terminated by a null pointer) in one pass:
+    /// one allocation for all bytes, one for the index.
+    init(copyingEnvironment envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) {
+        var total = 0
+        var entryCount = 0
+        var cursor = envp
+        while let entry = cursor.pointee {
+            total += strlen(entry)
+            entryCount += 1
+            cursor += 1
+        }
+        var index: [Entry] = []
+        index.reserveCapacity(entryCount)
+        bytes = [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
+            guard let destination = buffer.baseAddress else { return }
+            var offset = 0
+            var cursor = envp
+            while let entry = cursor.pointee {
+                let length = strlen(entry)
+                memcpy(destination + offset, entry, length)
+                if let equals = memchr(entry, Int32(UInt8(ascii: "=")), length) {
+                    let nameLength = UnsafeRawPointer(equals) - UnsafeRawPointer(entry)
+                    index.append(Entry(nameStart: Int32(offset), nameLength: Int32(nameLength),
+                                       valueStart: Int32(offset + nameLength + 1), valueLength: Int32(length - nameLength - 1)))
+                }
+                offset += length
+                cursor += 1
+            }
+            initialized = total
+        }
+        entries = index
+    }
+
+    /// Adds a `NAME=VALUE` entry as libfcgi stores it, with one copy; `separatorAt` is the
+    /// offset of the `=`.
+    public mutating func append(entry: UnsafeRawBufferPointer, separatorAt equals: Int) {
+        let start = bytes.count
+        bytes.append(contentsOf: entry)
+        entries.append(Entry(nameStart: Int32(start), nameLength: Int32(equals),
+                             valueStart: Int32(start + equals + 1), valueLength: Int32(entry.count - equals - 1)))
     }
 
     /// Adds a param (later duplicates are shadowed by the first).
@@ -61,14 +105,17 @@ public struct FastCGIParams: Sendable, ExpressibleByDictionaryLiteral {
     public var count: Int { entries.count }
 
     private func valueRange(_ name: String) -> Range<Int>? {
-        let wanted = name.utf8
-        let wantedCount = wanted.count
-        for entry in entries where Int(entry.nameLength) == wantedCount {
-            let start = Int(entry.nameStart)
-            if bytes[start..<start + wantedCount].elementsEqual(wanted) {
-                return Int(entry.valueStart)..<Int(entry.valueStart + entry.valueLength)
+        var name = name
+        return name.withUTF8 { wanted -> Range<Int>? in
+            bytes.withUnsafeBufferPointer { buffer -> Range<Int>? in
+                guard let base = buffer.baseAddress, let wantedBase = wanted.baseAddress else { return nil }
+                for entry in entries where Int(entry.nameLength) == wanted.count {
+                    if memcmp(base + Int(entry.nameStart), wantedBase, wanted.count) == 0 {
+                        return Int(entry.valueStart)..<Int(entry.valueStart + entry.valueLength)
+                    }
+                }
+                return nil
             }
         }
-        return nil
     }
 }

@@ -43,6 +43,7 @@ public struct FastCGIRequest: Sendable {
 
     /// Whether the client connection was HTTPS (`HTTPS=on`, as nginx's fastcgi_params sets it).
     public var isHTTPS: Bool {
-        params.has("HTTPS", equalTo: "on") || params.has("HTTPS", equalTo: "ON") || params.has("HTTPS", equalTo: "1")
+        guard let value = params["HTTPS"] else { return false }
+        return value == "on" || value == "ON" || value == "1"
     }
 }

@@ -23,28 +23,39 @@ public struct FastCGIResponse: Sendable, Equatable {
 
     /// The CGI response bytes: `Status:` line, headers, `Content-Length`, blank line, body.
     public func serialized() -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(128 + body.count)
-        bytes.append(contentsOf: "Status: ".utf8)
-        bytes.append(contentsOf: String(status).utf8)
-        bytes.append(UInt8(ascii: " "))
-        bytes.append(contentsOf: Self.reasonPhrase(status).utf8)
-        bytes.append(contentsOf: "\r\n".utf8)
-        for header in headers {
-            bytes.append(contentsOf: header.name.utf8)
-            bytes.append(contentsOf: ": ".utf8)
-            // A header value never carries a line break (no response splitting).
-            bytes.append(contentsOf: header.value.utf8.filter { $0 != 13 && $0 != 10 })
-            bytes.append(contentsOf: "\r\n".utf8)
-        }
-        bytes.append(contentsOf: "Content-Length: ".utf8)
-        bytes.append(contentsOf: String(body.count).utf8)
-        bytes.append(contentsOf: "\r\n\r\n".utf8)
-        bytes.append(contentsOf: body)
-        return bytes
+        var buffer = OutputBuffer()
+        serialize(into: &buffer)
+        return Array(buffer.bytes)
     }
 
-    static func reasonPhrase(_ status: Int) -> String {
+    /// Appends the CGI response to `buffer`.
+    /// A header value never carries a line break: CR and LF are dropped (no response splitting).
+    public func serialize(into buffer: inout OutputBuffer) {
+        buffer.append("Status: " as StaticString)
+        buffer.appendDecimal(Int64(status))
+        buffer.append(byte: UInt8(ascii: " "))
+        buffer.append(Self.reasonPhrase(status))
+        buffer.append("\r\n" as StaticString)
+        for header in headers {
+            buffer.append(header.name)
+            buffer.append(": " as StaticString)
+            var value = header.value
+            value.withUTF8 { text in
+                if text.contains(where: { $0 == 13 || $0 == 10 }) {
+                    buffer.append(text.filter { $0 != 13 && $0 != 10 })
+                } else {
+                    buffer.append(UnsafeRawBufferPointer(text))
+                }
+            }
+            buffer.append("\r\n" as StaticString)
+        }
+        buffer.append("Content-Length: " as StaticString)
+        buffer.appendDecimal(Int64(body.count))
+        buffer.append("\r\n\r\n" as StaticString)
+        buffer.append(body)
+    }
+
+    static func reasonPhrase(_ status: Int) -> StaticString {
         switch status {
         case 200: return "OK"
         case 201: return "Created"

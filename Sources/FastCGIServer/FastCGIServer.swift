@@ -58,6 +58,8 @@ public final class FastCGIServer: Sendable {
             return
         }
         var failures = 0
+        // Reused for every response of this worker: serializing allocates nothing.
+        var output = OutputBuffer()
         while !isStopping {
             guard FCGX_Accept_r(request) >= 0 else {
                 if isStopping { break }
@@ -70,7 +72,7 @@ public final class FastCGIServer: Sendable {
             inFlight.add(1, ordering: .relaxed)
             let incoming = Self.readRequest(request, maxBodyBytes: maxBodyBytes)
             let response = responder.respond(to: incoming)
-            Self.write(response, to: request)
+            Self.write(response, to: request, buffer: &output)
             FCGX_Finish_r(request)
             inFlight.subtract(1, ordering: .releasing)
         }
@@ -80,16 +82,7 @@ public final class FastCGIServer: Sendable {
 
     /// Copies params and body out of libfcgi's buffers (they die at `FCGX_Finish_r`).
     private static func readRequest(_ request: UnsafeMutablePointer<FCGX_Request>, maxBodyBytes: Int) -> FastCGIRequest {
-        var params = FastCGIParams()
-        if var cursor = request.pointee.envp {
-            while let entry = cursor.pointee {
-                let pair = UnsafeBufferPointer(start: UnsafeRawPointer(entry).assumingMemoryBound(to: UInt8.self), count: strlen(entry))
-                if let equals = pair.firstIndex(of: UInt8(ascii: "=")) {
-                    params.append(name: pair[..<equals], value: pair[(equals + 1)...])
-                }
-                cursor += 1
-            }
-        }
+        let params = request.pointee.envp.map { FastCGIParams(copyingEnvironment: $0) } ?? FastCGIParams()
         guard let lengthText = params["CONTENT_LENGTH"], !lengthText.isEmpty else {
             return FastCGIRequest(params: params)
         }
@@ -121,14 +114,13 @@ public final class FastCGIServer: Sendable {
         }
     }
 
-    private static func write(_ response: FastCGIResponse, to request: UnsafeMutablePointer<FCGX_Request>) {
-        let bytes = response.serialized()
-        bytes.withUnsafeBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return }
-            base.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
-                _ = FCGX_PutStr($0, Int32(buffer.count), request.pointee.out)
-            }
-        }
+    /// Serializes into the worker's reused buffer and hands libfcgi one piece.
+    private static func write(_ response: FastCGIResponse, to request: UnsafeMutablePointer<FCGX_Request>, buffer: inout OutputBuffer) {
+        buffer.removeAll()
+        response.serialize(into: &buffer)
+        let bytes = buffer.bytes
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        _ = FCGX_PutStr(base.assumingMemoryBound(to: CChar.self), Int32(bytes.count), request.pointee.out)
     }
 
     // MARK: - Listening and shutdown

@@ -23,7 +23,13 @@ public struct RedisCommand: Sendable, Equatable {
     /// Adds a text argument (sent as its UTF-8 bytes).
     public mutating func append(_ argument: String) {
         var argument = argument
-        argument.withUTF8 { append(bytes: $0) }
+        argument.withUTF8 { text in
+            let start = bytes.count
+            if let base = text.baseAddress, text.count > 0 {
+                bytes.append(contentsOf: UnsafeBufferPointer(start: base, count: text.count))
+            }
+            lengths.append(bytes.count - start)
+        }
     }
 
     /// Adds a binary argument.
@@ -36,19 +42,43 @@ public struct RedisCommand: Sendable, Equatable {
     /// without building the joined string first.
     public mutating func append(concatenating first: String, _ second: String) {
         let start = bytes.count
-        bytes.append(contentsOf: first.utf8)
-        bytes.append(contentsOf: second.utf8)
+        var first = first, second = second
+        first.withUTF8 { bytes.append(contentsOf: $0) }
+        second.withUTF8 { bytes.append(contentsOf: $0) }
         lengths.append(bytes.count - start)
     }
 
     /// Adds a decimal integer argument.
     public mutating func append(_ argument: Int) {
-        append(String(argument))
+        appendDecimal(Int64(argument))
     }
 
     /// Adds a decimal integer argument.
     public mutating func append(_ argument: Int64) {
-        append(String(argument))
+        appendDecimal(argument)
+    }
+
+    private mutating func appendDecimal(_ value: Int64) {
+        // Digits are written backwards into 20 bytes on the stack, then copied once.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { scratch in
+            var magnitude = value.magnitude
+            var index = scratch.count
+            repeat {
+                index -= 1
+                scratch[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            let start = bytes.count
+            if value < 0 { bytes.append(UInt8(ascii: "-")) }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[index...]))
+            lengths.append(bytes.count - start)
+        }
+    }
+
+    /// Forgets every argument, keeping the storage (for a reused scratch command).
+    public mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
+        lengths.removeAll(keepingCapacity: true)
     }
 
     /// The number of arguments, command name included.

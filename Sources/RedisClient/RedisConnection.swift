@@ -18,6 +18,8 @@ public final class RedisConnection {
     /// A connection idle for longer than this is checked before reuse (one `poll`); a busy
     /// connection is not, which keeps a syscall off the hot path.
     public var idleCheckNanoseconds: UInt64 = 100_000_000
+    /// A command buffer lent to `run(_:keyCount:_:)` and given back, so its storage is reused.
+    private var scratch = RedisCommand(reservingBytes: 256, arguments: 12)
     /// How many connections this object has made, for tests and metrics.
     public private(set) var connectionsOpened = 0
 
@@ -64,6 +66,17 @@ public final class RedisConnection {
             freeReplyObject(raw)
         }
         return replies
+    }
+
+    func takeScratchCommand() -> RedisCommand {
+        var command = scratch
+        scratch = RedisCommand()
+        command.removeAll()
+        return command
+    }
+
+    func returnScratchCommand(_ command: RedisCommand) {
+        scratch = command
     }
 
     /// Closes the connection; the next command opens a new one.

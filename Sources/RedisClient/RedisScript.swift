@@ -35,12 +35,15 @@ extension RedisConnection {
     /// arguments, to the command. Same round-trip and error rules as `run(_:keys:arguments:)`,
     /// without intermediate arrays (this is the hot path of every session request).
     public func run(_ script: RedisScript, keyCount: Int, _ addArguments: (inout RedisCommand) -> Void) throws(RedisError) -> RedisReply {
-        var command = RedisCommand(reservingBytes: 160, arguments: 8)
+        // The connection's scratch command: reused, so building it allocates nothing.
+        var command = takeScratchCommand()
         command.append("EVALSHA")
         command.append(script.sha1)
         command.append(keyCount)
         addArguments(&command)
-        let reply = try send(command)
+        let sent = Result { () throws(RedisError) in try send(command) }
+        returnScratchCommand(command)
+        let reply = try sent.get()
         if let error = reply.serverError {
             guard error.code == "NOSCRIPT" else { throw .server(error) }
             var full = RedisCommand(reservingBytes: script.source.utf8.count + 160, arguments: 8)

@@ -54,9 +54,11 @@ public struct SessionConfiguration: Equatable, Sendable {
     /// Malformed values are ignored, never repaired.
     public func presentedSessionID(cookieHeader: String?) -> SessionID? {
         guard let cookieHeader else { return nil }
-        for value in CookieHeader.values(named: cookieName, in: cookieHeader) {
-            if let id = SessionID(validating: value) { return id }
+        var found: SessionID?
+        CookieHeader.forEachValue(named: cookieName, in: cookieHeader) { value in
+            found = SessionID(validatingUTF8: value)
+            return found == nil
         }
-        return nil
+        return found
     }
 }

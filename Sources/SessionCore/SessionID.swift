@@ -24,6 +24,12 @@ public struct SessionID: Hashable, Sendable, CustomStringConvertible {
         rawValue = String(text)
     }
 
+    /// The same check on raw UTF-8 bytes (a cookie value as received).
+    public init?(validatingUTF8 bytes: UnsafeBufferPointer<UInt8>) {
+        guard bytes.count == Self.length, bytes.allSatisfy(Base64URL.isAlphabet) else { return nil }
+        rawValue = String(decoding: bytes, as: UTF8.self)
+    }
+
     private init(trusted rawValue: String) {
         self.rawValue = rawValue
     }

@@ -89,6 +89,12 @@ public struct FastCGIParams: Sendable, ExpressibleByDictionaryLiteral {
         return bytes[range].elementsEqual(value.utf8)
     }
 
+    /// Lends `body` the raw bytes of param `name` (nil when absent), without copying them.
+    public func withValue<Result>(of name: String, _ body: (UnsafeBufferPointer<UInt8>?) -> Result) -> Result {
+        guard let range = valueRange(name) else { return body(nil) }
+        return bytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[range])) }
+    }
+
     /// The length in bytes of param `name`'s value, without copying it.
     public func length(of name: String) -> Int? {
         valueRange(name)?.count

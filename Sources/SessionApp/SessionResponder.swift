@@ -41,7 +41,10 @@ final class SessionResponder: FastCGIResponder {
 
     /// `GET /count`: one visit counted in this session, or a new session with count 1.
     private func count(_ request: FastCGIRequest) -> FastCGIResponse {
-        let presented = configuration.session.presentedSessionID(cookieHeader: request.cookieHeader)
+        let session = configuration.session
+        let presented = request.params.withValue(of: "HTTP_COOKIE") { header in
+            header.flatMap { session.presentedSessionID(cookieHeaderUTF8: $0) }
+        }
         do {
             let visit = try counter.countVisit(presented: presented)
             let cookie = cookieWriter.headerValue(for: visit.sessionID, requestIsHTTPS: request.isHTTPS)

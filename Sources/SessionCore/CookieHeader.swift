@@ -16,23 +16,26 @@ public enum CookieHeader {
     /// The buffer is only valid during the call.
     public static func forEachValue(named name: String, in header: String, _ body: (UnsafeBufferPointer<UInt8>) -> Bool) {
         var header = header
+        header.withUTF8 { forEachValue(named: name, inUTF8: $0, body) }
+    }
+
+    /// The same scan over the header's raw bytes (as received, no String made).
+    public static func forEachValue(named name: String, inUTF8 bytes: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) -> Bool) {
         var name = name
-        header.withUTF8 { bytes in
-            name.withUTF8 { wanted in
-                var index = 0
-                let end = bytes.count
-                while index < end {
-                    // One pair: [index, pairEnd)
-                    var pairEnd = index
-                    while pairEnd < end && bytes[pairEnd] != semicolon { pairEnd += 1 }
-                    if let (nameRange, valueRange) = split(bytes, index, pairEnd),
-                       nameRange.count == wanted.count,
-                       memoryEqual(bytes, nameRange.lowerBound, wanted) {
-                        let value = UnsafeBufferPointer(rebasing: bytes[valueRange])
-                        if !body(value) { return }
-                    }
-                    index = pairEnd + 1
+        name.withUTF8 { wanted in
+            var index = 0
+            let end = bytes.count
+            while index < end {
+                // One pair: [index, pairEnd)
+                var pairEnd = index
+                while pairEnd < end && bytes[pairEnd] != semicolon { pairEnd += 1 }
+                if let (nameRange, valueRange) = split(bytes, index, pairEnd),
+                   nameRange.count == wanted.count,
+                   memoryEqual(bytes, nameRange.lowerBound, wanted) {
+                    let value = UnsafeBufferPointer(rebasing: bytes[valueRange])
+                    if !body(value) { return }
                 }
+                index = pairEnd + 1
             }
         }
     }

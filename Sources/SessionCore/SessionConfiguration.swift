@@ -53,9 +53,14 @@ public struct SessionConfiguration: Equatable, Sendable {
     /// The first well-formed session id among the request's cookies named `cookieName`.
     /// Malformed values are ignored, never repaired.
     public func presentedSessionID(cookieHeader: String?) -> SessionID? {
-        guard let cookieHeader else { return nil }
+        guard var cookieHeader else { return nil }
+        return cookieHeader.withUTF8 { presentedSessionID(cookieHeaderUTF8: $0) }
+    }
+
+    /// The same, reading the header's raw bytes.
+    public func presentedSessionID(cookieHeaderUTF8 bytes: UnsafeBufferPointer<UInt8>) -> SessionID? {
         var found: SessionID?
-        CookieHeader.forEachValue(named: cookieName, in: cookieHeader) { value in
+        CookieHeader.forEachValue(named: cookieName, inUTF8: bytes) { value in
             found = SessionID(validatingUTF8: value)
             return found == nil
         }

@@ -57,6 +57,51 @@ extension AppConfiguration {
                help: "session idle timeout: Redis TTL and cookie Max-Age, refreshed by every request (default 1800)") { config, value throws(ConfigurationError) in
             config.session.idleTimeoutSeconds = try integer(value, flag: "--idle-timeout", in: 1...(400 * 86400))
         },
+        Option(flag: "--absolute-timeout", environment: "SESSION_FCGI_ABSOLUTE_TIMEOUT", valueName: "SECONDS",
+               help: "absolute session lifetime from creation, whatever the activity (default 43200 = 12 h)") { config, value throws(ConfigurationError) in
+            config.absoluteTimeoutSeconds = try integer(value, flag: "--absolute-timeout", in: 1...(400 * 86400))
+        },
+        Option(flag: "--rotation-grace", environment: "SESSION_FCGI_ROTATION_GRACE", valueName: "SECONDS",
+               help: "how long an id replaced by rotation (login) keeps working for in-flight requests (default 10; 0 allowed)") { config, value throws(ConfigurationError) in
+            config.rotationGraceSeconds = try integer(value, flag: "--rotation-grace", in: 0...300)
+        },
+        Option(flag: "--max-attributes", environment: "SESSION_FCGI_MAX_ATTRIBUTES", valueName: "N",
+               help: "most application attributes per session (default 64)") { config, value throws(ConfigurationError) in
+            config.limits.maxAttributes = try integer(value, flag: "--max-attributes", in: 1...10_000)
+        },
+        Option(flag: "--max-session-bytes", environment: "SESSION_FCGI_MAX_SESSION_BYTES", valueName: "N",
+               help: "most bytes of attribute names and values per session (default 16384)") { config, value throws(ConfigurationError) in
+            config.limits.maxBytes = try integer(value, flag: "--max-session-bytes", in: 64...(16 << 20))
+        },
+        Option(flag: "--user-key-prefix", environment: "SESSION_FCGI_USER_KEY_PREFIX", valueName: "PREFIX",
+               help: "prefix of the per-user index and revocation keys in Redis (default sidu_)") { config, value throws(ConfigurationError) in
+            guard !value.isEmpty, value.utf8.count <= 64, value.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
+                throw ConfigurationError("--user-key-prefix: 1 to 64 printable characters without spaces")
+            }
+            config.userKeyPrefix = value
+        },
+        Option(flag: "--users-file", environment: "SESSION_FCGI_USERS_FILE", valueName: "PATH",
+               help: "users for POST /login, one 'user:pbkdf2-sha256$...' line each (see hash-password); none disables login") { config, value throws(ConfigurationError) in
+            guard !value.isEmpty else { throw ConfigurationError("--users-file: empty path") }
+            config.usersFile = value
+        },
+        Option(flag: "--admin-token", environment: "SESSION_FCGI_ADMIN_TOKEN", valueName: "TOKEN",
+               help: "bearer token for POST /admin/revoke-user (at least 32 characters); none disables the admin routes") { config, value throws(ConfigurationError) in
+            guard value.utf8.count >= 32 else { throw ConfigurationError("--admin-token: at least 32 characters") }
+            config.adminToken = value
+        },
+        Option(flag: "--cookie-signing-keys", environment: "SESSION_FCGI_COOKIE_SIGNING_KEYS", valueName: "KEY[,KEY...]",
+               help: "sign session cookies with HMAC-SHA256; the first key signs, all verify (each at least 32 characters)") { config, value throws(ConfigurationError) in
+            let keys = value.split(separator: ",").map(String.init)
+            guard !keys.isEmpty, keys.allSatisfy({ $0.utf8.count >= 32 }) else {
+                throw ConfigurationError("--cookie-signing-keys: comma-separated keys of at least 32 characters")
+            }
+            config.cookieSigningKeys = keys
+        },
+        Option(flag: "--allowed-origins", environment: "SESSION_FCGI_ALLOWED_ORIGINS", valueName: "ORIGIN[,ORIGIN...]",
+               help: "origins (https://host[:port]) allowed to POST besides the request's own") { config, value throws(ConfigurationError) in
+            config.allowedOrigins = value.split(separator: ",").map { String($0).lowercased() }
+        },
         Option(flag: "--cookie-name", environment: "SESSION_FCGI_COOKIE_NAME", valueName: "NAME",
                help: "session cookie name (default sid; a __Host- name forces Secure, Path=/ and no Domain)") { config, value throws(ConfigurationError) in
             guard !value.isEmpty, value.utf8.allSatisfy(isCookieNameByte) else {

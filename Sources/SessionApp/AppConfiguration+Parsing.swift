@@ -3,11 +3,29 @@ extension AppConfiguration {
     public enum Invocation: Equatable, Sendable {
         case serve(AppConfiguration)
         case help(String)
+        /// `session-fcgi revoke-user USER`: end every session of USER and exit.
+        case revokeUser(String, AppConfiguration)
+        /// `session-fcgi hash-password`: read a password on stdin, print a users-file hash.
+        case hashPassword
     }
 
     /// Builds the configuration: defaults, then environment variables, then flags
     /// (`--flag VALUE` or `--flag=VALUE`), then cross-checks.
     public static func parse(arguments: [String], environment: [String: String]) throws(ConfigurationError) -> Invocation {
+        var arguments = arguments
+        var subcommand: String?
+        var subject: String?
+        if let first = arguments.first, !first.hasPrefix("-") {
+            subcommand = first
+            arguments.removeFirst()
+            if first == "revoke-user" {
+                guard let user = arguments.first, !user.hasPrefix("-") else { throw ConfigurationError("revoke-user needs a user id") }
+                subject = user
+                arguments.removeFirst()
+            } else if first != "hash-password" {
+                throw ConfigurationError("unknown command '\(first)' (see --help)")
+            }
+        }
         var config = AppConfiguration()
         for option in options {
             if let value = environment[option.environment] { try option.apply(&config, value) }
@@ -34,7 +52,11 @@ extension AppConfiguration {
             try option.apply(&config, value ?? "")
         }
         try config.validate()
-        return .serve(config)
+        switch subcommand {
+        case "revoke-user": return .revokeUser(subject ?? "", config)
+        case "hash-password": return .hashPassword
+        default: return .serve(config)
+        }
     }
 
     /// Rules that involve several options.
@@ -58,6 +80,8 @@ extension AppConfiguration {
             Usage: session-fcgi [OPTIONS]
               Under spawn-fcgi:  spawn-fcgi -a 127.0.0.1 -p 9001 -- session-fcgi [OPTIONS]
               Standalone:        session-fcgi --listen 127.0.0.1:9001 [OPTIONS]
+              Operators:         session-fcgi revoke-user USER [--redis-url URL]   end every session of USER
+                                 session-fcgi hash-password < password            print a users-file hash
 
             Options (each may also be set by the environment variable shown; flags win):
 

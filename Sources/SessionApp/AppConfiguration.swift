@@ -16,6 +16,26 @@ public struct AppConfiguration: Equatable, Sendable {
     /// Log file; `nil` logs to standard error (which spawn-fcgi points at /dev/null).
     public var logFile: String?
     public var logLevel: ServerLog.Level = .info
+    /// Absolute session lifetime in seconds (12 h); the idle timeout is `session.idleTimeoutSeconds`.
+    public var absoluteTimeoutSeconds = 12 * 3600
+    /// How long a rotated-away id keeps working (10 s; 0 allowed).
+    public var rotationGraceSeconds = 10
+    public var limits = SessionLimits()
+    /// Prefix of the per-user index and generation keys (`sidu_`).
+    public var userKeyPrefix = "sidu_"
+    /// The users file (`user:pbkdf2-sha256$…` lines) for `POST /login`; none disables login.
+    public var usersFile: String?
+    /// Bearer token of the admin routes; none disables them.
+    public var adminToken: String?
+    /// Cookie signing keys (the first signs, all verify); none sends plain ids.
+    public var cookieSigningKeys: [String] = []
+    /// Origins allowed to make state-changing requests besides the request's own.
+    public var allowedOrigins: [String] = []
+
+    /// Idle and absolute timeouts together.
+    public var timeouts: SessionTimeouts {
+        SessionTimeouts(idleSeconds: session.idleTimeoutSeconds, absoluteSeconds: absoluteTimeoutSeconds)
+    }
 
     public init() {}
 }

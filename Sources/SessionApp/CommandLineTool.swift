@@ -1,4 +1,7 @@
 import Glibc
+import RedisClient
+import SessionCore
+import SessionRedis
 
 /// The `session-fcgi` command: parse, build, run. Returns the process exit status.
 public enum CommandLineTool {
@@ -11,6 +14,19 @@ public enum CommandLineTool {
             case .serve(let configuration):
                 try Application(configuration: configuration).run()
                 return 0
+            case .revokeUser(let user, let configuration):
+                return revoke(user: user, configuration: configuration)
+            case .hashPassword:
+                guard let password = readLine(strippingNewline: true), !password.isEmpty else {
+                    writeStandardError("session-fcgi: give the password on standard input\n")
+                    return 64
+                }
+                guard let hash = PasswordHash.make(password) else {
+                    writeStandardError("session-fcgi: could not hash the password\n")
+                    return 1
+                }
+                writeStandardOutput(hash + "\n")
+                return 0
             }
         } catch let error as ConfigurationError {
             writeStandardError("session-fcgi: \(error)\n")
@@ -18,6 +34,21 @@ public enum CommandLineTool {
         } catch {
             writeStandardError("session-fcgi: \(error)\n")
             return 1
+        }
+    }
+
+    /// `revoke-user`: moves the user's generation on in Redis; every instance then refuses the
+    /// user's existing sessions at their next request.
+    static func revoke(user: String, configuration: AppConfiguration) -> Int32 {
+        let store = RedisSessionStore(connection: RedisConnection(endpoint: configuration.redis),
+                                      keyPrefix: configuration.keyPrefix, userKeyPrefix: configuration.userKeyPrefix)
+        do {
+            let generation = try SessionManager(store: store).revokeAll(of: user)
+            writeStandardOutput("revoked every session of \(user) (generation \(generation))\n")
+            return 0
+        } catch {
+            writeStandardError("session-fcgi: \(error)\n")
+            return error == .invalidUserID ? 64 : 69
         }
     }
 

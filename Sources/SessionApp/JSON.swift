@@ -31,6 +31,11 @@ enum JSON {
         return bytes
     }
 
+    /// `{"key":"value",…}` with keys sorted, for string maps.
+    static func stringObject(_ values: [String: String]) -> String {
+        String(decoding: object(values.sorted { $0.key < $1.key }.map { ($0.key, quoted($0.value)) }), as: UTF8.self)
+    }
+
     /// `{"key":value,…}` from already-encoded values.
     static func object(_ members: [(String, String)]) -> [UInt8] {
         var text = "{"

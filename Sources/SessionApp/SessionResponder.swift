@@ -6,23 +6,36 @@ import SessionRedis
 /// The application on one worker thread: owns that thread's Redis connection and routes
 /// requests. Made once per worker by `Application`.
 final class SessionResponder: FastCGIResponder {
-    private let configuration: AppConfiguration
-    private let log: ServerLog
-    private let store: RedisSessionStore
-    private let counter: VisitCounter<RedisSessionStore>
-    private let cookieWriter: SessionCookieWriter
+    let configuration: AppConfiguration
+    let log: ServerLog
+    let store: RedisSessionStore
+    let manager: SessionManager<RedisSessionStore>
+    let cookieWriter: SessionCookieWriter
+    let codec: CookieCodec
+    let users: UsersFile?
     private var router = Router()
     private var lastOutageLog: Int = 0
 
-    init(configuration: AppConfiguration, log: ServerLog) {
+    init(configuration: AppConfiguration, log: ServerLog, users: UsersFile?) {
         self.configuration = configuration
         self.log = log
-        store = RedisSessionStore(connection: RedisConnection(endpoint: configuration.redis), keyPrefix: configuration.keyPrefix)
-        counter = VisitCounter(store: store, configuration: configuration.session)
+        self.users = users
+        store = RedisSessionStore(connection: RedisConnection(endpoint: configuration.redis),
+                                  keyPrefix: configuration.keyPrefix, userKeyPrefix: configuration.userKeyPrefix)
+        manager = SessionManager(store: store, timeouts: configuration.timeouts, limits: configuration.limits,
+                                 rotationGraceSeconds: configuration.rotationGraceSeconds)
         cookieWriter = SessionCookieWriter(configuration: configuration.session)
+        codec = CookieCodec(signingKeys: configuration.cookieSigningKeys.map { Array($0.utf8) })
         router.add("GET", "/count") { [unowned self] in self.count($0) }
         router.add("GET", "/healthz") { [unowned self] _ in self.health() }
         router.add("GET", "/livez") { _ in Self.alive }
+        router.add("POST", "/login") { [unowned self] in self.login($0) }
+        router.add("GET", "/me") { [unowned self] in self.me($0) }
+        router.add("POST", "/logout") { [unowned self] in self.logout($0) }
+        router.add("GET", "/sessions") { [unowned self] in self.listSessions($0) }
+        router.add("DELETE", prefix: "/sessions/") { [unowned self] in self.endSession($0) }
+        router.add("POST", "/attributes") { [unowned self] in self.changeAttributes($0) }
+        router.add("POST", "/admin/revoke-user") { [unowned self] in self.revokeUser($0) }
     }
 
     func respond(to request: FastCGIRequest) -> FastCGIResponse {
@@ -39,18 +52,30 @@ final class SessionResponder: FastCGIResponder {
         return router.route(request)
     }
 
+    /// The session id the request presents (well-formed and, when signing, correctly signed).
+    func presentedID(_ request: FastCGIRequest) -> SessionID? {
+        let name = configuration.session.cookieName
+        let codec = self.codec
+        return request.params.withValue(of: "HTTP_COOKIE") { header in
+            header.flatMap { codec.presentedID(cookieName: name, header: $0) }
+        }
+    }
+
+    /// The `Set-Cookie` value handing `id` to the browser.
+    func cookie(for id: SessionID, _ request: FastCGIRequest) -> String {
+        codec.isSigning
+            ? cookieWriter.headerValue(value: codec.encode(id), requestIsHTTPS: request.isHTTPS)
+            : cookieWriter.headerValue(for: id, requestIsHTTPS: request.isHTTPS)
+    }
+
     /// `GET /count`: one visit counted in this session, or a new session with count 1.
     private func count(_ request: FastCGIRequest) -> FastCGIResponse {
-        let session = configuration.session
-        let presented = request.params.withValue(of: "HTTP_COOKIE") { header in
-            header.flatMap { session.presentedSessionID(cookieHeaderUTF8: $0) }
-        }
         do {
-            let visit = try counter.countVisit(presented: presented)
-            let cookie = cookieWriter.headerValue(for: visit.sessionID, requestIsHTTPS: request.isHTTPS)
-            return Responses.json(200, JSON.integerObject("count", visit.count), extraHeaders: [("Set-Cookie", cookie)])
+            let visit = try manager.countVisit(presented: presentedID(request))
+            return Responses.json(200, JSON.integerObject("count", visit.count),
+                                  extraHeaders: [("Set-Cookie", cookie(for: visit.sessionID, request))])
         } catch {
-            return storeFailed(error)
+            return failed(error)
         }
     }
 
@@ -64,17 +89,25 @@ final class SessionResponder: FastCGIResponder {
             try store.checkHealth()
             return Responses.json(200, JSON.object([("status", JSON.quoted("ok"))]))
         } catch {
-            return storeFailed(error)
+            return failed(.store(error))
         }
     }
 
-    private func storeFailed(_ error: SessionStoreError) -> FastCGIResponse {
-        // At most one line per second per worker, so an outage cannot flood the log.
-        let now = Int(monotonicSeconds())
-        if now != lastOutageLog {
-            lastOutageLog = now
-            log.warning("\(error)")
+    /// Maps a session error to its HTTP answer; store outages become 503 with Retry-After.
+    func failed(_ error: SessionError) -> FastCGIResponse {
+        switch error {
+        case .store(let storeError):
+            // At most one line per second per worker, so an outage cannot flood the log.
+            let now = Int(monotonicSeconds())
+            if now != lastOutageLog {
+                lastOutageLog = now
+                log.warning("\(storeError)")
+            }
+            return Responses.storeUnavailable(retryAfterSeconds: configuration.retryAfterSeconds)
+        case .notFound: return Responses.error(401, "no session")
+        case .invalidAttributeName(let name): return Responses.error(400, "invalid attribute name '\(name.prefix(64))'")
+        case .invalidUserID: return Responses.error(400, "invalid user id")
+        case .tooLarge: return Responses.error(413, "session size limit exceeded")
         }
-        return Responses.storeUnavailable(retryAfterSeconds: configuration.retryAfterSeconds)
     }
 }

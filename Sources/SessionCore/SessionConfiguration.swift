@@ -42,6 +42,13 @@ public struct SessionConfiguration: Equatable, Sendable {
         cookie(value: id.rawValue, requestIsHTTPS: requestIsHTTPS)
     }
 
+    /// The cookie that makes the browser forget the session (`Max-Age=0`).
+    public func expiredCookie(requestIsHTTPS: Bool) -> SetCookie {
+        var cookie = cookie(value: "", requestIsHTTPS: requestIsHTTPS)
+        cookie.maxAge = 0
+        return cookie
+    }
+
     func cookie(value: String, requestIsHTTPS: Bool) -> SetCookie {
         SetCookie(
             name: cookieName, value: value, path: cookiePath, domain: cookieDomain,

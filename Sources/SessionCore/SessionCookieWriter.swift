@@ -16,11 +16,16 @@ public struct SessionCookieWriter: Sendable {
 
     /// The `Set-Cookie` header value handing `id` to the browser.
     public func headerValue(for id: SessionID, requestIsHTTPS: Bool) -> String {
+        headerValue(value: id.rawValue, requestIsHTTPS: requestIsHTTPS)
+    }
+
+    /// The same for an already encoded cookie value (a signed id, say).
+    public func headerValue(value cookieValue: String, requestIsHTTPS: Bool) -> String {
         let suffix = requestIsHTTPS ? secureSuffix : plainSuffix
         var value = ""
-        value.reserveCapacity(namePrefix.utf8.count + SessionID.length + suffix.utf8.count)
+        value.reserveCapacity(namePrefix.utf8.count + cookieValue.utf8.count + suffix.utf8.count)
         value += namePrefix
-        value += id.rawValue
+        value += cookieValue
         value += suffix
         return value
     }

@@ -148,8 +148,10 @@ static void *worker(void *arg) {
             argv[4] = "count"; lens[4] = 5; argv[5] = "1"; lens[5] = 1; argv[6] = "1800"; lens[6] = 4;
             redisReply *r = run_script(&c, increment_sha, INCREMENT, 7, argv, lens);
             if (r) {
-                if (r->type == REDIS_REPLY_INTEGER) { count = r->integer; ok = 1; }
-                else if (r->type == REDIS_REPLY_NIL) ok = 2;
+                /* {1, value, user, generation} found; {0} missing; {2, id} rotated (none here) */
+                if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[0]->integer == 1) {
+                    count = r->element[1]->integer; ok = 1;
+                } else if (r->type == REDIS_REPLY_ARRAY) ok = 2;
                 freeReplyObject(r);
             }
         } else ok = 2;
@@ -158,8 +160,9 @@ static void *worker(void *arg) {
             new_id(id);
             snprintf(key, sizeof key, "sid_%s", id);
             argv[2] = "1"; lens[2] = 1; argv[3] = key; lens[3] = 36;
-            argv[4] = "1800"; lens[4] = 4; argv[5] = "count"; lens[5] = 5; argv[6] = "1"; lens[6] = 1;
-            redisReply *r = run_script(&c, create_sha, CREATE, 7, argv, lens);
+            argv[4] = "1800"; lens[4] = 4; argv[5] = "43200"; lens[5] = 5;
+            argv[6] = "count"; lens[6] = 5; argv[7] = "1"; lens[7] = 1;
+            redisReply *r = run_script(&c, create_sha, CREATE, 8, argv, lens);
             if (r) { if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) { count = 1; ok = 1; } freeReplyObject(r); }
         }
         respond(&req, ok ? 200 : 503, id, count);

@@ -1,0 +1,184 @@
+import FastCGIServer
+import SessionCore
+import SessionCrypto
+
+/// Login, logout, the user's sessions, attributes and the admin revocation route.
+extension SessionResponder {
+    /// `POST /login` (JSON or form: `user`, `password`): checks the users file, then rotates the
+    /// session id and marks the session with the user.
+    func login(_ request: FastCGIRequest) -> FastCGIResponse {
+        if let refusal = crossSiteRefusal(request) { return refusal }
+        guard let users else { return Responses.error(404, "login is not configured") }
+        guard let fields = RequestBody.fields(request.body, contentType: request.params["CONTENT_TYPE"]) else {
+            return Responses.error(400, "body must be a JSON object or a form")
+        }
+        guard let user = fields["user"]?.string, let password = fields["password"]?.string, !user.isEmpty else {
+            return Responses.error(400, "user and password are required")
+        }
+        guard SessionNames.isValidUserID(user), password.utf8.count <= 1024, users.check(user: user, password: password) else {
+            return Responses.error(401, "wrong user or password")
+        }
+        do {
+            let record = try manager.login(user: user, presented: presentedID(request), userAgent: request.params["HTTP_USER_AGENT"])
+            return Responses.json(200, JSON.object([("user", JSON.quoted(user)),
+                                                    ("csrfToken", JSON.quoted(record.csrfToken ?? ""))]),
+                                  extraHeaders: [("Set-Cookie", cookie(for: record.id, request))])
+        } catch {
+            return failed(error)
+        }
+    }
+
+    /// `GET /me`: who is logged in, with the session's times and CSRF token; 401 otherwise.
+    func me(_ request: FastCGIRequest) -> FastCGIResponse {
+        do {
+            guard let record = try manager.resolve(presentedID(request)), let owner = record.owner else {
+                return Responses.error(401, "not logged in")
+            }
+            return Responses.json(200, JSON.object([
+                ("user", JSON.quoted(owner.userID)),
+                ("handle", JSON.quoted(record.handle)),
+                ("created", String(record.createdAt)),
+                ("lastSeen", String(record.lastSeenAt)),
+                ("expiresAt", String(min(record.absoluteExpiresAt, record.lastSeenAt + Int64(configuration.session.idleTimeoutSeconds)))),
+                ("absoluteExpiresAt", String(record.absoluteExpiresAt)),
+                ("csrfToken", JSON.quoted(record.csrfToken ?? "")),
+                ("attributes", JSON.stringObject(record.attributes)),
+            ]))
+        } catch {
+            return failed(error)
+        }
+    }
+
+    /// `POST /logout`: ends the session everywhere and expires the cookie.
+    func logout(_ request: FastCGIRequest) -> FastCGIResponse {
+        let expired = configuration.session.expiredCookie(requestIsHTTPS: request.isHTTPS).headerValue
+        do {
+            guard let record = try manager.resolve(presentedID(request), touch: false) else {
+                return Responses.json(200, JSON.object([("loggedOut", "true")]), extraHeaders: [("Set-Cookie", expired)])
+            }
+            if let refusal = csrfRefusal(request, record: record) { return refusal }
+            try manager.destroy(record)
+            return Responses.json(200, JSON.object([("loggedOut", "true")]), extraHeaders: [("Set-Cookie", expired)])
+        } catch {
+            return failed(error)
+        }
+    }
+
+    /// `GET /sessions`: the logged-in user's active sessions.
+    func listSessions(_ request: FastCGIRequest) -> FastCGIResponse {
+        do {
+            guard let current = try manager.resolve(presentedID(request)), let owner = current.owner else {
+                return Responses.error(401, "not logged in")
+            }
+            let sessions = try manager.sessions(of: owner.userID)
+            let items = sessions.map { record in
+                String(decoding: JSON.object([
+                    ("handle", JSON.quoted(record.handle)),
+                    ("created", String(record.createdAt)),
+                    ("lastSeen", String(record.lastSeenAt)),
+                    ("userAgent", record.userAgent.map(JSON.quoted) ?? "null"),
+                    ("current", record.handle == current.handle ? "true" : "false"),
+                ]), as: UTF8.self)
+            }
+            return Responses.json(200, JSON.object([("sessions", "[" + items.joined(separator: ",") + "]")]))
+        } catch {
+            return failed(error)
+        }
+    }
+
+    /// `DELETE /sessions/<handle>`: ends one of the user's own sessions.
+    func endSession(_ request: FastCGIRequest) -> FastCGIResponse {
+        let handle = String(request.path.dropFirst("/sessions/".count))
+        do {
+            guard let current = try manager.resolve(presentedID(request), touch: false), let owner = current.owner else {
+                return Responses.error(401, "not logged in")
+            }
+            if let refusal = csrfRefusal(request, record: current) { return refusal }
+            guard SessionID(validating: handle) != nil, try manager.end(handle: handle, of: owner.userID) else {
+                return Responses.error(404, "no such session")
+            }
+            return FastCGIResponse(status: 204, headers: [("Cache-Control", "no-store")])
+        } catch {
+            return failed(error)
+        }
+    }
+
+    /// `POST /attributes` (JSON object; `null` removes): changes the logged-in session's
+    /// attributes as one delta.
+    func changeAttributes(_ request: FastCGIRequest) -> FastCGIResponse {
+        guard let fields = FlatJSON.parseObject(request.body) else { return Responses.error(400, "body must be a flat JSON object") }
+        do {
+            guard let current = try manager.resolve(presentedID(request), touch: false), current.owner != nil else {
+                return Responses.error(401, "not logged in")
+            }
+            if let refusal = csrfRefusal(request, record: current) { return refusal }
+            var set: [(name: String, value: String)] = []
+            var remove: [String] = []
+            for (name, value) in fields.sorted(by: { $0.key < $1.key }) {
+                switch value {
+                case .null: remove.append(name)
+                case .string(let text): set.append((name, text))
+                case .number(let text): set.append((name, text))
+                case .bool(let flag): set.append((name, flag ? "true" : "false"))
+                }
+            }
+            try manager.change(current.id, set: set, remove: remove)
+            return Responses.json(200, JSON.object([("updated", String(set.count + remove.count))]))
+        } catch {
+            return failed(error)
+        }
+    }
+
+    /// `POST /admin/revoke-user` with `Authorization: Bearer <admin token>`: ends every session of
+    /// the user on every instance at their next request. Not routed by the public nginx server.
+    func revokeUser(_ request: FastCGIRequest) -> FastCGIResponse {
+        guard let token = configuration.adminToken else { return Responses.notFound() }
+        let presented = request.params["HTTP_AUTHORIZATION"] ?? ""
+        guard presented.hasPrefix("Bearer "),
+              SessionCrypto.constantTimeEqual(Array(presented.dropFirst("Bearer ".count).utf8), Array(token.utf8)) else {
+            return Responses.error(401, "admin token required", extraHeaders: [("WWW-Authenticate", "Bearer")])
+        }
+        guard let fields = RequestBody.fields(request.body, contentType: request.params["CONTENT_TYPE"]),
+              let user = fields["user"]?.string else {
+            return Responses.error(400, "user is required")
+        }
+        do {
+            let generation = try manager.revokeAll(of: user)
+            log.info("revoked all sessions of a user (generation \(generation))")
+            return Responses.json(200, JSON.object([("user", JSON.quoted(user)), ("generation", String(generation))]))
+        } catch {
+            return failed(error)
+        }
+    }
+
+    // MARK: - CSRF
+
+    /// Refuses requests a browser marks as cross-site, or whose `Origin` is neither the
+    /// request's own nor configured.
+    func crossSiteRefusal(_ request: FastCGIRequest) -> FastCGIResponse? {
+        if request.params["HTTP_SEC_FETCH_SITE"] == "cross-site" {
+            return Responses.error(403, "cross-site request refused")
+        }
+        guard let origin = request.params["HTTP_ORIGIN"]?.lowercased() else { return nil }
+        let own = (request.isHTTPS ? "https://" : "http://") + (request.params["HTTP_HOST"] ?? "").lowercased()
+        if origin == own || configuration.allowedOrigins.contains(origin) { return nil }
+        return Responses.error(403, "cross-site request refused")
+    }
+
+    /// The origin check, then the session's CSRF token from `X-CSRF-Token` or the form field
+    /// `csrf_token`, compared in constant time.
+    func csrfRefusal(_ request: FastCGIRequest, record: SessionRecord) -> FastCGIResponse? {
+        if let refusal = crossSiteRefusal(request) { return refusal }
+        guard let expected = record.csrfToken, !expected.isEmpty else {
+            return Responses.error(403, "session has no CSRF token: log in again")
+        }
+        var presented = request.params["HTTP_X_CSRF_TOKEN"]
+        if presented == nil, let fields = RequestBody.fields(request.body, contentType: request.params["CONTENT_TYPE"]) {
+            presented = fields["csrf_token"]?.string
+        }
+        guard let presented, SessionCrypto.constantTimeEqual(Array(presented.utf8), Array(expected.utf8)) else {
+            return Responses.error(403, "missing or wrong CSRF token")
+        }
+        return nil
+    }
+}

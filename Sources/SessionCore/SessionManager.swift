@@ -1,3 +1,5 @@
+import Glibc
+
 /// The session lifecycle over any `SessionStore`: resolve a presented id, count a visit, start,
 /// change, rotate and end sessions, log users in and out, list and revoke a user's sessions.
 /// Knows neither HTTP nor Redis. One per worker thread (it holds the worker's store).
@@ -32,11 +34,16 @@ public struct SessionManager<Store: SessionStore> {
     /// session if its user's sessions were revoked since it was created. `nil` if none.
     public func resolve(_ presented: SessionID?, touch: Bool = true) throws(SessionError) -> SessionRecord? {
         guard var id = presented else { return nil }
-        for _ in 0..<2 {
+        var followedAlias = false
+        for attempt in 0..<(2 + Self.aliasRetries) {
             switch try storeCall({ () throws(SessionStoreError) in try store.load(id, timeouts: timeouts, touch: touch) }) {
             case .missing:
-                return nil
+                // The alias is written a moment before its target: wait for the copy to land.
+                guard followedAlias, attempt < 1 + Self.aliasRetries else { return nil }
+                Self.pauseForRotation()
             case .moved(let next):
+                guard !followedAlias else { return nil }
+                followedAlias = true
                 id = next
             case .found(let record):
                 return try isRevoked(record.owner, id: id, handle: record.handle) ? nil : record
@@ -50,14 +57,18 @@ public struct SessionManager<Store: SessionStore> {
     /// one for the revocation check.
     public func countVisit(presented: SessionID?) throws(SessionError) -> Visit {
         if var id = presented {
-            lookup: for _ in 0..<2 {
+            var followedAlias = false
+            lookup: for attempt in 0..<(2 + Self.aliasRetries) {
                 let outcome = try storeCall { () throws(SessionStoreError) in
                     try store.increment(Self.countField, by: 1, in: id, timeouts: timeouts)
                 }
                 switch outcome {
                 case .missing:
-                    break lookup
+                    guard followedAlias, attempt < 1 + Self.aliasRetries else { break lookup }
+                    Self.pauseForRotation()
                 case .moved(let next):
+                    guard !followedAlias else { break lookup }
+                    followedAlias = true
                     id = next
                 case .found(let counted):
                     if try isRevoked(counted.owner, id: id, handle: nil) { break lookup }
@@ -87,15 +98,21 @@ public struct SessionManager<Store: SessionStore> {
             throw .invalidAttributeName(name)
         }
         var current = id
-        for _ in 0..<3 {
+        var followedAlias = false
+        for attempt in 0..<(2 + Self.aliasRetries) {
             let outcome = try storeCall { () throws(SessionStoreError) in
                 try store.update(current, set: set, remove: remove, timeouts: timeouts, limits: limits)
             }
             switch outcome {
             case .found(.applied): return
             case .found(.tooLarge): throw .tooLarge
-            case .missing: throw .notFound
-            case .moved(let next): current = next
+            case .missing:
+                guard followedAlias, attempt < 1 + Self.aliasRetries else { throw .notFound }
+                Self.pauseForRotation()
+            case .moved(let next):
+                guard !followedAlias else { throw .notFound }
+                followedAlias = true
+                current = next
             }
         }
         throw .notFound
@@ -179,6 +196,14 @@ public struct SessionManager<Store: SessionStore> {
     }
 
     // MARK: - Helpers
+
+    /// A rotation writes the alias, then the new session, one round trip apart. A request that
+    /// follows the alias in between retries a few times, 1 ms apart, instead of failing.
+    static var aliasRetries: Int { 5 }
+
+    private static func pauseForRotation() {
+        usleep(1000)
+    }
 
     private func createSession(fields: [(name: String, value: String)]) throws(SessionError) -> SessionID {
         // 192 random bits make a collision practically impossible; the loop only keeps the

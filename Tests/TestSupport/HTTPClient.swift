@@ -44,7 +44,7 @@ public enum HTTPClient {
     }
 
     public static func request(port: Int, method: String, path: String, headers: [(String, String)] = [], body: [UInt8]? = nil) throws -> HTTPResponse {
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         if let body { head += "Content-Length: \(body.count)\r\n" }
         head += "\r\n"

@@ -137,6 +137,14 @@ extension AppConfiguration {
             }
             config.session.sameSite = sameSite
         },
+        Option(flag: "--cookie-lifetime", environment: "SESSION_FCGI_COOKIE_LIFETIME", valueName: "max-age|session",
+               help: "max-age: the cookie carries Max-Age (the idle timeout); session: a browser-session cookie (default max-age)") { config, value throws(ConfigurationError) in
+            switch value.lowercased() {
+            case "max-age": config.session.persistentCookie = true
+            case "session": config.session.persistentCookie = false
+            default: throw ConfigurationError("--cookie-lifetime: max-age or session")
+            }
+        },
         Option(flag: "--retry-after", environment: "SESSION_FCGI_RETRY_AFTER", valueName: "SECONDS",
                help: "Retry-After sent with 503 while Redis is unavailable (default 1)") { config, value throws(ConfigurationError) in
             config.retryAfterSeconds = try integer(value, flag: "--retry-after", in: 0...3600)

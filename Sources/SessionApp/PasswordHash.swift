@@ -85,3 +85,10 @@ enum Base64URLCoding {
         return output
     }
 }
+
+/// Direct access to the PBKDF2 primitive, for known-answer tests.
+enum SessionCryptoShim {
+    static func pbkdf2(password: String, salt: String, iterations: Int) -> [UInt8]? {
+        SessionCrypto.pbkdf2SHA256(password: Array(password.utf8), salt: Array(salt.utf8), iterations: iterations)
+    }
+}

@@ -20,6 +20,9 @@ public struct SessionConfiguration: Equatable, Sendable {
     public var securePolicy: SecurePolicy
     /// Idle timeout in seconds: the Redis TTL, refreshed by every request (1800).
     public var idleTimeoutSeconds: Int
+    /// `true`: the cookie carries `Max-Age` (the idle timeout); `false`: a browser-session cookie
+    /// without it, forgotten when the browser closes. The server enforces the timeouts either way.
+    public var persistentCookie: Bool
 
     public init(
         cookieName: String = "sid",
@@ -27,7 +30,8 @@ public struct SessionConfiguration: Equatable, Sendable {
         cookieDomain: String? = nil,
         sameSite: SameSite = .lax,
         securePolicy: SecurePolicy = .whenHTTPS,
-        idleTimeoutSeconds: Int = 1800
+        idleTimeoutSeconds: Int = 1800,
+        persistentCookie: Bool = true
     ) {
         self.cookieName = cookieName
         self.cookiePath = cookiePath
@@ -35,6 +39,7 @@ public struct SessionConfiguration: Equatable, Sendable {
         self.sameSite = sameSite
         self.securePolicy = securePolicy
         self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.persistentCookie = persistentCookie
     }
 
     /// The cookie that hands `id` to the browser.
@@ -52,7 +57,7 @@ public struct SessionConfiguration: Equatable, Sendable {
     func cookie(value: String, requestIsHTTPS: Bool) -> SetCookie {
         SetCookie(
             name: cookieName, value: value, path: cookiePath, domain: cookieDomain,
-            maxAge: idleTimeoutSeconds,
+            maxAge: persistentCookie ? idleTimeoutSeconds : nil,
             secure: securePolicy == .always || requestIsHTTPS || sameSite == .none,
             httpOnly: true, sameSite: sameSite)
     }

@@ -43,6 +43,14 @@ final class SetCookieTests: XCTestCase {
         XCTAssertFalse(SessionConfiguration().cookie(for: id, requestIsHTTPS: false).secure)
     }
 
+    func testBrowserSessionCookieHasNoMaxAgeAndExpiredCookieHasZero() {
+        let id = SessionID.generate()
+        XCTAssertEqual(SessionConfiguration(persistentCookie: false).cookie(for: id, requestIsHTTPS: false).headerValue,
+                       "sid=\(id.rawValue); Path=/; HttpOnly; SameSite=Lax")
+        XCTAssertEqual(SessionConfiguration().expiredCookie(requestIsHTTPS: true).headerValue,
+                       "sid=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax")
+    }
+
     func testAllAttributes() {
         let cookie = SetCookie(name: "__Host-s", value: "v", path: "/app", domain: "example.com", maxAge: 0,
                                secure: true, httpOnly: true, sameSite: .strict)
@@ -68,6 +76,7 @@ final class SessionCookieWriterTests: XCTestCase {
             SessionConfiguration(cookieName: "__Host-sid", securePolicy: .always),
             SessionConfiguration(cookieName: "s", cookiePath: "/app", cookieDomain: "example.com", sameSite: .strict, idleTimeoutSeconds: 60),
             SessionConfiguration(sameSite: .none),
+            SessionConfiguration(persistentCookie: false),
         ]
         for configuration in configurations {
             let writer = SessionCookieWriter(configuration: configuration)

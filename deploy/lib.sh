@@ -1,7 +1,7 @@
 # Shared helpers for deploy/local, deploy/test and bench/. Source it; it defines functions only.
 
 # Debian packages the project needs at run time and for its tests.
-SESSION_STORE_PACKAGES=(libfcgi-dev libfcgi-bin libhiredis-dev libssl-dev redis-server redis-tools nginx-light spawn-fcgi curl wrk python3)
+SESSION_STORE_PACKAGES=(libfcgi-dev libfcgi-bin libhiredis-dev libssl-dev redis-server redis-tools nginx-light spawn-fcgi curl wrk python3 openssl)
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -44,7 +44,7 @@ stop_pid_file() {
 wait_http_ok() {
     local url=$1 seconds=${2:-20}
     for _ in $(seq $((seconds * 10))); do
-        [ "$(curl -s -o /dev/null -w '%{http_code}' "$url" 2>/dev/null)" = 200 ] && return 0
+        [ "$(curl -sk -o /dev/null -w '%{http_code}' "$url" 2>/dev/null)" = 200 ] && return 0
         sleep 0.1
     done
     return 1

@@ -102,6 +102,14 @@ extension AppConfiguration {
                help: "origins (https://host[:port]) allowed to POST besides the request's own") { config, value throws(ConfigurationError) in
             config.allowedOrigins = value.split(separator: ",").map { String($0).lowercased() }
         },
+        Option(flag: "--auth-slides", environment: "SESSION_FCGI_AUTH_SLIDES", valueName: "yes|no",
+               help: "whether GET /auth (nginx auth_request) refreshes the idle timeout and the cookie (default no)") { config, value throws(ConfigurationError) in
+            switch value.lowercased() {
+            case "yes", "true", "1": config.authSlides = true
+            case "no", "false", "0": config.authSlides = false
+            default: throw ConfigurationError("--auth-slides: yes or no")
+            }
+        },
         Option(flag: "--cookie-name", environment: "SESSION_FCGI_COOKIE_NAME", valueName: "NAME",
                help: "session cookie name (default sid; a __Host- name forces Secure, Path=/ and no Domain)") { config, value throws(ConfigurationError) in
             guard !value.isEmpty, value.utf8.allSatisfy(isCookieNameByte) else {

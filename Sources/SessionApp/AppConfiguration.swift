@@ -29,6 +29,8 @@ public struct AppConfiguration: Equatable, Sendable {
     public var adminToken: String?
     /// Cookie signing keys (the first signs, all verify); none sends plain ids.
     public var cookieSigningKeys: [String] = []
+    /// Whether `GET /auth` (nginx auth_request) refreshes the session and its cookie.
+    public var authSlides = false
     /// Origins allowed to make state-changing requests besides the request's own.
     public var allowedOrigins: [String] = []
 

@@ -23,6 +23,24 @@ enum Responses {
         error(405, "method not allowed", extraHeaders: [("Allow", allowed.joined(separator: ", "))])
     }
 
+    /// `303 See Other` to a same-site path (after a browser form post).
+    static func seeOther(_ location: String, extraHeaders: [(name: String, value: String)] = []) -> FastCGIResponse {
+        var headers: [(name: String, value: String)] = [("Location", location), ("Cache-Control", "no-store")]
+        headers.append(contentsOf: extraHeaders)
+        return FastCGIResponse(status: 303, headers: headers)
+    }
+
+    /// An HTML page with the security headers every page gets.
+    static func html(_ status: Int, _ body: [UInt8], contentSecurityPolicy: String, extraHeaders: [(name: String, value: String)] = []) -> FastCGIResponse {
+        var headers: [(name: String, value: String)] = [
+            ("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store"),
+            ("Content-Security-Policy", contentSecurityPolicy), ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "same-origin"), ("X-Frame-Options", "DENY"),
+        ]
+        headers.append(contentsOf: extraHeaders)
+        return FastCGIResponse(status: status, headers: headers, body: body)
+    }
+
     /// The store is down or slow: tell clients when to come back.
     static func storeUnavailable(retryAfterSeconds: Int) -> FastCGIResponse {
         error(503, "session store unavailable", extraHeaders: [("Retry-After", String(retryAfterSeconds))])

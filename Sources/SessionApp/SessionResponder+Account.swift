@@ -16,13 +16,16 @@ extension SessionResponder {
             return Responses.error(400, "user and password are required")
         }
         guard SessionNames.isValidUserID(user), password.utf8.count <= 1024, users.check(user: user, password: password) else {
+            if isFormPost(request) { return page(request, status: 401, message: "Wrong user or password.", next: fields["next"]?.string) }
             return Responses.error(401, "wrong user or password")
         }
         do {
             let record = try manager.login(user: user, presented: presentedID(request), userAgent: request.params["HTTP_USER_AGENT"])
+            let setCookie = ("Set-Cookie", cookie(for: record.id, request))
+            if isFormPost(request) { return Responses.seeOther(HomePage.safeNext(fields["next"]?.string), extraHeaders: [setCookie]) }
             return Responses.json(200, JSON.object([("user", JSON.quoted(user)),
                                                     ("csrfToken", JSON.quoted(record.csrfToken ?? ""))]),
-                                  extraHeaders: [("Set-Cookie", cookie(for: record.id, request))])
+                                  extraHeaders: [setCookie])
         } catch {
             return failed(error)
         }
@@ -53,12 +56,13 @@ extension SessionResponder {
     func logout(_ request: FastCGIRequest) -> FastCGIResponse {
         let expired = configuration.session.expiredCookie(requestIsHTTPS: request.isHTTPS).headerValue
         do {
-            guard let record = try manager.resolve(presentedID(request), touch: false) else {
-                return Responses.json(200, JSON.object([("loggedOut", "true")]), extraHeaders: [("Set-Cookie", expired)])
-            }
+            let done = isFormPost(request)
+                ? Responses.seeOther("/", extraHeaders: [("Set-Cookie", expired)])
+                : Responses.json(200, JSON.object([("loggedOut", "true")]), extraHeaders: [("Set-Cookie", expired)])
+            guard let record = try manager.resolve(presentedID(request), touch: false) else { return done }
             if let refusal = csrfRefusal(request, record: record) { return refusal }
             try manager.destroy(record)
-            return Responses.json(200, JSON.object([("loggedOut", "true")]), extraHeaders: [("Set-Cookie", expired)])
+            return done
         } catch {
             return failed(error)
         }
@@ -149,6 +153,27 @@ extension SessionResponder {
         } catch {
             return failed(error)
         }
+    }
+
+    /// `POST /sessions/end` (form: `handle`, `csrf_token`): the page's "end this session" button.
+    func endSessionFromForm(_ request: FastCGIRequest) -> FastCGIResponse {
+        let fields = RequestBody.fields(request.body, contentType: request.params["CONTENT_TYPE"]) ?? [:]
+        do {
+            guard let current = try manager.resolve(presentedID(request), touch: false), let owner = current.owner else {
+                return Responses.seeOther("/")
+            }
+            if let refusal = csrfRefusal(request, record: current) { return refusal }
+            if let handle = fields["handle"]?.string, SessionID(validating: handle) != nil {
+                _ = try manager.end(handle: handle, of: owner.userID)
+            }
+            return Responses.seeOther("/")
+        } catch {
+            return failed(error)
+        }
+    }
+
+    func isFormPost(_ request: FastCGIRequest) -> Bool {
+        (request.params["CONTENT_TYPE"] ?? "").lowercased().hasPrefix("application/x-www-form-urlencoded")
     }
 
     // MARK: - CSRF

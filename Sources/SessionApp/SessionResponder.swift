@@ -36,6 +36,9 @@ final class SessionResponder: FastCGIResponder {
         router.add("DELETE", prefix: "/sessions/") { [unowned self] in self.endSession($0) }
         router.add("POST", "/attributes") { [unowned self] in self.changeAttributes($0) }
         router.add("POST", "/admin/revoke-user") { [unowned self] in self.revokeUser($0) }
+        router.add("GET", "/") { [unowned self] in self.home($0) }
+        router.add("GET", "/auth") { [unowned self] in self.authorize($0) }
+        router.add("POST", "/sessions/end") { [unowned self] in self.endSessionFromForm($0) }
     }
 
     func respond(to request: FastCGIRequest) -> FastCGIResponse {

@@ -53,3 +53,17 @@ public enum SessionCrypto {
         return status == 1 ? bytes : nil
     }
 }
+
+extension SessionCrypto {
+    /// SHA-256 of `message` (32 bytes).
+    public static func sha256(_ message: [UInt8]) -> [UInt8] {
+        var output = [UInt8](repeating: 0, count: 32)
+        message.withUnsafeBytes { input in
+            output.withUnsafeMutableBytes { digest in
+                _ = SHA256(input.baseAddress?.assumingMemoryBound(to: UInt8.self), input.count,
+                           digest.baseAddress?.assumingMemoryBound(to: UInt8.self))
+            }
+        }
+        return output
+    }
+}

@@ -54,8 +54,15 @@ final class LifecycleEndToEndTests: XCTestCase {
             body = Array("{\"user\":\"\(user)\",\"password\":\"\(Self.password)\"}".utf8)
         }
         let response = try HTTPClient.request(port: stack.nginxPort, method: "POST", path: "/login", headers: headers, body: body)
-        XCTAssertEqual(response.status, 200, response.text)
         let id = try XCTUnwrap(response.setCookieValue())
+        if form {
+            // A browser form post is answered with a redirect to the page.
+            XCTAssertEqual(response.status, 303, response.text)
+            XCTAssertEqual(response.header("Location"), "/")
+            let me = try stack.get("/me", cookie: "sid=\(id)")
+            return Login(cookie: "sid=\(id)", csrf: try XCTUnwrap(json(me)["csrfToken"] as? String))
+        }
+        XCTAssertEqual(response.status, 200, response.text)
         let csrf = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])?["csrfToken"] as? String)
         return Login(cookie: "sid=\(id)", csrf: csrf)
     }
@@ -244,7 +251,8 @@ final class LifecycleEndToEndTests: XCTestCase {
         let form = try HTTPClient.request(port: stack.nginxPort, method: "POST", path: "/logout",
                                           headers: [("Cookie", session.cookie), ("Content-Type", "application/x-www-form-urlencoded")],
                                           body: Array("csrf_token=\(session.csrf)".utf8))
-        XCTAssertEqual(form.status, 200)
+        XCTAssertEqual(form.status, 303)
+        XCTAssertTrue(try XCTUnwrap(form.header("Set-Cookie")).contains("Max-Age=0"))
         XCTAssertEqual(try stack.get("/me", cookie: session.cookie).status, 401)
     }
 

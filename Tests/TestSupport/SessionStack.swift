@@ -9,6 +9,8 @@ public final class SessionStack: @unchecked Sendable {
     public let redis: RedisServerProcess
     public let nginxPort: Int
     public let instancePorts: [Int]
+    /// Port of the demo second upstream behind the gateway (`/app/`).
+    public let appPort: Int
     public let directory: URL
     public let extraArguments: [String]
     private var instances: [Int: ManagedProcess] = [:]
@@ -18,6 +20,7 @@ public final class SessionStack: @unchecked Sendable {
         directory = try Paths.temporaryDirectory("stack")
         redis = try RedisServerProcess()
         nginxPort = FreePort.next()
+        appPort = FreePort.next()
         instancePorts = (0..<instanceCount).map { _ in FreePort.next() }
         self.extraArguments = ["--threads", String(threads)] + extraArguments
         for port in instancePorts { try startInstance(port: port) }
@@ -70,6 +73,7 @@ public final class SessionStack: @unchecked Sendable {
         environment["LISTEN"] = "127.0.0.1:\(nginxPort)"
         environment["FCGI_ADDRESSES"] = instancePorts.map { "127.0.0.1:\($0)" }.joined(separator: " ")
         environment["NGINX_WORKERS"] = "2"
+        environment["APP_UPSTREAM"] = "127.0.0.1:\(appPort)"
         render.environment = environment
         let output = Pipe()
         render.standardOutput = output

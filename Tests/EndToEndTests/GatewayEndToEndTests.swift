@@ -1,0 +1,86 @@
+import Foundation
+import XCTest
+import RedisClient
+import TestSupport
+
+/// nginx `auth_request` with session-fcgi's `/auth`: a static folder and a second upstream
+/// protected by the same Redis session.
+final class GatewayEndToEndTests: XCTestCase {
+    private func loggedInCookie(_ stack: SessionStack) throws -> String {
+        let body = Array("{\"user\":\"ada\",\"password\":\"\(LifecycleEndToEndTests.password)\"}".utf8)
+        let response = try HTTPClient.request(port: stack.nginxPort, method: "POST", path: "/login",
+                                              headers: [("Content-Type", "application/json")], body: body)
+        XCTAssertEqual(response.status, 200, response.text)
+        return "sid=" + (try XCTUnwrap(response.setCookieValue()))
+    }
+
+    func testGatewayProtectsAStaticFolderAndASecondUpstream() throws {
+        let stack = try SessionStack(instanceCount: 2, threads: 16,
+                                     extraArguments: ["--users-file", LifecycleEndToEndTests.usersFile().path])
+        defer { stack.stop() }
+        // Without a session (or with an anonymous one, or a forged id): sent to the login page.
+        let anonymous = "sid=" + (try XCTUnwrap(stack.get("/count").setCookieValue()))
+        for cookie in [nil, anonymous, "sid=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
+            for path in ["/private/", "/app/anything"] {
+                let response = try stack.get(path, cookie: cookie)
+                XCTAssertEqual(response.status, 302, "\(path) with \(cookie ?? "no cookie")")
+                XCTAssertTrue(try XCTUnwrap(response.header("Location")).hasSuffix("/?next=\(path)"))
+            }
+        }
+        let cookie = try loggedInCookie(stack)
+        let page = try stack.get("/private/", cookie: cookie)
+        XCTAssertEqual(page.status, 200)
+        XCTAssertTrue(page.text.contains("Private area"))
+        // The upstream learns the user from nginx; a client cannot claim to be someone else.
+        let app = try stack.get("/app/", cookie: cookie, headers: [("X-Session-User", "mallory")])
+        XCTAssertEqual(app.status, 200)
+        XCTAssertEqual(app.text, "private app: hello ada\n")
+        // After logout the gateway closes again.
+        let me = try stack.get("/me", cookie: cookie)
+        let token = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(me.body)) as? [String: Any])?["csrfToken"] as? String)
+        XCTAssertEqual(try HTTPClient.request(port: stack.nginxPort, method: "POST", path: "/logout",
+                                              headers: [("Cookie", cookie), ("X-CSRF-Token", token)]).status, 200)
+        XCTAssertEqual(try stack.get("/private/", cookie: cookie).status, 302)
+    }
+
+    func testAuthEndpointNeitherSlidesTheSessionNorSetsCookies() throws {
+        let stack = try SessionStack(instanceCount: 2, threads: 16,
+                                     extraArguments: ["--users-file", LifecycleEndToEndTests.usersFile().path])
+        defer { stack.stop() }
+        let cookie = try loggedInCookie(stack)
+        let id = String(cookie.dropFirst("sid=".count))
+        let redis = stack.redis.connection()
+        _ = try redis.send(RedisCommand("EXPIRE", "sid_" + id, "100"))
+        let lastSeen = try redis.send(RedisCommand("HGET", "sid_" + id, "_s")).text
+        Thread.sleep(forTimeInterval: 1.1)
+        let port = try XCTUnwrap(stack.instancePorts.first)
+        let auth = try FastCGIClient.get(port: port, path: "/auth", cookie: cookie)
+        XCTAssertEqual(auth.status, 204)
+        XCTAssertEqual(auth.header("X-Session-User"), "ada")
+        let remaining = try XCTUnwrap(Int(auth.header("X-Session-Expires-In") ?? ""))
+        XCTAssertTrue((1700...1800).contains(remaining), "remaining \(remaining)")
+        XCTAssertTrue(auth.headers("Set-Cookie").isEmpty)
+        let ttl = try XCTUnwrap(redis.send(RedisCommand("TTL", "sid_" + id)).integer)
+        XCTAssertLessThanOrEqual(ttl, 99, "the auth check must not slide the session")
+        XCTAssertEqual(try redis.send(RedisCommand("HGET", "sid_" + id, "_s")).text, lastSeen)
+        XCTAssertEqual(try FastCGIClient.get(port: port, path: "/auth").status, 401)
+    }
+
+    func testPageIsHTMLWithStrictHeadersAndCountsVisits() throws {
+        let stack = try SessionStack(instanceCount: 2, threads: 8)
+        defer { stack.stop() }
+        let first = try stack.get("/")
+        XCTAssertEqual(first.status, 200)
+        XCTAssertEqual(first.header("Content-Type"), "text/html; charset=utf-8")
+        XCTAssertEqual(first.header("Cache-Control"), "no-store")
+        let policy = try XCTUnwrap(first.header("Content-Security-Policy"))
+        XCTAssertTrue(policy.hasPrefix("default-src 'none'; style-src 'sha256-"))
+        XCTAssertTrue(first.text.contains("id=\"count\">1</span>"))
+        let cookie = "sid=" + (try XCTUnwrap(first.setCookieValue()))
+        XCTAssertTrue(try stack.get("/", cookie: cookie).text.contains("id=\"count\">2</span>"))
+        // Reflected input is escaped; off-site "next" targets are dropped.
+        let hostile = try stack.get("/?next=//evil.example/%22%3E%3Cscript%3E")
+        XCTAssertFalse(hostile.text.contains("<script>"))
+        XCTAssertTrue(hostile.text.contains("name=\"next\" value=\"/\""))
+    }
+}

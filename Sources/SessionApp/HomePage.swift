@@ -88,6 +88,9 @@ enum HomePage {
             }
             html += "</tbody>\n</table>\n"
         } else {
+            if model.next != "/" && model.message == nil {
+                html += "<p class=\"message\" role=\"status\">Log in to continue to \(escape(model.next)).</p>\n"
+            }
             html += """
                 <h2>Log in</h2>
                 <form method="post" action="/login" id="login">

@@ -16,6 +16,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as until
+from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARTIFACTS = os.path.join(ROOT, "artifacts", "browser")
@@ -74,6 +76,11 @@ def browser():
     driver.quit()
 
 
+def wait_for(driver, element_id):
+    """Waits (up to 10 s) until the page that a click or redirect leads to shows `element_id`."""
+    return WebDriverWait(driver, 10).until(until.presence_of_element_located((By.ID, element_id)))
+
+
 def shot(driver, name):
     os.makedirs(ARTIFACTS, exist_ok=True)
     driver.save_screenshot(os.path.join(ARTIFACTS, name + ".png"))
@@ -111,14 +118,14 @@ def run_journey(driver, stack, cookie_name, secure, prefix):
 
     # 3. A protected page sends a browser without a login to the login form, then back.
     driver.get(stack.url("/private/"))
+    assert wait_for(driver, "login")
     assert "next=/private/" in driver.current_url
-    assert driver.find_element(By.ID, "login")
     shot(driver, f"{prefix}-3-private-needs-login")
     driver.find_element(By.ID, "user").send_keys("demo")
     driver.find_element(By.ID, "password").send_keys(stack.password)
     driver.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
+    assert wait_for(driver, "private").text == "Private area"
     assert driver.current_url.endswith("/private/")
-    assert driver.find_element(By.ID, "private").text == "Private area"
     shot(driver, f"{prefix}-4-private-page")
     assert session_cookie(driver, cookie_name)["value"] != before, "login must rotate the session id"
 
@@ -130,15 +137,17 @@ def run_journey(driver, stack, cookie_name, secure, prefix):
     # 5. The page shows the user, the visit count goes on, and the session list.
     driver.get(stack.url("/"))
     assert "Logged in as demo" in driver.find_element(By.ID, "user").text
-    assert driver.find_element(By.ID, "count").text == "3"
+    # Visits: two reloads, the login page the gateway sent us to, and this one.
+    assert driver.find_element(By.ID, "count").text == "4"
     assert "(this browser)" in driver.find_element(By.ID, "sessions").text
     shot(driver, f"{prefix}-6-logged-in")
 
     # 6. Logout returns to the login form, and the protected page is closed again.
     driver.find_element(By.ID, "logout").click()
-    assert driver.find_element(By.ID, "login")
+    assert wait_for(driver, "login")
     shot(driver, f"{prefix}-7-logged-out")
     driver.get(stack.url("/private/"))
+    assert wait_for(driver, "login")
     assert "next=/private/" in driver.current_url
     shot(driver, f"{prefix}-8-private-after-logout")
 

@@ -35,8 +35,10 @@ extension RedisSessionStore {
         return 1
         """)
 
-    /// ARGV idle, touch (0/1). Returns {1, {field, value, …}, now}.
-    static let loadScript = RedisScript("""
+    /// The start of every script that needs the whole session: reads it into `h` (flat) and `f`
+    /// (by name), answers {0} for a missing or expired session (deleting the latter) and
+    /// {2, id} for a rotation alias, and leaves `now` and `abs` (absolute expiry) set.
+    private static let readLiveSession = """
         local h = redis.call('HGETALL', KEYS[1])
         if #h == 0 then return {0} end
         local f = {}
@@ -45,6 +47,11 @@ extension RedisSessionStore {
         local now = tonumber(redis.call('TIME')[1])
         local abs = tonumber(f['_x'] or '0')
         if abs > 0 and abs <= now then redis.call('DEL', KEYS[1]) return {0} end
+
+        """
+
+    /// ARGV idle, touch (0/1). Returns {1, {field, value, …}, now}.
+    static let loadScript = RedisScript(readLiveSession + """
         if ARGV[2] == '1' then
           redis.call('HSET', KEYS[1], '_s', now)
           for i = 1, #h, 2 do if h[i] == '_s' then h[i + 1] = tostring(now) end end
@@ -92,15 +99,7 @@ extension RedisSessionStore {
 
     /// ARGV new id, grace seconds. Reads the session and turns it into an alias of the new id
     /// for the grace period (deletes it for 0). Returns {1, {field, value, …}}.
-    static let rotateScript = RedisScript("""
-        local h = redis.call('HGETALL', KEYS[1])
-        if #h == 0 then return {0} end
-        local f = {}
-        for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
-        if f['_alias'] then return {2, f['_alias']} end
-        local now = tonumber(redis.call('TIME')[1])
-        local abs = tonumber(f['_x'] or '0')
-        if abs > 0 and abs <= now then redis.call('DEL', KEYS[1]) return {0} end
+    static let rotateScript = RedisScript(readLiveSession + """
         local grace = tonumber(ARGV[2])
         if grace > 0 then
           redis.call('HSET', KEYS[1], '_alias', ARGV[1])

@@ -45,16 +45,33 @@ public enum FreePort {
 
     /// Whether a TCP connection to 127.0.0.1:`port` succeeds now.
     public static func isListening(_ port: Int) -> Bool {
+        guard let fd = LoopbackSocket.connect(port: port) else { return false }
+        close(fd)
+        return true
+    }
+}
+
+/// A TCP connection to 127.0.0.1.
+enum LoopbackSocket {
+    /// A connected socket (the caller closes it), or nil if nothing accepts on `port`.
+    static func connect(port: Int, receiveTimeout: TimeInterval? = nil) -> Int32? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+        guard fd >= 0 else { return nil }
+        if let receiveTimeout {
+            var tv = timeval(tv_sec: Int(receiveTimeout), tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        return result == 0
+        guard result == 0 else {
+            close(fd)
+            return nil
+        }
+        return fd
     }
 }

@@ -155,11 +155,13 @@ public struct SessionManager<Store: SessionStore> {
         guard SessionNames.isValidUserID(user) else { throw .invalidUserID }
         let generation = try storeCall { () throws(SessionStoreError) in try store.userGeneration(user) }
         var base = try resolve(presented)
+        if let previous = base, let owner = previous.owner, owner.userID != user {
+            // Another user's session: log them out rather than hand their data to this user.
+            try destroy(previous)
+            base = nil
+        }
         if base == nil { base = try start(userAgent: userAgent) }
         guard let current = base else { throw .notFound }
-        if let previous = current.owner, previous.userID != user {
-            try storeCall { () throws(SessionStoreError) in try store.unindex(handle: current.handle, user: previous.userID) }
-        }
         var extra: [(name: String, value: String)] = [
             (ReservedField.user, user), (ReservedField.userGeneration, String(generation)),
             (ReservedField.csrfToken, SessionID.generate().rawValue),

@@ -73,6 +73,16 @@ final class SessionManagerTests: XCTestCase {
         XCTAssertEqual(try manager.resolve(record.id)?.owner?.userID, "ada")
     }
 
+    func testLoggingInAsAnotherUserNeverInheritsTheirSession() throws {
+        let bob = try manager.login(user: "bob", presented: nil, userAgent: nil)
+        try manager.change(bob.id, set: [("secret", "bob's")])
+        let ada = try manager.login(user: "ada", presented: bob.id, userAgent: nil)
+        XCTAssertNil(ada.attributes["secret"], "ada must not see bob's data")
+        XCTAssertEqual(ada.owner?.userID, "ada")
+        XCTAssertNil(try manager.resolve(bob.id), "bob's session on this browser ends")
+        XCTAssertEqual(try manager.sessions(of: "bob").count, 0)
+    }
+
     func testZeroGraceEndsTheOldIDAtOnce() throws {
         manager.rotationGraceSeconds = 0
         let anonymous = try manager.countVisit(presented: nil)

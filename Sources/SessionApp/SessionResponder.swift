@@ -21,7 +21,8 @@ final class SessionResponder: FastCGIResponder {
         self.log = log
         self.users = users
         store = RedisSessionStore(connection: RedisConnection(endpoint: configuration.redis),
-                                  keyPrefix: configuration.keyPrefix, userKeyPrefix: configuration.userKeyPrefix)
+                                  keyPrefix: configuration.keyPrefix, userKeyPrefix: configuration.userKeyPrefix,
+                                  indexLifetimeSeconds: configuration.absoluteTimeoutSeconds + configuration.rotationGraceSeconds + 60)
         manager = SessionManager(store: store, timeouts: configuration.timeouts, limits: configuration.limits,
                                  rotationGraceSeconds: configuration.rotationGraceSeconds)
         cookieWriter = SessionCookieWriter(configuration: configuration.session)

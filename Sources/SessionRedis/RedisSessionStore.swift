@@ -15,10 +15,17 @@ public final class RedisSessionStore: SessionStore {
     /// Prepended to user ids for the index and generation keys (`sidu_`).
     public let userKeyPrefix: String
 
-    public init(connection: RedisConnection, keyPrefix: String = "sid_", userKeyPrefix: String = "sidu_") {
+    /// Expiry of a user's index, refreshed on every write: no session lives longer than the
+    /// absolute lifetime (plus a rotation's grace), so an index idle that long holds only dead
+    /// entries and goes away by itself.
+    public let indexLifetimeSeconds: Int
+
+    public init(connection: RedisConnection, keyPrefix: String = "sid_", userKeyPrefix: String = "sidu_",
+                indexLifetimeSeconds: Int = 12 * 3600 + 60) {
         self.connection = connection
         self.keyPrefix = keyPrefix
         self.userKeyPrefix = userKeyPrefix
+        self.indexLifetimeSeconds = indexLifetimeSeconds
     }
 
     /// The Redis key of a session.
@@ -131,7 +138,8 @@ public final class RedisSessionStore: SessionStore {
     }
 
     public func index(_ id: SessionID, handle: String, user: String) throws(SessionStoreError) {
-        _ = try send(RedisCommand("HSET", indexKey(user), handle, id.rawValue))
+        _ = try pipeline([RedisCommand("HSET", indexKey(user), handle, id.rawValue),
+                          RedisCommand("EXPIRE", indexKey(user), String(indexLifetimeSeconds))])
         _ = try indexedSessions(of: user)   // prune entries whose sessions are gone
     }
 

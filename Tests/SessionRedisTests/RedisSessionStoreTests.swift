@@ -100,6 +100,16 @@ final class RedisSessionStoreTests: XCTestCase {
         XCTAssertFalse(try exists(store, absoluteID))
     }
 
+    func testUserIndexExpiresWithTheLongestPossibleSession() throws {
+        let store = RedisSessionStore(connection: try server.connection(), keyPrefix: "t\(UUID().uuidString.prefix(8)):sid_",
+                                      userKeyPrefix: "t\(UUID().uuidString.prefix(8)):u_", indexLifetimeSeconds: 500)
+        let id = SessionID.generate()
+        XCTAssertTrue(try store.create(id, fields: [], timeouts: timeouts))
+        try store.index(id, handle: "h", user: "ada")
+        let ttl = try XCTUnwrap(server.connection().send(RedisCommand("TTL", store.userKeyPrefix + "ada:sessions")).integer)
+        XCTAssertTrue((490...500).contains(ttl), "TTL \(ttl)")
+    }
+
     func testConcurrentIncrementsOnOneSessionAllCount() throws {
         let prefix = "t\(UUID().uuidString.prefix(8)):sid_"
         let endpoint = try server.endpoint

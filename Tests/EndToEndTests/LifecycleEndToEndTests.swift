@@ -115,6 +115,21 @@ final class LifecycleEndToEndTests: XCTestCase {
         XCTAssertEqual(crossSite.status, 403)
     }
 
+    func testPasswordGuessingIsSlowedByNginx() throws {
+        let stack = try makeStack()
+        defer { stack.stop() }
+        var statuses: [Int] = []
+        for _ in 0..<40 {
+            let response = try HTTPClient.request(port: stack.nginxPort, method: "POST", path: "/login",
+                                                  headers: [("Content-Type", "application/json")],
+                                                  body: Array("{\"user\":\"ada\",\"password\":\"guess\"}".utf8))
+            statuses.append(response.status)
+        }
+        XCTAssertEqual(Set(statuses.prefix(30)), [401], "the burst allowance answers normally")
+        XCTAssertTrue(statuses.contains(429), "past the burst, nginx refuses with 429: \(statuses)")
+        XCTAssertEqual(Set(statuses), [401, 429])
+    }
+
     func testRotationDuringParallelRequestsLogsNobodyOut() throws {
         let stack = try makeStack()
         defer { stack.stop() }

@@ -1,5 +1,6 @@
-/// Why a Redis call failed. Every case except `.server` means the connection was dropped and
-/// will be replaced by a new one on the next call.
+/// Why a Redis call failed. `.connectFailed`, `.timedOut` and `.connectionLost` mean the
+/// connection was dropped and will be replaced by a new one on the next call; `.server`,
+/// `.unexpectedReply` and `.invalidCommand` leave a healthy connection in place.
 public enum RedisError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The TCP or Unix connection could not be made (refused, unreachable, timed out).
     case connectFailed(String)

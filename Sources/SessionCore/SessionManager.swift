@@ -33,48 +33,24 @@ public struct SessionManager<Store: SessionStore> {
     /// The live session for a presented id: follows a rotation alias once, and ends the
     /// session if its user's sessions were revoked since it was created. `nil` if none.
     public func resolve(_ presented: SessionID?, touch: Bool = true) throws(SessionError) -> SessionRecord? {
-        guard var id = presented else { return nil }
-        var followedAlias = false
-        for attempt in 0..<(2 + Self.aliasRetries) {
-            switch try storeCall({ () throws(SessionStoreError) in try store.load(id, timeouts: timeouts, touch: touch) }) {
-            case .missing:
-                // The alias is written a moment before its target: wait for the copy to land.
-                guard followedAlias, attempt < 1 + Self.aliasRetries else { return nil }
-                Self.pauseForRotation()
-            case .moved(let next):
-                guard !followedAlias else { return nil }
-                followedAlias = true
-                id = next
-            case .found(let record):
-                return try isRevoked(record.owner, id: id, handle: record.handle) ? nil : record
-            }
-        }
-        return nil
+        guard let presented,
+              let (id, record) = try followingRotation(from: presented, { id throws(SessionStoreError) in
+                  try store.load(id, timeouts: timeouts, touch: touch)
+              })
+        else { return nil }
+        return try isRevoked(record.owner, id: id, handle: record.handle) ? nil : record
     }
 
     /// Counts one visit in the presented session, or starts a new one with count 1.
     /// One store round trip on both paths for anonymous sessions; a logged-in session adds
     /// one for the revocation check.
     public func countVisit(presented: SessionID?) throws(SessionError) -> Visit {
-        if var id = presented {
-            var followedAlias = false
-            lookup: for attempt in 0..<(2 + Self.aliasRetries) {
-                let outcome = try storeCall { () throws(SessionStoreError) in
-                    try store.increment(Self.countField, by: 1, in: id, timeouts: timeouts)
-                }
-                switch outcome {
-                case .missing:
-                    guard followedAlias, attempt < 1 + Self.aliasRetries else { break lookup }
-                    Self.pauseForRotation()
-                case .moved(let next):
-                    guard !followedAlias else { break lookup }
-                    followedAlias = true
-                    id = next
-                case .found(let counted):
-                    if try isRevoked(counted.owner, id: id, handle: nil) { break lookup }
-                    return Visit(sessionID: id, count: counted.value, isNewSession: false)
-                }
-            }
+        if let presented,
+           let (id, counted) = try followingRotation(from: presented, { id throws(SessionStoreError) in
+               try store.increment(Self.countField, by: 1, in: id, timeouts: timeouts)
+           }),
+           try !isRevoked(counted.owner, id: id, handle: nil) {
+            return Visit(sessionID: id, count: counted.value, isNewSession: false)
         }
         let id = try createSession(fields: [(Self.countField, "1")])
         return Visit(sessionID: id, count: 1, isNewSession: true)
@@ -97,25 +73,10 @@ public struct SessionManager<Store: SessionStore> {
         for name in set.map(\.name) + remove where !SessionNames.isValidAttribute(name) {
             throw .invalidAttributeName(name)
         }
-        var current = id
-        var followedAlias = false
-        for attempt in 0..<(2 + Self.aliasRetries) {
-            let outcome = try storeCall { () throws(SessionStoreError) in
-                try store.update(current, set: set, remove: remove, timeouts: timeouts, limits: limits)
-            }
-            switch outcome {
-            case .found(.applied): return
-            case .found(.tooLarge): throw .tooLarge
-            case .missing:
-                guard followedAlias, attempt < 1 + Self.aliasRetries else { throw .notFound }
-                Self.pauseForRotation()
-            case .moved(let next):
-                guard !followedAlias else { throw .notFound }
-                followedAlias = true
-                current = next
-            }
-        }
-        throw .notFound
+        guard let (_, outcome) = try followingRotation(from: id, { id throws(SessionStoreError) in
+            try store.update(id, set: set, remove: remove, timeouts: timeouts, limits: limits)
+        }) else { throw .notFound }
+        if outcome == .tooLarge { throw .tooLarge }
     }
 
     /// Gives the session a new id with the same data (no RENAME: a copy, so both keys may
@@ -205,6 +166,30 @@ public struct SessionManager<Store: SessionStore> {
 
     private static func pauseForRotation() {
         usleep(1000)
+    }
+
+    /// Runs `operation` on `id`, following a rotation alias at most once. When the alias points
+    /// at a session not written yet, retries up to `aliasRetries` times. Returns the id that
+    /// answered and its value, or nil when the session is missing.
+    private func followingRotation<Value>(
+        from id: SessionID, _ operation: (SessionID) throws(SessionStoreError) -> StoreLookup<Value>
+    ) throws(SessionError) -> (id: SessionID, value: Value)? {
+        var current = id
+        var followedAlias = false
+        for attempt in 0..<(2 + Self.aliasRetries) {
+            switch try storeCall({ () throws(SessionStoreError) in try operation(current) }) {
+            case .found(let value):
+                return (current, value)
+            case .missing:
+                guard followedAlias, attempt < 1 + Self.aliasRetries else { return nil }
+                Self.pauseForRotation()
+            case .moved(let next):
+                guard !followedAlias else { return nil }
+                followedAlias = true
+                current = next
+            }
+        }
+        return nil
     }
 
     private func createSession(fields: [(name: String, value: String)]) throws(SessionError) -> SessionID {

@@ -1,3 +1,4 @@
+import Glibc
 import FastCGIServer
 import RedisClient
 import SessionCore
@@ -37,6 +38,10 @@ extension AppConfiguration {
             endpoint.connectTimeoutMilliseconds = config.redis.connectTimeoutMilliseconds
             endpoint.commandTimeoutMilliseconds = config.redis.commandTimeoutMilliseconds
             config.redis = endpoint
+        },
+        Option(flag: "--redis-password-file", environment: "SESSION_FCGI_REDIS_PASSWORD_FILE", valueName: "PATH",
+               help: "read the Redis password from this file (mode 0600), so it is never on a command line; it replaces a password in --redis-url") { config, value throws(ConfigurationError) in
+            config.redisPassword = try SecretRules.readSecret(value, what: "--redis-password-file", into: &config)
         },
         Option(flag: "--redis-connect-timeout-ms", environment: "SESSION_FCGI_REDIS_CONNECT_TIMEOUT_MS", valueName: "MS",
                help: "bound on connecting to Redis (default 200)") { config, value throws(ConfigurationError) in
@@ -86,17 +91,26 @@ extension AppConfiguration {
             config.usersFile = value
         },
         Option(flag: "--admin-token", environment: "SESSION_FCGI_ADMIN_TOKEN", valueName: "TOKEN",
-               help: "bearer token for POST /admin/revoke-user (at least 32 characters); none disables the admin routes") { config, value throws(ConfigurationError) in
-            guard value.utf8.count >= 32 else { throw ConfigurationError("--admin-token: at least 32 characters") }
+               help: "bearer token for POST /admin/revoke-user (at least 32 characters, random); none disables the admin routes. Prefer --admin-token-file: a flag is visible in ps") { config, value throws(ConfigurationError) in
+            try SecretRules.checkStrong(value, what: "--admin-token")
             config.adminToken = value
         },
+        Option(flag: "--admin-token-file", environment: "SESSION_FCGI_ADMIN_TOKEN_FILE", valueName: "PATH",
+               help: "read the admin token from this file (mode 0600; trailing line break ignored)") { config, value throws(ConfigurationError) in
+            let token = try SecretRules.readSecret(value, what: "--admin-token-file", into: &config)
+            try SecretRules.checkStrong(token, what: "--admin-token-file")
+            config.adminToken = token
+        },
         Option(flag: "--cookie-signing-keys", environment: "SESSION_FCGI_COOKIE_SIGNING_KEYS", valueName: "KEY[,KEY...]",
-               help: "sign session cookies with HMAC-SHA256; the first key signs, all verify (each at least 32 characters)") { config, value throws(ConfigurationError) in
-            let keys = value.split(separator: ",").map(String.init)
-            guard !keys.isEmpty, keys.allSatisfy({ $0.utf8.count >= 32 }) else {
-                throw ConfigurationError("--cookie-signing-keys: comma-separated keys of at least 32 characters")
-            }
-            config.cookieSigningKeys = keys
+               help: "sign session cookies with HMAC-SHA256; the first key signs, all verify (each at least 32 random characters). Prefer --cookie-signing-keys-file") { config, value throws(ConfigurationError) in
+            config.cookieSigningKeys = try SecretRules.signingKeys(value.split(separator: ","), what: "--cookie-signing-keys")
+        },
+        Option(flag: "--cookie-signing-keys-file", environment: "SESSION_FCGI_COOKIE_SIGNING_KEYS_FILE", valueName: "PATH",
+               help: "read the cookie signing keys from this file, one per line, the signing key first (mode 0600)") { config, value throws(ConfigurationError) in
+            let text = try SecretRules.readSecret(value, what: "--cookie-signing-keys-file", into: &config)
+            let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingPrefix(while: { $0 == " " }) }
+                .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+            config.cookieSigningKeys = try SecretRules.signingKeys(lines, what: "--cookie-signing-keys-file")
         },
         Option(flag: "--allowed-origins", environment: "SESSION_FCGI_ALLOWED_ORIGINS", valueName: "ORIGIN[,ORIGIN...]",
                help: "origins (https://host[:port]) allowed to POST besides the request's own") { config, value throws(ConfigurationError) in
@@ -192,5 +206,49 @@ private enum Base64Free {
     static func isAlphanumeric(_ byte: UInt8) -> Bool {
         (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
             || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+    }
+}
+
+/// Rules for secrets given as options: files read once at start, keys and tokens that a
+/// guess cannot find.
+enum SecretRules {
+    /// Reads a secret file, recording a warning in the configuration when others may read it.
+    static func readSecret(_ path: String, what: String, into config: inout AppConfiguration) throws(ConfigurationError) -> String {
+        let value: String
+        do { value = try ConfigurationFile.secret(at: path) } catch { throw ConfigurationError("\(what): \(error)") }
+        guard !value.isEmpty else { throw ConfigurationError("\(what): \(path) is empty") }
+        if ConfigurationFile.isReadableByOthers(path) {
+            config.warnings.append("\(what): \(path) is readable by every local user; chmod 600 it")
+        }
+        return value
+    }
+
+    /// At least 32 bytes and about 96 bits by the text's own character statistics, so
+    /// `aaaa…` or a short word repeated is refused (`openssl rand -base64 32` passes).
+    static func checkStrong(_ secret: some StringProtocol, what: String) throws(ConfigurationError) {
+        let bytes = Array(secret.utf8)
+        guard bytes.count >= 32 else { throw ConfigurationError("\(what): at least 32 characters") }
+        guard estimatedBits(bytes) >= 96 else {
+            throw ConfigurationError("\(what): too predictable; use a random value such as `openssl rand -base64 32`")
+        }
+    }
+
+    static func signingKeys(_ keys: [some StringProtocol], what: String) throws(ConfigurationError) -> [String] {
+        guard !keys.isEmpty else { throw ConfigurationError("\(what): no keys given") }
+        for key in keys { try checkStrong(key, what: what) }
+        return keys.map { String($0) }
+    }
+
+    /// Length × the empirical Shannon entropy per character.
+    static func estimatedBits(_ bytes: [UInt8]) -> Double {
+        var counts = [Int](repeating: 0, count: 256)
+        for byte in bytes { counts[Int(byte)] += 1 }
+        let total = Double(bytes.count)
+        var perCharacter = 0.0
+        for count in counts where count > 0 {
+            let p = Double(count) / total
+            perCharacter -= p * log2(p)
+        }
+        return perCharacter * total
     }
 }

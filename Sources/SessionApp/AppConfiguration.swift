@@ -5,7 +5,10 @@ import SessionCore
 /// Everything `session-fcgi` needs to run, parsed once from flags and environment.
 public struct AppConfiguration: Equatable, Sendable {
     public var server = FastCGIServerConfiguration()
+    /// The Redis server as `--redis-url` gives it; connect with `redisEndpoint`.
     public var redis = RedisEndpoint()
+    /// The Redis password from `--redis-password-file`; it wins over one in the URL.
+    public var redisPassword: String?
     /// Prefix of every session key in Redis (`sid_`).
     public var keyPrefix = "sid_"
     public var session = SessionConfiguration()
@@ -33,6 +36,17 @@ public struct AppConfiguration: Equatable, Sendable {
     public var authSlides = false
     /// Origins allowed to make state-changing requests besides the request's own.
     public var allowedOrigins: [String] = []
+
+    /// Problems worth a log line at start that do not stop the program (a world-readable
+    /// secret file, say). Never holds a secret.
+    public var warnings: [String] = []
+
+    /// Where and how to connect to Redis, password included.
+    public var redisEndpoint: RedisEndpoint {
+        var endpoint = redis
+        if let redisPassword { endpoint.password = redisPassword }
+        return endpoint
+    }
 
     /// Idle and absolute timeouts together.
     public var timeouts: SessionTimeouts {

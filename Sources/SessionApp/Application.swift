@@ -21,9 +21,16 @@ public struct Application: Sendable {
             log = ServerLog(minimumLevel: configuration.logLevel)
         }
         log.info("session store at \(configuration.redis), key prefix \(configuration.keyPrefix)")
+        for warning in configuration.warnings { log.warning(warning) }
         var users: UsersFile?
         if let path = configuration.usersFile {
-            guard let text = readTextFile(path) else { throw .cannotReadUsers(path) }
+            let text: String
+            do {
+                text = try ConfigurationFile.text(at: path)
+            } catch {
+                log.error("users file: \(error)")
+                throw .cannotReadUsers(error.description)
+            }
             users = UsersFile(text: text)
             log.info("login enabled for \(users?.hashes.count ?? 0) users")
         }
@@ -48,23 +55,8 @@ public enum ApplicationError: Error, Equatable, Sendable, CustomStringConvertibl
     public var description: String {
         switch self {
         case .cannotOpenLog(let path): return "cannot open log file \(path)"
-        case .cannotReadUsers(let path): return "cannot read users file \(path)"
+        case .cannotReadUsers(let why): return "users file: \(why)"
         case .server(let error): return error.description
         }
     }
-}
-
-/// The whole file as UTF-8 text, or nil.
-func readTextFile(_ path: String) -> String? {
-    guard let file = fopen(path, "rb") else { return nil }
-    defer { fclose(file) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let read = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-        if read == 0 { break }
-        bytes.append(contentsOf: chunk[0..<read])
-        if bytes.count > 16 << 20 { return nil }
-    }
-    return String(validating: bytes, as: UTF8.self)
 }

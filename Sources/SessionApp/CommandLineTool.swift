@@ -40,7 +40,7 @@ public enum CommandLineTool {
     /// `revoke-user`: moves the user's generation on in Redis; every instance then refuses the
     /// user's existing sessions at their next request.
     static func revoke(user: String, configuration: AppConfiguration) -> Int32 {
-        let store = RedisSessionStore(connection: RedisConnection(endpoint: configuration.redis),
+        let store = RedisSessionStore(connection: RedisConnection(endpoint: configuration.redisEndpoint),
                                       keyPrefix: configuration.keyPrefix, userKeyPrefix: configuration.userKeyPrefix)
         do {
             let generation = try SessionManager(store: store).revokeAll(of: user)

@@ -39,6 +39,26 @@ enum FormURLEncoded {
         return result
     }
 
+    /// Percent-encodes `text` for a query value: every byte but `A–Z a–z 0–9 - . _ ~ /` becomes
+    /// `%XX`, so the result holds no byte that could end a header line or start another parameter.
+    static func encode(_ text: String) -> String {
+        let digits = Array("0123456789ABCDEF".utf8)
+        var output: [UInt8] = []
+        output.reserveCapacity(text.utf8.count)
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "/"):
+                output.append(byte)
+            default:
+                output.append(UInt8(ascii: "%"))
+                output.append(digits[Int(byte >> 4)])
+                output.append(digits[Int(byte & 0x0F)])
+            }
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+
     /// Percent-decoding with `+` as space; nil for a malformed escape.
     static func decode(_ bytes: ArraySlice<UInt8>) -> String? {
         var output: [UInt8] = []

@@ -42,6 +42,16 @@ extension SessionResponder {
         return Responses.html(status, HomePage.render(model), contentSecurityPolicy: HomePage.contentSecurityPolicy)
     }
 
+    /// `GET /login-redirect`: where nginx sends a browser that `/auth` refused (its `@login`
+    /// location passes the original `REQUEST_URI`). Answers `302` to the login page with the
+    /// original path as `next`, percent-encoded, so no client byte can reach the `Location`
+    /// header unescaped; anything but a same-site path becomes `/`.
+    func loginRedirect(_ request: FastCGIRequest) -> FastCGIResponse {
+        let original = HomePage.safeNext(request.params["REQUEST_URI"])
+        let location = original == "/" ? "/" : "/?next=" + FormURLEncoded.encode(original)
+        return FastCGIResponse(status: 302, headers: [("Location", location), ("Cache-Control", "no-store")])
+    }
+
     /// `GET /auth`, for nginx's `auth_request`: 204 with `X-Session-User` and
     /// `X-Session-Expires-In` (seconds) for a logged-in session, 401 otherwise. It neither slides
     /// the session nor sets a cookie unless `--auth-slides` is given.

@@ -20,7 +20,7 @@ final class SessionResponder: FastCGIResponder {
         self.configuration = configuration
         self.log = log
         self.users = users
-        store = RedisSessionStore(connection: RedisConnection(endpoint: configuration.redis),
+        store = RedisSessionStore(connection: RedisConnection(endpoint: configuration.redisEndpoint),
                                   keyPrefix: configuration.keyPrefix, userKeyPrefix: configuration.userKeyPrefix,
                                   indexLifetimeSeconds: configuration.absoluteTimeoutSeconds + configuration.rotationGraceSeconds + 60)
         manager = SessionManager(store: store, timeouts: configuration.timeouts, limits: configuration.limits,
@@ -39,6 +39,7 @@ final class SessionResponder: FastCGIResponder {
         router.add("POST", "/admin/revoke-user") { [unowned self] in self.revokeUser($0) }
         router.add("GET", "/") { [unowned self] in self.home($0) }
         router.add("GET", "/auth") { [unowned self] in self.authorize($0) }
+        router.add("GET", "/login-redirect") { [unowned self] in self.loginRedirect($0) }
         router.add("POST", "/sessions/end") { [unowned self] in self.endSessionFromForm($0) }
     }
 

@@ -43,6 +43,27 @@ final class GatewayEndToEndTests: XCTestCase {
         XCTAssertEqual(try stack.get("/private/", cookie: cookie).status, 302)
     }
 
+    /// Finding 2 of the review: `return 302 /?next=$uri` put the decoded path into `Location`,
+    /// so an encoded CR LF in a link added any header (a Set-Cookie planting an attacker's id).
+    func testEncodedLineBreaksInAProtectedPathCannotAddHeaders() throws {
+        let stack = try SessionStack(instanceCount: 1, threads: 4)
+        defer { stack.stop() }
+        let planted = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+        for path in ["/private/%0d%0aSet-Cookie:%20sid=\(planted)", "/private/%0aSet-Cookie:%20sid=\(planted)",
+                     "/app/x%0d%0aX-Injected:%201?a=1&b=%0d%0aX-Injected:%202", "/private/%E2%80%A8%0d%0a%0d%0a<script>"] {
+            let response = try stack.get(path)
+            XCTAssertEqual(response.status, 302, path)
+            XCTAssertTrue(response.headers("Set-Cookie").isEmpty, "a header was injected by \(path): \(response.headers)")
+            XCTAssertNil(response.header("X-Injected"), path)
+            let location = try XCTUnwrap(response.header("Location"))
+            XCTAssertTrue(location.hasPrefix("/?next=") || location == "/", location)
+            XCTAssertFalse(location.contains("\r") || location.contains("\n") || location.contains(" "), location)
+        }
+        // The original path and query survive the round trip through `next`, encoded.
+        let plain = try stack.get("/private/a%20b?x=1&y=2")
+        XCTAssertEqual(plain.header("Location"), "/?next=/private/a%2520b%3Fx%3D1%26y%3D2")
+    }
+
     func testAuthEndpointNeitherSlidesTheSessionNorSetsCookies() throws {
         let stack = try SessionStack(instanceCount: 2, threads: 16,
                                      extraArguments: ["--users-file", LifecycleEndToEndTests.usersFile().path])

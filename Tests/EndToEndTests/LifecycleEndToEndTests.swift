@@ -7,7 +7,7 @@ import TestSupport
 /// two spawn-fcgi instances and a real redis-server.
 final class LifecycleEndToEndTests: XCTestCase {
     static let password = "correct horse battery staple"
-    static let adminToken = String(repeating: "t0ken", count: 8)
+    static let adminToken = "a8Kq2ZxW7mVt4NpR9sLc3HyB6dFg1JuE0oTi"
 
     /// A users file with `ada` and `bob`, hashed by the binary's own `hash-password`.
     static func usersFile() throws -> URL {
@@ -290,7 +290,7 @@ final class LifecycleEndToEndTests: XCTestCase {
     }
 
     func testForgedSignedCookiesNeverReachRedis() throws {
-        let keys = String(repeating: "k", count: 40) + "," + String(repeating: "o", count: 40)
+        let keys = "Yk3vQ9pLx2RmT7wZs4NcJ8bHd6FgA1eU" + "," + "p0Oi9Uy8Tr7Ee6Ww5Qq4Aa3Ss2Dd1Ff0Gg"
         let stack = try makeStack(["--cookie-signing-keys", keys])
         defer { stack.stop() }
         let session = try login(stack)

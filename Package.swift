@@ -15,7 +15,7 @@ let package = Package(
         .systemLibrary(name: "CFastCGI", providers: [.apt(["libfcgi-dev"])]),
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CCrypto", providers: [.apt(["libssl-dev"])]),
-        .target(name: "SessionCrypto", dependencies: ["CCrypto"]),
+        .target(name: "SessionCrypto", dependencies: ["CCrypto", "SessionCore"]),
         .target(name: "RedisClient", dependencies: ["CHiredis"]),
         .target(name: "SessionCore"),
         .target(name: "SessionRedis", dependencies: ["SessionCore", "RedisClient"]),

@@ -75,6 +75,12 @@ public struct RedisCommand: Sendable, Equatable {
         }
     }
 
+    /// Adds every argument of `other`, in order.
+    public mutating func append(contentsOf other: RedisCommand) {
+        bytes.append(contentsOf: other.bytes)
+        lengths.append(contentsOf: other.lengths)
+    }
+
     /// Forgets every argument, keeping the storage (for a reused scratch command).
     public mutating func removeAll() {
         bytes.removeAll(keepingCapacity: true)

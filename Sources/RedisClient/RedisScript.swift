@@ -10,32 +10,38 @@ public struct RedisScript: Sendable {
         self.source = source
         self.sha1 = SHA1.hexDigest(Array(source.utf8))
     }
+}
 
-    /// Builds the `EVALSHA` command for these keys and arguments.
-    public func evalSHACommand(keys: [String], arguments: [String]) -> RedisCommand {
-        command(name: "EVALSHA", body: sha1, keys: keys, arguments: arguments)
+/// One call of a script in a pipeline: the script, and its keys and arguments (the key count
+/// first, as `EVALSHA` takes them).
+public struct RedisScriptCall: Sendable {
+    public let script: RedisScript
+    /// `numkeys`, the keys, then the other arguments.
+    public let arguments: RedisCommand
+
+    public init(_ script: RedisScript, keyCount: Int, _ addArguments: (inout RedisCommand) -> Void) {
+        self.script = script
+        var arguments = RedisCommand()
+        arguments.append(keyCount)
+        addArguments(&arguments)
+        self.arguments = arguments
     }
 
-    /// Builds the `EVAL` command (full source) for these keys and arguments.
-    public func evalCommand(keys: [String], arguments: [String]) -> RedisCommand {
-        command(name: "EVAL", body: source, keys: keys, arguments: arguments)
-    }
-
-    private func command(name: String, body: String, keys: [String], arguments: [String]) -> RedisCommand {
-        var command = RedisCommand(name, body)
-        command.append(keys.count)
-        for key in keys { command.append(key) }
-        for argument in arguments { command.append(argument) }
+    func command(_ name: String, _ body: String) -> RedisCommand {
+        var command = RedisCommand(reservingBytes: body.utf8.count + arguments.bytes.count + 16, arguments: arguments.count + 2)
+        command.append(name)
+        command.append(body)
+        command.append(contentsOf: arguments)
         return command
     }
 }
 
 extension RedisConnection {
     /// Runs `script` with `keyCount` keys; `addArguments` appends the keys, then the other
-    /// arguments, to the command. Same round-trip and error rules as `run(_:keys:arguments:)`,
-    /// without intermediate arrays (this is the hot path of every session request).
+    /// arguments, to the command. One round trip (two only right after the server lost its
+    /// script cache); a server error reply other than `NOSCRIPT` is thrown as `.server`.
+    /// Builds the command in the connection's reused buffer: this is the hot path.
     public func run(_ script: RedisScript, keyCount: Int, _ addArguments: (inout RedisCommand) -> Void) throws(RedisError) -> RedisReply {
-        // The connection's scratch command: reused, so building it allocates nothing.
         var command = takeScratchCommand()
         command.append("EVALSHA")
         command.append(script.sha1)
@@ -58,12 +64,24 @@ extension RedisConnection {
         return reply
     }
 
-    /// Runs `script` in one round trip (two only right after the server lost its script cache).
-    /// A server error reply other than `NOSCRIPT` is thrown as `.server`.
+    /// Runs `script` with these keys and arguments (see `run(_:keyCount:_:)`).
     public func run(_ script: RedisScript, keys: [String], arguments: [String]) throws(RedisError) -> RedisReply {
         try run(script, keyCount: keys.count) { command in
             for key in keys { command.append(key) }
             for argument in arguments { command.append(argument) }
         }
+    }
+
+    /// Runs several script calls in one pipelined round trip and returns their replies in
+    /// order (server errors stay in the replies as `.error`). Calls answered `NOSCRIPT` did not
+    /// run: they alone are sent again, as `EVAL`, in a second round trip.
+    public func runPipelined(_ calls: [RedisScriptCall]) throws(RedisError) -> [RedisReply] {
+        guard !calls.isEmpty else { return [] }
+        var replies = try pipeline(calls.map { $0.command("EVALSHA", $0.script.sha1) })
+        let missing = replies.indices.filter { replies[$0].serverError?.code == "NOSCRIPT" }
+        guard !missing.isEmpty else { return replies }
+        let retried = try pipeline(missing.map { calls[$0].command("EVAL", calls[$0].script.source) })
+        for (index, reply) in zip(missing, retried) { replies[index] = reply }
+        return replies
     }
 }

@@ -53,8 +53,8 @@ extension AppConfiguration {
         },
         Option(flag: "--key-prefix", environment: "SESSION_FCGI_KEY_PREFIX", valueName: "PREFIX",
                help: "prefix of session keys in Redis (default sid_)") { config, value throws(ConfigurationError) in
-            guard !value.isEmpty, value.utf8.count <= 64, value.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
-                throw ConfigurationError("--key-prefix: 1 to 64 printable characters without spaces")
+            guard isKeyPrefix(value) else {
+                throw ConfigurationError("--key-prefix: 1 to 64 printable characters without spaces or braces")
             }
             config.keyPrefix = value
         },
@@ -78,10 +78,14 @@ extension AppConfiguration {
                help: "most bytes of attribute names and values per session (default 16384)") { config, value throws(ConfigurationError) in
             config.limits.maxBytes = try integer(value, flag: "--max-session-bytes", in: 64...(16 << 20))
         },
+        Option(flag: "--max-sessions-per-user", environment: "SESSION_FCGI_MAX_SESSIONS_PER_USER", valueName: "N",
+               help: "most live sessions per user; a login past it ends the user's oldest session (default 20)") { config, value throws(ConfigurationError) in
+            config.limits.maxSessionsPerUser = try integer(value, flag: "--max-sessions-per-user", in: 1...1000)
+        },
         Option(flag: "--user-key-prefix", environment: "SESSION_FCGI_USER_KEY_PREFIX", valueName: "PREFIX",
                help: "prefix of the per-user index and revocation keys in Redis (default sidu_)") { config, value throws(ConfigurationError) in
-            guard !value.isEmpty, value.utf8.count <= 64, value.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else {
-                throw ConfigurationError("--user-key-prefix: 1 to 64 printable characters without spaces")
+            guard isKeyPrefix(value) else {
+                throw ConfigurationError("--user-key-prefix: 1 to 64 printable characters without spaces or braces")
             }
             config.userKeyPrefix = value
         },
@@ -198,14 +202,20 @@ extension AppConfiguration {
     }
 
     private static func isDomainByte(_ byte: UInt8) -> Bool {
-        Base64Free.isAlphanumeric(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "."):
+            return true
+        default:
+            return false
+        }
     }
-}
 
-private enum Base64Free {
-    static func isAlphanumeric(_ byte: UInt8) -> Bool {
-        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
-            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+    /// A Redis key prefix: printable, no spaces, and no braces (a `{` would change which part
+    /// of a key Redis Cluster hashes, and so the slot).
+    private static func isKeyPrefix(_ value: String) -> Bool {
+        !value.isEmpty && value.utf8.count <= 64
+            && value.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "{") && $0 != UInt8(ascii: "}") }
     }
 }
 

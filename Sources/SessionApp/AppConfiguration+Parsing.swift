@@ -61,14 +61,11 @@ extension AppConfiguration {
 
     /// Rules that involve several options.
     func validate() throws(ConfigurationError) {
-        let name = session.cookieName
-        if name.hasPrefix("__Host-") {
-            // RFC 6265bis §4.1.3.2: Secure, Path=/ and no Domain, or browsers drop the cookie.
-            guard session.securePolicy == .always, session.cookiePath == "/", session.cookieDomain == nil else {
-                throw ConfigurationError("a __Host- cookie needs --cookie-secure always, --cookie-path / and no --cookie-domain")
-            }
-        } else if name.hasPrefix("__Secure-"), session.securePolicy != .always {
-            throw ConfigurationError("a __Secure- cookie needs --cookie-secure always")
+        if let violation = session.prefixViolation {
+            throw ConfigurationError("--cookie-name \(session.cookieName): \(violation) (--cookie-secure always, --cookie-path /, no --cookie-domain)")
+        }
+        if keyPrefix == userKeyPrefix {
+            throw ConfigurationError("--key-prefix and --user-key-prefix must differ")
         }
     }
 

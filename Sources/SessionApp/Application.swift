@@ -22,27 +22,37 @@ public struct Application: Sendable {
         }
         log.info("session store at \(configuration.redis), key prefix \(configuration.keyPrefix)")
         for warning in configuration.warnings { log.warning(warning) }
-        var users: UsersFile?
-        if let path = configuration.usersFile {
-            let text: String
-            do {
-                text = try ConfigurationFile.text(at: path)
-            } catch {
-                log.error("users file: \(error)")
-                throw .cannotReadUsers(error.description)
-            }
-            users = UsersFile(text: text)
-            log.info("login enabled for \(users?.hashes.count ?? 0) users")
-        }
+        let users = try loadUsers(log: log)
         let server = FastCGIServer(configuration: configuration.server, log: log)
         let configuration = self.configuration
-        let loadedUsers = users
+        let cookies = configuration.makeCookieCodec()
         do {
-            try server.run { SessionResponder(configuration: configuration, log: log, users: loadedUsers) }
+            try server.run {
+                SessionResponder(configuration: configuration, store: configuration.makeStore(), cookies: cookies, users: users, log: log,
+                                 rotationRetry: configuration.rotationRetry)
+            }
         } catch {
             log.error("\(error)")
             throw .server(error)
         }
+    }
+
+    /// The users file, with every refused line logged; a file that cannot be read stops the
+    /// program with a line in the log (spawn-fcgi discards standard error).
+    private func loadUsers(log: ServerLog) throws(ApplicationError) -> UsersFile? {
+        guard let path = configuration.usersFile else { return nil }
+        let text: String
+        do {
+            text = try ConfigurationFile.text(at: path)
+        } catch {
+            log.error("users file: \(error)")
+            throw .cannotReadUsers(error.description)
+        }
+        let users = UsersFile(text: text)
+        for problem in users.problems { log.warning("users file \(path): \(problem)") }
+        log.info("login enabled for \(users.hashes.count) users")
+        if ConfigurationFile.isReadableByOthers(path) { log.warning("users file \(path) is readable by every local user; chmod 640 it") }
+        return users
     }
 }
 

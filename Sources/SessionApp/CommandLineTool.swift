@@ -1,7 +1,5 @@
 import Glibc
-import RedisClient
 import SessionCore
-import SessionRedis
 
 /// The `session-fcgi` command: parse, build, run. Returns the process exit status.
 public enum CommandLineTool {
@@ -17,16 +15,7 @@ public enum CommandLineTool {
             case .revokeUser(let user, let configuration):
                 return revoke(user: user, configuration: configuration)
             case .hashPassword:
-                guard let password = readLine(strippingNewline: true), !password.isEmpty else {
-                    writeStandardError("session-fcgi: give the password on standard input\n")
-                    return 64
-                }
-                guard let hash = PasswordHash.make(password) else {
-                    writeStandardError("session-fcgi: could not hash the password\n")
-                    return 1
-                }
-                writeStandardOutput(hash + "\n")
-                return 0
+                return hashPassword()
             }
         } catch let error as ConfigurationError {
             writeStandardError("session-fcgi: \(error)\n")
@@ -37,19 +26,47 @@ public enum CommandLineTool {
         }
     }
 
-    /// `revoke-user`: moves the user's generation on in Redis; every instance then refuses the
-    /// user's existing sessions at their next request.
+    /// `revoke-user`: ends every session of the user in Redis, on every instance at once.
     static func revoke(user: String, configuration: AppConfiguration) -> Int32 {
-        let store = RedisSessionStore(connection: RedisConnection(endpoint: configuration.redisEndpoint),
-                                      keyPrefix: configuration.keyPrefix, userKeyPrefix: configuration.userKeyPrefix)
         do {
-            let generation = try SessionManager(store: store).revokeAll(of: user)
-            writeStandardOutput("revoked every session of \(user) (generation \(generation))\n")
+            let ended = try configuration.makeManager().revokeAll(of: user)
+            writeStandardOutput("revoked every session of \(user) (\(ended) ended)\n")
             return 0
         } catch {
             writeStandardError("session-fcgi: \(error)\n")
             return error == .invalidUserID ? 64 : 69
         }
+    }
+
+    /// `hash-password`: the first line of standard input, exactly as its bytes are (a trailing
+    /// CR LF or LF removed), hashed for the users file. Bytes that are not UTF-8 are refused,
+    /// not replaced: a login form can only ever send UTF-8, and replacing would make different
+    /// passwords hash alike.
+    static func hashPassword() -> Int32 {
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(0, &byte, 1) == 1, byte != UInt8(ascii: "\n") {
+            line.append(byte)
+            if line.count > 1024 {
+                writeStandardError("session-fcgi: the password is longer than 1024 bytes\n")
+                return 65
+            }
+        }
+        if line.last == UInt8(ascii: "\r") { line.removeLast() }
+        guard !line.isEmpty else {
+            writeStandardError("session-fcgi: give the password on standard input\n")
+            return 64
+        }
+        guard String(validating: line, as: UTF8.self) != nil else {
+            writeStandardError("session-fcgi: the password is not valid UTF-8\n")
+            return 65
+        }
+        guard let hash = PasswordHash.make(line) else {
+            writeStandardError("session-fcgi: could not hash the password\n")
+            return 1
+        }
+        writeStandardOutput(hash.encoded + "\n")
+        return 0
     }
 
     /// The process environment as a dictionary (no Foundation).

@@ -90,7 +90,8 @@ enum FormURLEncoded {
     }
 }
 
-/// A parser for one flat JSON object; nested objects and arrays are refused.
+/// A parser for one flat JSON object (RFC 8259); nested objects and arrays are refused, and so
+/// are duplicate names (two parsers could disagree on which one counts).
 enum FlatJSON {
     static func parseObject(_ bytes: [UInt8]) -> [String: JSONValue]? {
         var parser = Parser(bytes: bytes)
@@ -113,8 +114,7 @@ enum FlatJSON {
                 skipSpace()
                 guard take(UInt8(ascii: ":")) else { return nil }
                 skipSpace()
-                guard let value = value() else { return nil }
-                result[key] = value
+                guard let value = value(), result.updateValue(value, forKey: key) == nil else { return nil }
                 skipSpace()
                 if take(UInt8(ascii: ",")) { continue }
                 guard take(UInt8(ascii: "}")) else { return nil }
@@ -134,12 +134,44 @@ enum FlatJSON {
             case UInt8(ascii: "t"): return literal("true") ? .bool(true) : nil
             case UInt8(ascii: "f"): return literal("false") ? .bool(false) : nil
             case UInt8(ascii: "n"): return literal("null") ? .null : nil
-            default:
-                let start = index
-                while index < bytes.count, "+-0123456789.eE".utf8.contains(bytes[index]) { index += 1 }
-                guard index > start, let text = String(validating: bytes[start..<index], as: UTF8.self), Double(text) != nil else { return nil }
-                return .number(text)
+            default: return number().map { .number($0) }
             }
+        }
+
+        /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, exactly.
+        private mutating func number() -> String? {
+            let start = index
+            _ = take(UInt8(ascii: "-"))
+            if take(UInt8(ascii: "0")) {
+                // A leading zero stands alone.
+            } else {
+                guard digits() > 0 else { return nil }
+            }
+            if take(UInt8(ascii: ".")) {
+                guard digits() > 0 else { return nil }
+            }
+            if take(UInt8(ascii: "e")) || take(UInt8(ascii: "E")) {
+                _ = take(UInt8(ascii: "+")) || take(UInt8(ascii: "-"))
+                guard digits() > 0 else { return nil }
+            }
+            return String(decoding: bytes[start..<index], as: UTF8.self)
+        }
+
+        private mutating func digits() -> Int {
+            let start = index
+            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            return index - start
+        }
+
+        private mutating func hexQuad() -> UInt32? {
+            guard index + 4 <= bytes.count else { return nil }
+            var code: UInt32 = 0
+            for byte in bytes[index..<index + 4] {
+                guard let digit = FormURLEncoded.hex(byte) else { return nil }
+                code = code << 4 | UInt32(digit)
+            }
+            index += 4
+            return code
         }
 
         private mutating func string() -> String? {
@@ -163,14 +195,13 @@ enum FlatJSON {
                     case UInt8(ascii: "b"): output.append(8)
                     case UInt8(ascii: "f"): output.append(12)
                     case UInt8(ascii: "u"):
-                        guard index + 4 <= bytes.count else { return nil }
-                        var code: UInt32 = 0
-                        for byte in bytes[index..<index + 4] {
-                            guard let digit = FormURLEncoded.hex(byte) else { return nil }
-                            code = code << 4 | UInt32(digit)
+                        guard var code = hexQuad() else { return nil }
+                        if (0xD800...0xDBFF).contains(code) {
+                            // A high surrogate must be followed by an escaped low one.
+                            guard take(UInt8(ascii: "\\")), take(UInt8(ascii: "u")), let low = hexQuad(), (0xDC00...0xDFFF).contains(low) else { return nil }
+                            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                         }
-                        index += 4
-                        // Surrogate pairs are refused rather than mis-decoded.
+                        // A lone low surrogate is not a character: refused.
                         guard let scalar = Unicode.Scalar(code) else { return nil }
                         output.append(contentsOf: Array(String(Character(scalar)).utf8))
                     default: return nil
@@ -184,10 +215,12 @@ enum FlatJSON {
             return nil
         }
 
-        private mutating func literal(_ word: String) -> Bool {
-            let wordBytes = Array(word.utf8)
-            guard index + wordBytes.count <= bytes.count, Array(bytes[index..<index + wordBytes.count]) == wordBytes else { return false }
-            index += wordBytes.count
+        private mutating func literal(_ word: StaticString) -> Bool {
+            let count = word.utf8CodeUnitCount
+            guard index + count <= bytes.count else { return false }
+            let matches = word.withUTF8Buffer { wordBytes in bytes[index..<index + count].elementsEqual(wordBytes) }
+            guard matches else { return false }
+            index += count
             return true
         }
 
@@ -198,7 +231,7 @@ enum FlatJSON {
         }
 
         private mutating func skipSpace() {
-            while index < bytes.count, [32, 9, 10, 13].contains(bytes[index]) { index += 1 }
+            while index < bytes.count, bytes[index] == 32 || bytes[index] == 9 || bytes[index] == 10 || bytes[index] == 13 { index += 1 }
         }
     }
 }

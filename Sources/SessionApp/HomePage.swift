@@ -14,6 +14,12 @@ enum HomePage {
         var sessions: [SessionRecord] = []
         var message: String?
         var next: String = "/"
+
+        init(count: Int64, message: String? = nil, next: String = "/") {
+            self.count = count
+            self.message = message
+            self.next = next
+        }
     }
 
     static let style = """
@@ -33,7 +39,7 @@ enum HomePage {
 
     /// `Content-Security-Policy`: nothing but this page's own style and same-origin form posts.
     static let contentSecurityPolicy: String = {
-        let hash = Base64Standard.encode(SessionCrypto.sha256(Array(style.utf8)))
+        let hash = Base64.encode(SessionCrypto.sha256(Array(style.utf8)), .standard)
         return "default-src 'none'; style-src 'sha256-\(hash)'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     }()
 

@@ -1,32 +1,54 @@
+import SessionCore
 import SessionCrypto
 
-/// Salted password hashes in the users file: `pbkdf2-sha256$<iterations>$<salt>$<hash>`
-/// (salt and hash in unpadded base64url), one `user:hash` line per user.
-enum PasswordHash {
+/// A salted password hash of the users file: `pbkdf2-sha256$<iterations>$<salt>$<hash>` (salt
+/// and hash in unpadded base64url), parsed once when the file is loaded.
+struct PasswordHash: Equatable, Sendable {
     static let defaultIterations = 100_000
+    /// Iteration counts accepted from a users file.
+    static let iterationRange = 10_000...10_000_000
 
-    /// A new hash line for `password` with a random 16-byte salt.
-    static func make(_ password: String, iterations: Int = defaultIterations) -> String? {
-        guard let salt = SessionCrypto.randomBytes(16),
-              let hash = SessionCrypto.pbkdf2SHA256(password: Array(password.utf8), salt: salt, iterations: iterations) else { return nil }
-        return "pbkdf2-sha256$\(iterations)$\(Base64URLCoding.encode(salt))$\(Base64URLCoding.encode(hash))"
-    }
+    let iterations: Int
+    let salt: [UInt8]
+    let hash: [UInt8]
 
-    /// Whether `password` matches `encoded` (constant-time comparison of the derived keys).
-    static func verify(_ password: String, against encoded: String) -> Bool {
+    /// Parses an encoded hash; `nil` for anything malformed (unknown scheme, too few
+    /// iterations, salt under 8 bytes, hash under 16 bytes, non-canonical base64url).
+    init?(encoded: some StringProtocol) {
         let parts = encoded.split(separator: "$", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == "pbkdf2-sha256", let iterations = Int(parts[1]), (1_000...10_000_000).contains(iterations),
-              let salt = Base64URLCoding.decode(String(parts[2])), let expected = Base64URLCoding.decode(String(parts[3])),
-              !expected.isEmpty,
-              let derived = SessionCrypto.pbkdf2SHA256(password: Array(password.utf8), salt: salt, iterations: iterations, length: expected.count)
-        else { return false }
-        return SessionCrypto.constantTimeEqual(derived, expected)
+        guard parts.count == 4, parts[0] == "pbkdf2-sha256", let iterations = Int(parts[1]), Self.iterationRange.contains(iterations),
+              let salt = Base64.decodeURL(parts[2]), salt.count >= 8,
+              let hash = Base64.decodeURL(parts[3]), (16...64).contains(hash.count) else { return nil }
+        self.iterations = iterations
+        self.salt = salt
+        self.hash = hash
     }
-}
 
-/// Direct access to the PBKDF2 primitive, for known-answer tests.
-enum SessionCryptoShim {
-    static func pbkdf2(password: String, salt: String, iterations: Int) -> [UInt8]? {
-        SessionCrypto.pbkdf2SHA256(password: Array(password.utf8), salt: Array(salt.utf8), iterations: iterations)
+    private init(iterations: Int, salt: [UInt8], hash: [UInt8]) {
+        self.iterations = iterations
+        self.salt = salt
+        self.hash = hash
     }
+
+    /// A new hash of `password` (its UTF-8 bytes) with a random 16-byte salt.
+    static func make(_ password: [UInt8], iterations: Int = defaultIterations) -> PasswordHash? {
+        guard let salt = SessionCrypto.randomBytes(16),
+              let hash = SessionCrypto.pbkdf2SHA256(password: password, salt: salt, iterations: iterations) else { return nil }
+        return PasswordHash(iterations: iterations, salt: salt, hash: hash)
+    }
+
+    /// The users-file form.
+    var encoded: String {
+        "pbkdf2-sha256$\(iterations)$\(Base64.encode(salt))$\(Base64.encode(hash))"
+    }
+
+    /// Whether `password` matches (derived keys compared in constant time).
+    func verify(_ password: String) -> Bool {
+        guard let derived = SessionCrypto.pbkdf2SHA256(password: Array(password.utf8), salt: salt, iterations: iterations, length: hash.count)
+        else { return false }
+        return SessionCrypto.constantTimeEqual(derived, hash)
+    }
+
+    /// Verified for unknown users, so that the answer takes as long as for a real one.
+    static let decoy = PasswordHash(iterations: defaultIterations, salt: [UInt8](repeating: 0, count: 16), hash: [UInt8](repeating: 0, count: 32))
 }

@@ -41,6 +41,16 @@ enum Responses {
         return FastCGIResponse(status: status, headers: headers, body: body)
     }
 
+    /// `GET /livez`: built once.
+    static let alive = json(200, JSON.object([("status", JSON.quoted("alive"))]))
+
+    /// The presented id was replaced by a login moments ago (the browser's own request from
+    /// before it, most likely): no session is started and no cookie is set or expired, so the
+    /// browser keeps the new cookie.
+    static func superseded() -> FastCGIResponse {
+        error(409, "this session id was just replaced; send the current cookie")
+    }
+
     /// The store is down or slow: tell clients when to come back.
     static func storeUnavailable(retryAfterSeconds: Int) -> FastCGIResponse {
         error(503, "session store unavailable", extraHeaders: [("Retry-After", String(retryAfterSeconds))])

@@ -1,6 +1,8 @@
 import FastCGIServer
 
-/// Maps exact paths and methods to handlers; answers 404 and 405 (with `Allow`) itself.
+/// Maps exact paths (and path prefixes) and methods to handlers; answers 404 and 405 (with
+/// `Allow`) itself. `HEAD` is served by the `GET` handler (RFC 9110 §9.3.2: HEAD is GET without
+/// a body; nginx drops the body, the headers stay those of GET).
 struct Router {
     typealias Handler = (FastCGIRequest) -> FastCGIResponse
 
@@ -18,18 +20,18 @@ struct Router {
 
     func route(_ request: FastCGIRequest) -> FastCGIResponse {
         let path = request.path
-        guard let candidates = routes[path] else {
-            let matches = prefixRoutes.filter { path.hasPrefix($0.prefix) && path.count > $0.prefix.count }
-            guard !matches.isEmpty else { return Responses.notFound() }
-            guard let match = matches.first(where: { $0.method == request.method }) else {
-                return Responses.methodNotAllowed(allowed: matches.map(\.method))
-            }
-            return match.handler(request)
+        let candidates: [(method: String, handler: Handler)]
+        if let exact = routes[path] {
+            candidates = exact
+        } else {
+            candidates = prefixRoutes.filter { path.hasPrefix($0.prefix) && path.count > $0.prefix.count }.map { ($0.method, $0.handler) }
+            guard !candidates.isEmpty else { return Responses.notFound() }
         }
         let method = request.method
-        guard let match = candidates.first(where: { $0.method == method }) else {
-            return Responses.methodNotAllowed(allowed: candidates.map(\.method))
-        }
-        return match.handler(request)
+        if let match = candidates.first(where: { $0.method == method }) { return match.handler(request) }
+        if method == "HEAD", let get = candidates.first(where: { $0.method == "GET" }) { return get.handler(request) }
+        var allowed = candidates.map(\.method)
+        if let get = allowed.firstIndex(of: "GET"), !allowed.contains("HEAD") { allowed.insert("HEAD", at: get + 1) }
+        return Responses.methodNotAllowed(allowed: allowed)
     }
 }

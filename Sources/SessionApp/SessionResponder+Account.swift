@@ -5,7 +5,7 @@ import SessionCrypto
 /// Login, logout, the user's sessions, attributes and the admin revocation route.
 extension SessionResponder {
     /// `POST /login` (JSON or form: `user`, `password`): checks the users file, then rotates the
-    /// session id and marks the session with the user.
+    /// session to a new id marked with the user (the old id becomes a tombstone).
     func login(_ request: FastCGIRequest) -> FastCGIResponse {
         if let refusal = crossSiteRefusal(request) { return refusal }
         guard let users else { return Responses.error(404, "login is not configured") }
@@ -16,34 +16,38 @@ extension SessionResponder {
             return Responses.error(400, "user and password are required")
         }
         guard SessionNames.isValidUserID(user), password.utf8.count <= 1024, users.check(user: user, password: password) else {
+            log.info("login refused")
             if isFormPost(request) { return page(request, status: 401, message: "Wrong user or password.", next: fields["next"]?.string) }
             return Responses.error(401, "wrong user or password")
         }
         do {
-            let record = try manager.login(user: user, presented: presentedID(request), userAgent: request.params["HTTP_USER_AGENT"])
-            let setCookie = ("Set-Cookie", cookie(for: record.id, request))
-            if isFormPost(request) { return Responses.seeOther(HomePage.safeNext(fields["next"]?.string), extraHeaders: [setCookie]) }
-            return Responses.json(200, JSON.object([("user", JSON.quoted(user)),
-                                                    ("csrfToken", JSON.quoted(record.csrfToken ?? ""))]),
-                                  extraHeaders: [setCookie])
+            let current = try manager.resolve(presentedID(request), touch: false)
+            let record = try manager.login(user: user, current: current, userAgent: request.params["HTTP_USER_AGENT"])
+            log.info("login user=\(user)")
+            let answer = isFormPost(request)
+                ? Responses.seeOther(HomePage.safeNext(fields["next"]?.string))
+                : Responses.json(200, JSON.object([("user", JSON.quoted(user)), ("csrfToken", JSON.quoted(record.csrfToken ?? ""))]))
+            return issuing(record.id, request, on: answer)
         } catch {
             return failed(error)
         }
     }
 
-    /// `GET /me`: who is logged in, with the session's times and CSRF token; 401 otherwise.
+    /// `GET /me`: who is logged in, with the session's times, CSRF token and attributes; 401
+    /// otherwise.
     func me(_ request: FastCGIRequest) -> FastCGIResponse {
         do {
-            guard let record = try manager.resolve(presentedID(request)), let owner = record.owner else {
+            guard let record = try manager.resolve(presentedID(request)).record, let user = record.user else {
                 return Responses.error(401, "not logged in")
             }
             return Responses.json(200, JSON.object([
-                ("user", JSON.quoted(owner.userID)),
+                ("user", JSON.quoted(user)),
                 ("handle", JSON.quoted(record.handle)),
                 ("created", String(record.createdAt)),
                 ("lastSeen", String(record.lastSeenAt)),
-                ("expiresAt", String(min(record.absoluteExpiresAt, record.lastSeenAt + Int64(configuration.session.idleTimeoutSeconds)))),
+                ("expiresAt", String(record.expiresAt(idleTimeoutSeconds: configuration.session.idleTimeoutSeconds))),
                 ("absoluteExpiresAt", String(record.absoluteExpiresAt)),
+                ("count", String(record.visitCount)),
                 ("csrfToken", JSON.quoted(record.csrfToken ?? "")),
                 ("attributes", JSON.stringObject(record.attributes)),
             ]))
@@ -52,30 +56,41 @@ extension SessionResponder {
         }
     }
 
-    /// `POST /logout`: ends the session everywhere and expires the cookie.
+    /// `POST /logout`: ends the session everywhere and expires the cookie. An anonymous or
+    /// unknown session needs no CSRF token (there is nothing to protect); a logged-in one does.
+    /// A superseded id is answered without touching the cookie: it is the browser's in-flight
+    /// request from before a login, and expiring the cookie would log the user out.
     func logout(_ request: FastCGIRequest) -> FastCGIResponse {
-        let expired = configuration.session.expiredCookie(requestIsHTTPS: request.isHTTPS).headerValue
+        if let refusal = crossSiteRefusal(request) { return refusal }
         do {
-            let done = isFormPost(request)
-                ? Responses.seeOther("/", extraHeaders: [("Set-Cookie", expired)])
-                : Responses.json(200, JSON.object([("loggedOut", "true")]), extraHeaders: [("Set-Cookie", expired)])
-            guard let record = try manager.resolve(presentedID(request), touch: false) else { return done }
-            if let refusal = csrfRefusal(request, record: record) { return refusal }
-            try manager.destroy(record)
-            return done
+            let record: SessionRecord
+            switch try manager.resolve(presentedID(request), touch: false) {
+            case .superseded: return Responses.superseded()
+            case .none: return loggedOut(request)
+            case .live(let live): record = live
+            }
+            if record.user != nil, let refusal = csrfRefusal(request, record: record) { return refusal }
+            try manager.end(record)
+            if let user = record.user { log.info("logout user=\(user)") }
+            return loggedOut(request)
         } catch {
             return failed(error)
         }
     }
 
-    /// `GET /sessions`: the logged-in user's active sessions.
+    private func loggedOut(_ request: FastCGIRequest) -> FastCGIResponse {
+        isFormPost(request)
+            ? Responses.seeOther("/", extraHeaders: [expiredCookie(request)])
+            : Responses.json(200, JSON.object([("loggedOut", "true")]), extraHeaders: [expiredCookie(request)])
+    }
+
+    /// `GET /sessions`: the logged-in user's active sessions (two store calls, however many).
     func listSessions(_ request: FastCGIRequest) -> FastCGIResponse {
         do {
-            guard let current = try manager.resolve(presentedID(request)), let owner = current.owner else {
+            guard let current = try manager.resolve(presentedID(request)).record, let user = current.user else {
                 return Responses.error(401, "not logged in")
             }
-            let sessions = try manager.sessions(of: owner.userID)
-            let items = sessions.map { record in
+            let items = try manager.sessions(of: user).map { record in
                 String(decoding: JSON.object([
                     ("handle", JSON.quoted(record.handle)),
                     ("created", String(record.createdAt)),
@@ -94,14 +109,31 @@ extension SessionResponder {
     func endSession(_ request: FastCGIRequest) -> FastCGIResponse {
         let handle = String(request.path.dropFirst("/sessions/".count))
         do {
-            guard let current = try manager.resolve(presentedID(request), touch: false), let owner = current.owner else {
+            guard let current = try manager.resolve(presentedID(request), touch: false).record, let user = current.user else {
                 return Responses.error(401, "not logged in")
             }
             if let refusal = csrfRefusal(request, record: current) { return refusal }
-            guard SessionID(validating: handle) != nil, try manager.end(handle: handle, of: owner.userID) else {
+            guard SessionID(validating: handle) != nil, try manager.end(handle: handle, of: user) else {
                 return Responses.error(404, "no such session")
             }
             return FastCGIResponse(status: 204, headers: [("Cache-Control", "no-store")])
+        } catch {
+            return failed(error)
+        }
+    }
+
+    /// `POST /sessions/end` (form: `handle`, `csrf_token`): the page's "end this session" button.
+    func endSessionFromForm(_ request: FastCGIRequest) -> FastCGIResponse {
+        let fields = RequestBody.fields(request.body, contentType: request.params["CONTENT_TYPE"]) ?? [:]
+        do {
+            guard let current = try manager.resolve(presentedID(request), touch: false).record, let user = current.user else {
+                return Responses.seeOther("/")
+            }
+            if let refusal = csrfRefusal(request, record: current) { return refusal }
+            if let handle = fields["handle"]?.string, SessionID(validating: handle) != nil {
+                _ = try manager.end(handle: handle, of: user)
+            }
+            return Responses.seeOther("/")
         } catch {
             return failed(error)
         }
@@ -112,7 +144,7 @@ extension SessionResponder {
     func changeAttributes(_ request: FastCGIRequest) -> FastCGIResponse {
         guard let fields = FlatJSON.parseObject(request.body) else { return Responses.error(400, "body must be a flat JSON object") }
         do {
-            guard let current = try manager.resolve(presentedID(request), touch: false), current.owner != nil else {
+            guard let current = try manager.resolve(presentedID(request), touch: false).record, current.user != nil else {
                 return Responses.error(401, "not logged in")
             }
             if let refusal = csrfRefusal(request, record: current) { return refusal }
@@ -134,12 +166,14 @@ extension SessionResponder {
     }
 
     /// `POST /admin/revoke-user` with `Authorization: Bearer <admin token>`: ends every session of
-    /// the user on every instance at their next request. Not routed by the public nginx server.
+    /// the user on every instance at once. Not routed by the public nginx server.
     func revokeUser(_ request: FastCGIRequest) -> FastCGIResponse {
         guard let token = configuration.adminToken else { return Responses.notFound() }
         let presented = request.params["HTTP_AUTHORIZATION"] ?? ""
+        // Both sides hashed first: the comparison takes the same time whatever the lengths.
         guard presented.hasPrefix("Bearer "),
-              SessionCrypto.constantTimeEqual(Array(presented.dropFirst("Bearer ".count).utf8), Array(token.utf8)) else {
+              SessionCrypto.constantTimeEqual(SessionCrypto.sha256(Array(presented.dropFirst("Bearer ".count).utf8)),
+                                               SessionCrypto.sha256(Array(token.utf8))) else {
             return Responses.error(401, "admin token required", extraHeaders: [("WWW-Authenticate", "Bearer")])
         }
         guard let fields = RequestBody.fields(request.body, contentType: request.params["CONTENT_TYPE"]),
@@ -147,26 +181,9 @@ extension SessionResponder {
             return Responses.error(400, "user is required")
         }
         do {
-            let generation = try manager.revokeAll(of: user)
-            log.info("revoked all sessions of a user (generation \(generation))")
-            return Responses.json(200, JSON.object([("user", JSON.quoted(user)), ("generation", String(generation))]))
-        } catch {
-            return failed(error)
-        }
-    }
-
-    /// `POST /sessions/end` (form: `handle`, `csrf_token`): the page's "end this session" button.
-    func endSessionFromForm(_ request: FastCGIRequest) -> FastCGIResponse {
-        let fields = RequestBody.fields(request.body, contentType: request.params["CONTENT_TYPE"]) ?? [:]
-        do {
-            guard let current = try manager.resolve(presentedID(request), touch: false), let owner = current.owner else {
-                return Responses.seeOther("/")
-            }
-            if let refusal = csrfRefusal(request, record: current) { return refusal }
-            if let handle = fields["handle"]?.string, SessionID(validating: handle) != nil {
-                _ = try manager.end(handle: handle, of: owner.userID)
-            }
-            return Responses.seeOther("/")
+            let ended = try manager.revokeAll(of: user)
+            log.info("revoked every session of user=\(user) (\(ended) ended)")
+            return Responses.json(200, JSON.object([("user", JSON.quoted(user)), ("ended", String(ended))]))
         } catch {
             return failed(error)
         }

@@ -1,17 +1,23 @@
 import FastCGIServer
 import SessionCore
-import SessionRedis
 
 /// The browser page and the nginx `auth_request` gateway.
 extension SessionResponder {
-    /// `GET /`: counts a visit like `/count` and shows the page.
+    /// `GET /`: counts a visit like `/count` and shows the page. One store call for an
+    /// anonymous visitor; a logged-in user's page adds two for the session list, whatever its
+    /// length (it is capped by `--max-sessions-per-user` anyway).
     func home(_ request: FastCGIRequest) -> FastCGIResponse {
+        let next = FormURLEncoded.parse(Array(request.query.utf8))["next"]
         do {
-            let visit = try manager.countVisit(presented: presentedID(request))
-            let next = FormURLEncoded.parse(Array(request.query.utf8))["next"]
-            var response = try page(for: visit.sessionID, count: visit.count, status: 200, message: nil, next: next)
-            response.headers.append(("Set-Cookie", cookie(for: visit.sessionID, request)))
-            return response
+            switch try manager.visitPage(presented: presentedID(request)) {
+            case .started(let id):
+                let model = HomePage.Model(count: 1, next: HomePage.safeNext(next))
+                return issuing(id, request, on: Responses.html(200, HomePage.render(model), contentSecurityPolicy: HomePage.contentSecurityPolicy))
+            case .existing(let record):
+                return issuing(record.id, request, on: try page(for: record, status: 200, message: nil, next: next))
+            case .superseded:
+                return supersededPage()
+            }
         } catch {
             return failed(error)
         }
@@ -20,26 +26,34 @@ extension SessionResponder {
     /// The page for the presented session without counting a visit (after a failed login).
     func page(_ request: FastCGIRequest, status: Int, message: String, next: String?) -> FastCGIResponse {
         do {
-            guard let record = try manager.resolve(presentedID(request), touch: false) else {
-                return Responses.html(status, HomePage.render(HomePage.Model(count: 0, message: message, next: HomePage.safeNext(next))),
-                                      contentSecurityPolicy: HomePage.contentSecurityPolicy)
+            switch try manager.resolve(presentedID(request), touch: false) {
+            case .live(let record): return try page(for: record, status: status, message: message, next: next)
+            case .none:
+                let model = HomePage.Model(count: 0, message: message, next: HomePage.safeNext(next))
+                return Responses.html(status, HomePage.render(model), contentSecurityPolicy: HomePage.contentSecurityPolicy)
+            case .superseded: return supersededPage()
             }
-            return try page(for: record.id, count: Int64(record.attributes[SessionManager<RedisSessionStore>.countField] ?? "") ?? 0,
-                            status: status, message: message, next: next)
         } catch {
             return failed(error)
         }
     }
 
-    private func page(for id: SessionID, count: Int64, status: Int, message: String?, next: String?) throws(SessionError) -> FastCGIResponse {
-        var model = HomePage.Model(count: count, message: message, next: HomePage.safeNext(next))
-        if let record = try manager.resolve(id, touch: false), let owner = record.owner {
-            model.user = owner.userID
+    private func page(for record: SessionRecord, status: Int, message: String?, next: String?) throws(SessionError) -> FastCGIResponse {
+        var model = HomePage.Model(count: record.visitCount, message: message, next: HomePage.safeNext(next))
+        if let user = record.user {
+            model.user = user
             model.csrfToken = record.csrfToken
             model.currentHandle = record.handle
-            model.sessions = try manager.sessions(of: owner.userID)
+            model.sessions = try manager.sessions(of: user)
         }
         return Responses.html(status, HomePage.render(model), contentSecurityPolicy: HomePage.contentSecurityPolicy)
+    }
+
+    /// The page for a request whose session id was just replaced by a login: no count, no
+    /// user, and above all no `Set-Cookie`, so the browser keeps its new cookie.
+    private func supersededPage() -> FastCGIResponse {
+        let model = HomePage.Model(count: 0, message: "This page was requested with a session that has just been renewed. Reload the page.")
+        return Responses.html(409, HomePage.render(model), contentSecurityPolicy: HomePage.contentSecurityPolicy)
     }
 
     /// `GET /login-redirect`: where nginx sends a browser that `/auth` refused (its `@login`
@@ -57,16 +71,14 @@ extension SessionResponder {
     /// the session nor sets a cookie unless `--auth-slides` is given.
     func authorize(_ request: FastCGIRequest) -> FastCGIResponse {
         do {
-            guard let record = try manager.resolve(presentedID(request), touch: configuration.authSlides), let owner = record.owner else {
+            guard let record = try manager.resolve(presentedID(request), touch: configuration.authSlides).record, let user = record.user else {
                 return FastCGIResponse(status: 401, headers: [("Cache-Control", "no-store")])
             }
-            let idleEnd = record.lastSeenAt + Int64(configuration.session.idleTimeoutSeconds)
-            let remaining = max(0, min(record.absoluteExpiresAt, idleEnd) - record.now)
-            var headers: [(name: String, value: String)] = [
-                ("X-Session-User", owner.userID), ("X-Session-Expires-In", String(remaining)), ("Cache-Control", "no-store"),
-            ]
-            if configuration.authSlides { headers.append(("Set-Cookie", cookie(for: record.id, request))) }
-            return FastCGIResponse(status: 204, headers: headers)
+            let remaining = max(0, record.expiresAt(idleTimeoutSeconds: configuration.session.idleTimeoutSeconds) - record.now)
+            let response = FastCGIResponse(status: 204, headers: [
+                ("X-Session-User", user), ("X-Session-Expires-In", String(remaining)), ("Cache-Control", "no-store"),
+            ])
+            return configuration.authSlides ? issuing(record.id, request, on: response) : response
         } catch {
             return failed(error)
         }

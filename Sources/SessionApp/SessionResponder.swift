@@ -1,46 +1,44 @@
 import FastCGIServer
-import RedisClient
 import SessionCore
-import SessionRedis
 
-/// The application on one worker thread: owns that thread's Redis connection and routes
-/// requests. Made once per worker by `Application`.
-final class SessionResponder: FastCGIResponder {
+/// The application on one worker thread: routes requests to the session lifecycle over any
+/// `SessionStore`. Made once per worker by `Application` with that worker's own store (and so
+/// its own Redis connection); tests make one over `InMemorySessionStore` and call `respond`.
+///
+/// Each route resolves the presented session at most once, and every answer that carries a
+/// `Set-Cookie` carries the id the route resolved or started — never one learnt by following a
+/// superseded id (see `SessionManager`).
+final class SessionResponder<Store: SessionStore>: FastCGIResponder {
     let configuration: AppConfiguration
     let log: ServerLog
-    let store: RedisSessionStore
-    let manager: SessionManager<RedisSessionStore>
-    let cookieWriter: SessionCookieWriter
-    let codec: CookieCodec
+    let manager: SessionManager<Store>
+    let cookies: SessionCookieCodec
     let users: UsersFile?
     private var router = Router()
-    private var lastOutageLog: Int = 0
+    private var lastStoreLog: [Int] = [0, 0]
 
-    init(configuration: AppConfiguration, log: ServerLog, users: UsersFile?) {
+    init(configuration: AppConfiguration, store: Store, cookies: SessionCookieCodec, users: UsersFile?, log: ServerLog,
+         rotationRetry: RotationRetry) {
         self.configuration = configuration
         self.log = log
         self.users = users
-        store = RedisSessionStore(connection: RedisConnection(endpoint: configuration.redisEndpoint),
-                                  keyPrefix: configuration.keyPrefix, userKeyPrefix: configuration.userKeyPrefix,
-                                  indexLifetimeSeconds: configuration.absoluteTimeoutSeconds + configuration.rotationGraceSeconds + 60)
+        self.cookies = cookies
         manager = SessionManager(store: store, timeouts: configuration.timeouts, limits: configuration.limits,
-                                 rotationGraceSeconds: configuration.rotationGraceSeconds)
-        cookieWriter = SessionCookieWriter(configuration: configuration.session)
-        codec = CookieCodec(signingKeys: configuration.cookieSigningKeys.map { Array($0.utf8) })
+                                 rotationGraceSeconds: configuration.rotationGraceSeconds, rotationRetry: rotationRetry)
         router.add("GET", "/count") { [unowned self] in self.count($0) }
         router.add("GET", "/healthz") { [unowned self] _ in self.health() }
-        router.add("GET", "/livez") { _ in Self.alive }
+        router.add("GET", "/livez") { _ in Responses.alive }
         router.add("POST", "/login") { [unowned self] in self.login($0) }
         router.add("GET", "/me") { [unowned self] in self.me($0) }
         router.add("POST", "/logout") { [unowned self] in self.logout($0) }
         router.add("GET", "/sessions") { [unowned self] in self.listSessions($0) }
         router.add("DELETE", prefix: "/sessions/") { [unowned self] in self.endSession($0) }
+        router.add("POST", "/sessions/end") { [unowned self] in self.endSessionFromForm($0) }
         router.add("POST", "/attributes") { [unowned self] in self.changeAttributes($0) }
         router.add("POST", "/admin/revoke-user") { [unowned self] in self.revokeUser($0) }
         router.add("GET", "/") { [unowned self] in self.home($0) }
         router.add("GET", "/auth") { [unowned self] in self.authorize($0) }
         router.add("GET", "/login-redirect") { [unowned self] in self.loginRedirect($0) }
-        router.add("POST", "/sessions/end") { [unowned self] in self.endSessionFromForm($0) }
     }
 
     func respond(to request: FastCGIRequest) -> FastCGIResponse {
@@ -57,62 +55,84 @@ final class SessionResponder: FastCGIResponder {
         return router.route(request)
     }
 
-    /// The session id the request presents (well-formed and, when signing, correctly signed).
+    /// The session id the request presents: the first well-formed (and, when signing, correctly
+    /// signed) value of the session cookie.
     func presentedID(_ request: FastCGIRequest) -> SessionID? {
-        let name = configuration.session.cookieName
-        let codec = self.codec
+        let cookies = self.cookies
         return request.params.withValue(of: "HTTP_COOKIE") { header in
-            header.flatMap { codec.presentedID(cookieName: name, header: $0) }
+            header.flatMap { cookies.presentedID(cookieHeader: $0) }
         }
     }
 
-    /// The `Set-Cookie` value handing `id` to the browser.
-    func cookie(for id: SessionID, _ request: FastCGIRequest) -> String {
-        codec.isSigning
-            ? cookieWriter.headerValue(value: codec.encode(id), requestIsHTTPS: request.isHTTPS)
-            : cookieWriter.headerValue(for: id, requestIsHTTPS: request.isHTTPS)
+    /// `response` with a `Set-Cookie` handing `id` to the browser; a 500 if the cookie cannot be
+    /// signed (never an unsigned one).
+    func issuing(_ id: SessionID, _ request: FastCGIRequest, on response: FastCGIResponse) -> FastCGIResponse {
+        do {
+            var response = response
+            response.headers.append(("Set-Cookie", try cookies.setCookieHeader(for: id, requestIsHTTPS: request.isHTTPS)))
+            return response
+        } catch {
+            return internalError("\(error)")
+        }
+    }
+
+    /// The `Set-Cookie` value that makes the browser forget the session.
+    func expiredCookie(_ request: FastCGIRequest) -> (name: String, value: String) {
+        ("Set-Cookie", cookies.expiredCookieHeader(requestIsHTTPS: request.isHTTPS))
     }
 
     /// `GET /count`: one visit counted in this session, or a new session with count 1.
     private func count(_ request: FastCGIRequest) -> FastCGIResponse {
         do {
-            let visit = try manager.countVisit(presented: presentedID(request))
-            return Responses.json(200, JSON.integerObject("count", visit.count),
-                                  extraHeaders: [("Set-Cookie", cookie(for: visit.sessionID, request))])
+            switch try manager.countVisit(presented: presentedID(request)) {
+            case .counted(let id, let count, _):
+                return issuing(id, request, on: Responses.json(200, JSON.integerObject("count", count)))
+            case .superseded:
+                return Responses.superseded()
+            }
         } catch {
             return failed(error)
         }
     }
 
-    /// `GET /livez`: the process serves requests; touches nothing else (liveness, and the
-    /// benchmark's FastCGI ceiling).
-    private static let alive = Responses.json(200, JSON.object([("status", JSON.quoted("alive"))]))
-
-    /// `GET /healthz`: 200 while Redis answers, 503 while it does not.
+    /// `GET /healthz`: 200 while the store answers, 503 while it does not.
     private func health() -> FastCGIResponse {
         do {
-            try store.checkHealth()
+            try manager.store.checkHealth()
             return Responses.json(200, JSON.object([("status", JSON.quoted("ok"))]))
         } catch {
             return failed(.store(error))
         }
     }
 
-    /// Maps a session error to its HTTP answer; store outages become 503 with Retry-After.
+    /// Maps a session error to its HTTP answer: an outage is a 503 with `Retry-After`, a store
+    /// that answered wrongly is a 500 with a log line of its own; the rest are the client's.
     func failed(_ error: SessionError) -> FastCGIResponse {
         switch error {
-        case .store(let storeError):
-            // At most one line per second per worker, so an outage cannot flood the log.
-            let now = Int(monotonicSeconds())
-            if now != lastOutageLog {
-                lastOutageLog = now
-                log.warning("\(storeError)")
-            }
+        case .store(.unavailable(let why)):
+            logAtMostOncePerSecond(slot: 0) { log.warning("store unavailable: \(why)") }
             return Responses.storeUnavailable(retryAfterSeconds: configuration.retryAfterSeconds)
+        case .store(.failed(let why)):
+            return internalError("store error: \(why)")
         case .notFound: return Responses.error(401, "no session")
         case .invalidAttributeName(let name): return Responses.error(400, "invalid attribute name '\(name.prefix(64))'")
         case .invalidUserID: return Responses.error(400, "invalid user id")
         case .tooLarge: return Responses.error(413, "session size limit exceeded")
+        case .revokedDuringLogin: return Responses.error(409, "the user's sessions were just revoked; log in again")
         }
+    }
+
+    /// A 500 with its own error line (at most one a second per worker, so a broken store cannot
+    /// flood the log). The message never holds a session id.
+    func internalError(_ message: String) -> FastCGIResponse {
+        logAtMostOncePerSecond(slot: 1) { log.error(message) }
+        return Responses.error(500, "internal error")
+    }
+
+    private func logAtMostOncePerSecond(slot: Int, _ write: () -> Void) {
+        let now = Int(monotonicSeconds())
+        guard now != lastStoreLog[slot] else { return }
+        lastStoreLog[slot] = now
+        write()
     }
 }

@@ -1,26 +1,51 @@
-/// The users file: `user:hash` lines; blank lines and `#` comments ignored.
+import SessionCore
+
+/// The users file: one `user:hash` line per user (see `session-fcgi hash-password`); blank lines
+/// and `#` comments ignored. Lines that cannot be used are refused, each with a problem that
+/// `Application` logs at start (line number and reason, never the line itself).
 struct UsersFile: Sendable {
-    let hashes: [String: String]
+    let hashes: [String: PasswordHash]
+    let problems: [String]
 
     init(text: String) {
-        var hashes: [String: String] = [:]
-        for line in text.split(whereSeparator: \.isNewline) {
-            let trimmed = line.trimmingPrefix(while: { $0 == " " })
-            guard !trimmed.isEmpty, !trimmed.hasPrefix("#"), let colon = trimmed.firstIndex(of: ":") else { continue }
-            hashes[String(trimmed[..<colon])] = String(trimmed[trimmed.index(after: colon)...])
+        var hashes: [String: PasswordHash] = [:]
+        var problems: [String] = []
+        // `isNewline` also takes "\r\n" (one Character in Swift) as one line break.
+        for (offset, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            let number = offset + 1
+            var trimmed = line.trimmingPrefix(while: { $0 == " " || $0 == "\t" })
+            while let last = trimmed.last, last == " " || last == "\t" { trimmed = trimmed.dropLast() }
+            guard !trimmed.isEmpty, !trimmed.hasPrefix("#") else { continue }
+            guard let colon = trimmed.firstIndex(of: ":") else {
+                problems.append("line \(number): not 'user:hash'; ignored")
+                continue
+            }
+            let user = String(trimmed[..<colon])
+            guard SessionNames.isValidUserID(user) else {
+                problems.append("line \(number): invalid user name (1-64 of A-Z a-z 0-9 . _ @ -, starting with a letter or digit); ignored")
+                continue
+            }
+            guard let hash = PasswordHash(encoded: trimmed[trimmed.index(after: colon)...]) else {
+                problems.append("line \(number): user \(user): the hash is not a valid pbkdf2-sha256 hash from `session-fcgi hash-password`; ignored")
+                continue
+            }
+            guard hashes[user] == nil else {
+                problems.append("line \(number): user \(user) appears again; the first line wins")
+                continue
+            }
+            hashes[user] = hash
         }
         self.hashes = hashes
+        self.problems = problems
     }
 
-    /// A hash that never matches, verified for unknown users so that timing does not reveal
-    /// which user names exist.
-    private static let decoy = "pbkdf2-sha256$100000$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-
+    /// Whether `password` is `user`'s. Unknown users cost the same work (a decoy hash), so
+    /// timing does not tell which user names exist.
     func check(user: String, password: String) -> Bool {
         guard let hash = hashes[user] else {
-            _ = PasswordHash.verify(password, against: Self.decoy)
+            _ = PasswordHash.decoy.verify(password)
             return false
         }
-        return PasswordHash.verify(password, against: hash)
+        return hash.verify(password)
     }
 }

@@ -1,25 +1,9 @@
 /// Reads a request's `Cookie` header (RFC 6265 §4.2: `name=value` pairs separated by `;`).
 /// Works on UTF-8 bytes: no per-pair strings are made while scanning.
 public enum CookieHeader {
-    /// Every value sent under `name`, in header order, with optional double quotes removed.
-    /// Pairs without `=` and empty names are skipped; nothing here throws or traps.
-    public static func values(named name: String, in header: String) -> [String] {
-        var result: [String] = []
-        forEachValue(named: name, in: header) { value in
-            result.append(String(decoding: value, as: UTF8.self))
-            return true
-        }
-        return result
-    }
-
     /// Calls `body` with each value sent under `name`, in header order, until it returns false.
-    /// The buffer is only valid during the call.
-    public static func forEachValue(named name: String, in header: String, _ body: (UnsafeBufferPointer<UInt8>) -> Bool) {
-        var header = header
-        header.withUTF8 { forEachValue(named: name, inUTF8: $0, body) }
-    }
-
-    /// The same scan over the header's raw bytes (as received, no String made).
+    /// Works on the header's raw bytes (as received, no String made); the buffer is only valid
+    /// during the call. Pairs without `=` and empty names are skipped; nothing here throws or traps.
     public static func forEachValue(named name: String, inUTF8 bytes: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) -> Bool) {
         var name = name
         name.withUTF8 { wanted in

@@ -1,23 +1,36 @@
 /// A `SessionStore` in process memory with a caller-driven clock: for unit tests of logic built
-/// on sessions, and the reference the Redis store is checked against. Not shared between
-/// processes, so not for production.
+/// on sessions and of the routes, and the reference the Redis store is checked against by the
+/// contract suite. Not shared between processes, so not for production.
 public final class InMemorySessionStore: SessionStore {
     private struct Entry {
         var fields: [String: String]
         var expiresAt: Int64
     }
 
+    private struct UserState {
+        var generation: Int64 = 0
+        var index: [String: UserIndexEntry] = [:]
+    }
+
     private var entries: [SessionID: Entry] = [:]
-    private var generations: [String: Int64] = [:]
-    private var userIndex: [String: [String: SessionID]] = [:]
+    private var users: [String: UserState] = [:]
     /// Seconds on the store's clock; tests advance it to expire sessions.
     public var now: Int64 = 1_000_000
     /// When set, every call throws this error (to test outage handling).
     public var failure: SessionStoreError?
+    /// Store calls made so far (every call is one round trip of a network store), for tests
+    /// that bound the work of a route.
+    public private(set) var calls = 0
 
     public init() {}
 
-    private func live(_ id: SessionID) -> Entry? {
+    private func begin() throws(SessionStoreError) {
+        calls += 1
+        if let failure { throw failure }
+    }
+
+    /// The entry at `id` if it has not expired (expired ones are removed, as Redis would).
+    private func current(_ id: SessionID) -> Entry? {
         guard let entry = entries[id] else { return nil }
         let absolute = Int64(entry.fields[ReservedField.absoluteExpiry] ?? "") ?? 0
         if entry.expiresAt <= now || (absolute > 0 && absolute <= now) {
@@ -25,6 +38,16 @@ public final class InMemorySessionStore: SessionStore {
             return nil
         }
         return entry
+    }
+
+    /// The live session at `id`, or the lookup answer for an alias, tombstone or nothing.
+    private func live(_ id: SessionID) -> StoreLookup<Entry> {
+        guard let entry = current(id) else { return .missing }
+        if let alias = entry.fields[ReservedField.alias] {
+            return SessionID(validating: alias).map { .moved($0) } ?? .missing
+        }
+        if entry.fields[ReservedField.superseded] != nil { return .superseded }
+        return .found(entry)
     }
 
     private func ttl(_ fields: [String: String], _ timeouts: SessionTimeouts) -> Int64 {
@@ -40,114 +63,152 @@ public final class InMemorySessionStore: SessionStore {
         entries[id] = entry
     }
 
-    public func increment(_ field: String, by amount: Int64, in id: SessionID, timeouts: SessionTimeouts) throws(SessionStoreError) -> StoreLookup<Counted> {
-        if let failure { throw failure }
-        guard var entry = live(id) else { return .missing }
-        if let alias = entry.fields[ReservedField.alias], let target = SessionID(validating: alias) { return .moved(target) }
-        guard let current = Int64(entry.fields[field] ?? "0") else { throw .failed("field is not an integer") }
-        entry.fields[field] = String(current + amount)
-        touch(id, &entry, timeouts)
-        return .found(Counted(value: current + amount, owner: SessionRecord(id: id, fields: entry.fields, now: now).owner))
+    public func increment(_ field: String, by amount: Int64, in id: SessionID, timeouts: SessionTimeouts) throws(SessionStoreError) -> StoreLookup<Int64> {
+        try begin()
+        switch live(id) {
+        case .found(var entry):
+            guard let value = Int64(entry.fields[field] ?? "0") else { throw .failed("field is not an integer") }
+            entry.fields[field] = String(value + amount)
+            touch(id, &entry, timeouts)
+            return .found(value + amount)
+        case .missing: return .missing
+        case .moved(let next): return .moved(next)
+        case .superseded: return .superseded
+        }
     }
 
-    public func create(_ id: SessionID, fields: [(name: String, value: String)], timeouts: SessionTimeouts) throws(SessionStoreError) -> Bool {
-        if let failure { throw failure }
-        if live(id) != nil { return false }
+    public func load(_ id: SessionID, timeouts: SessionTimeouts, touch shouldTouch: Bool, incrementing field: String?) throws(SessionStoreError) -> StoreLookup<SessionRecord> {
+        try begin()
+        switch live(id) {
+        case .found(var entry):
+            if let field {
+                guard let value = Int64(entry.fields[field] ?? "0") else { throw .failed("field is not an integer") }
+                entry.fields[field] = String(value + 1)
+            }
+            if shouldTouch || field != nil { touch(id, &entry, timeouts) }
+            return .found(SessionRecord(id: id, fields: entry.fields, now: now))
+        case .missing: return .missing
+        case .moved(let next): return .moved(next)
+        case .superseded: return .superseded
+        }
+    }
+
+    public func loadMany(_ ids: [SessionID], timeouts: SessionTimeouts) throws(SessionStoreError) -> [SessionRecord?] {
+        try begin()
+        return ids.map { id in
+            if case .found(let entry) = live(id) { return SessionRecord(id: id, fields: entry.fields, now: now) }
+            return nil
+        }
+    }
+
+    public func create(_ id: SessionID, fields: [(name: String, value: String)], timeouts: SessionTimeouts,
+                       limits: SessionLimits) throws(SessionStoreError) -> CreateOutcome {
+        try begin()
+        if current(id) != nil { return .exists }
         var map: [String: String] = [
-            ReservedField.created: String(now), ReservedField.lastSeen: String(now),
-            ReservedField.absoluteExpiry: String(now + Int64(timeouts.absoluteSeconds)),
+            ReservedField.created: String(now), ReservedField.absoluteExpiry: String(now + Int64(timeouts.absoluteSeconds)),
         ]
         for field in fields { map[field.name] = field.value }
-        entries[id] = Entry(fields: map, expiresAt: now + ttl(map, timeouts))
-        return true
-    }
-
-    public func load(_ id: SessionID, timeouts: SessionTimeouts, touch shouldTouch: Bool) throws(SessionStoreError) -> StoreLookup<SessionRecord> {
-        if let failure { throw failure }
-        guard var entry = live(id) else { return .missing }
-        if let alias = entry.fields[ReservedField.alias], let target = SessionID(validating: alias) { return .moved(target) }
-        if shouldTouch { touch(id, &entry, timeouts) }
-        return .found(SessionRecord(id: id, fields: entry.fields, now: now))
+        map[ReservedField.lastSeen] = String(now)
+        guard limits.admits(map) else { return .tooLarge }
+        let ttl = ttl(map, timeouts)
+        guard ttl > 0 else { return .exists }
+        entries[id] = Entry(fields: map, expiresAt: now + ttl)
+        return .created(now: now)
     }
 
     public func update(_ id: SessionID, set: [(name: String, value: String)], remove: [String], timeouts: SessionTimeouts,
                        limits: SessionLimits) throws(SessionStoreError) -> StoreLookup<UpdateOutcome> {
-        if let failure { throw failure }
-        guard var entry = live(id) else { return .missing }
-        if let alias = entry.fields[ReservedField.alias], let target = SessionID(validating: alias) { return .moved(target) }
-        var changed = entry.fields
-        for field in set { changed[field.name] = field.value }
-        for name in remove { changed[name] = nil }
-        let attributes = changed.filter { !$0.key.hasPrefix("_") }
-        let bytes = attributes.reduce(0) { $0 + $1.key.utf8.count + $1.value.utf8.count }
-        if attributes.count > limits.maxAttributes || bytes > limits.maxBytes { return .found(.tooLarge) }
-        entry.fields = changed
-        touch(id, &entry, timeouts)
-        return .found(.applied)
-    }
-
-    public func destroy(_ id: SessionID) throws(SessionStoreError) -> Bool {
-        if let failure { throw failure }
-        return entries.removeValue(forKey: id) != nil
-    }
-
-    public func beginRotation(of id: SessionID, to newID: SessionID, graceSeconds: Int) throws(SessionStoreError) -> StoreLookup<[String: String]> {
-        if let failure { throw failure }
-        guard var entry = live(id) else { return .missing }
-        if let alias = entry.fields[ReservedField.alias], let target = SessionID(validating: alias) { return .moved(target) }
-        let fields = entry.fields
-        if graceSeconds > 0 {
-            entry.fields[ReservedField.alias] = newID.rawValue
-            entry.expiresAt = now + Int64(graceSeconds)
-            entries[id] = entry
-        } else {
-            entries[id] = nil
+        try begin()
+        switch live(id) {
+        case .found(var entry):
+            var changed = entry.fields
+            for field in set { changed[field.name] = field.value }
+            for name in remove { changed[name] = nil }
+            guard limits.admits(changed) else { return .found(.tooLarge) }
+            entry.fields = changed
+            touch(id, &entry, timeouts)
+            return .found(.applied)
+        case .missing: return .missing
+        case .moved(let next): return .moved(next)
+        case .superseded: return .superseded
         }
-        return .found(fields)
+    }
+
+    public func destroy(_ ids: [SessionID]) throws(SessionStoreError) -> Int {
+        try begin()
+        var existed = 0
+        for id in ids where current(id) != nil {
+            entries[id] = nil
+            existed += 1
+        }
+        return existed
+    }
+
+    public func rotate(_ id: SessionID, to newID: SessionID, leaving mark: RotationMark, graceSeconds: Int) throws(SessionStoreError) -> StoreLookup<[String: String]> {
+        try begin()
+        switch live(id) {
+        case .found(let entry):
+            if graceSeconds > 0 {
+                let pointer = mark == .alias ? [ReservedField.alias: newID.rawValue] : [ReservedField.superseded: "1"]
+                entries[id] = Entry(fields: pointer, expiresAt: now + Int64(graceSeconds))
+            } else {
+                entries[id] = nil
+            }
+            return .found(entry.fields)
+        case .missing: return .missing
+        case .moved(let next): return .moved(next)
+        case .superseded: return .superseded
+        }
     }
 
     public func userGeneration(_ user: String) throws(SessionStoreError) -> Int64 {
-        if let failure { throw failure }
-        return generations[user] ?? 0
+        try begin()
+        return users[user]?.generation ?? 0
     }
 
-    public func revokeAllSessions(of user: String) throws(SessionStoreError) -> Int64 {
-        if let failure { throw failure }
-        let next = (generations[user] ?? 0) + 1
-        generations[user] = next
-        return next
+    public func index(_ entry: UserIndexEntry, of user: String, generation: Int64) throws(SessionStoreError) -> Int? {
+        try begin()
+        var state = users[user] ?? UserState()
+        guard state.generation == generation else { return nil }
+        state.index[entry.handle] = entry
+        users[user] = state
+        return state.index.count
     }
 
-    public func index(_ id: SessionID, handle: String, user: String) throws(SessionStoreError) {
-        if let failure { throw failure }
-        userIndex[user, default: [:]][handle] = id
+    public func indexedSessions(of user: String) throws(SessionStoreError) -> [UserIndexEntry] {
+        try begin()
+        return (users[user]?.index.values).map { $0.sorted { $0.handle < $1.handle } } ?? []
     }
 
-    public func indexedSessions(of user: String) throws(SessionStoreError) -> [(handle: String, id: SessionID)] {
-        if let failure { throw failure }
-        var result: [(handle: String, id: SessionID)] = []
-        for (handle, id) in userIndex[user] ?? [:] {
-            if live(id) == nil { userIndex[user]?[handle] = nil } else { result.append((handle, id)) }
+    public func unindex(_ entries: [UserIndexEntry], of user: String) throws(SessionStoreError) {
+        try begin()
+        for entry in entries where users[user]?.index[entry.handle]?.id == entry.id {
+            users[user]?.index[entry.handle] = nil
         }
-        return result.sorted { $0.handle < $1.handle }
     }
 
-    public func unindex(handle: String, user: String) throws(SessionStoreError) {
-        if let failure { throw failure }
-        userIndex[user]?[handle] = nil
+    public func revokeAll(of user: String) throws(SessionStoreError) -> [SessionID] {
+        try begin()
+        var state = users[user] ?? UserState()
+        state.generation += 1
+        let ids = state.index.values.map(\.id)
+        state.index = [:]
+        users[user] = state
+        return ids
     }
 
     public func checkHealth() throws(SessionStoreError) {
-        if let failure { throw failure }
+        try begin()
     }
 
     /// The live session ids, for assertions.
     public var liveSessionIDs: Set<SessionID> {
-        Set(entries.keys.filter { live($0) != nil })
+        Set(entries.keys.filter { if case .found = live($0) { return true } else { return false } })
     }
 
-    /// A field of a live session, for assertions.
+    /// A field of whatever is stored at `id` (session, alias or tombstone), for assertions.
     public func field(_ name: String, of id: SessionID) -> String? {
-        live(id)?.fields[name]
+        current(id)?.fields[name]
     }
 }

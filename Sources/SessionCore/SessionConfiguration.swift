@@ -42,6 +42,21 @@ public struct SessionConfiguration: Equatable, Sendable {
         self.persistentCookie = persistentCookie
     }
 
+    /// Why browsers would refuse this cookie, or `nil` when they accept it. RFC 6265bis §4.1.3:
+    /// a name starting with `__Host-` needs Secure, Path=/ and no Domain; `__Secure-` needs
+    /// Secure. Browsers match both prefixes case-insensitively, so this does too.
+    public var prefixViolation: String? {
+        let name = cookieName.lowercased()
+        if name.hasPrefix("__host-") {
+            guard securePolicy == .always, cookiePath == "/", cookieDomain == nil else {
+                return "a __Host- cookie needs Secure on every response, Path=/ and no Domain"
+            }
+        } else if name.hasPrefix("__secure-"), securePolicy != .always {
+            return "a __Secure- cookie needs Secure on every response"
+        }
+        return nil
+    }
+
     /// The cookie that hands `id` to the browser.
     public func cookie(for id: SessionID, requestIsHTTPS: Bool) -> SetCookie {
         cookie(value: id.rawValue, requestIsHTTPS: requestIsHTTPS)
@@ -60,22 +75,5 @@ public struct SessionConfiguration: Equatable, Sendable {
             maxAge: persistentCookie ? idleTimeoutSeconds : nil,
             secure: securePolicy == .always || requestIsHTTPS || sameSite == .none,
             httpOnly: true, sameSite: sameSite)
-    }
-
-    /// The first well-formed session id among the request's cookies named `cookieName`.
-    /// Malformed values are ignored, never repaired.
-    public func presentedSessionID(cookieHeader: String?) -> SessionID? {
-        guard var cookieHeader else { return nil }
-        return cookieHeader.withUTF8 { presentedSessionID(cookieHeaderUTF8: $0) }
-    }
-
-    /// The same, reading the header's raw bytes.
-    public func presentedSessionID(cookieHeaderUTF8 bytes: UnsafeBufferPointer<UInt8>) -> SessionID? {
-        var found: SessionID?
-        CookieHeader.forEachValue(named: cookieName, inUTF8: bytes) { value in
-            found = SessionID(validatingUTF8: value)
-            return found == nil
-        }
-        return found
     }
 }

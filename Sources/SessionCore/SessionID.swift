@@ -17,7 +17,7 @@ public struct SessionID: Hashable, Sendable, CustomStringConvertible {
     public init?(validating text: some StringProtocol) {
         var count = 0
         for byte in text.utf8 {
-            guard count < Self.length, Base64URL.isAlphabet(byte) else { return nil }
+            guard count < Self.length, Base64.isURLAlphabet(byte) else { return nil }
             count += 1
         }
         guard count == Self.length else { return nil }
@@ -26,7 +26,7 @@ public struct SessionID: Hashable, Sendable, CustomStringConvertible {
 
     /// The same check on raw UTF-8 bytes (a cookie value as received).
     public init?(validatingUTF8 bytes: UnsafeBufferPointer<UInt8>) {
-        guard bytes.count == Self.length, bytes.allSatisfy(Base64URL.isAlphabet) else { return nil }
+        guard bytes.count == Self.length, bytes.allSatisfy(Base64.isURLAlphabet) else { return nil }
         rawValue = String(decoding: bytes, as: UTF8.self)
     }
 
@@ -47,7 +47,7 @@ public struct SessionID: Hashable, Sendable, CustomStringConvertible {
                 bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift)))
             }
         }
-        return SessionID(trusted: Base64URL.encode(bytes))
+        return SessionID(trusted: Base64.encode(bytes))
     }
 
     public var description: String { "SessionID(redacted)" }

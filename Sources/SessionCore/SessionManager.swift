@@ -1,71 +1,128 @@
-import Glibc
-
 /// The session lifecycle over any `SessionStore`: resolve a presented id, count a visit, start,
-/// change, rotate and end sessions, log users in and out, list and revoke a user's sessions.
-/// Knows neither HTTP nor Redis. One per worker thread (it holds the worker's store).
+/// change, rotate and end sessions, log users in and out, list, cap and revoke a user's
+/// sessions. Knows neither HTTP nor Redis, and does no I/O of its own: waiting for a rotated
+/// copy is the `rotationRetry` policy the caller passes in. One per worker thread (it holds the
+/// worker's store).
+///
+/// ## Rotation and privilege changes
+///
+/// Rotating an id copies the session to a fresh id and leaves something at the old id for
+/// `rotationGraceSeconds`, because the browser may still have requests in flight that carry the
+/// old cookie, and answering those with "no session" plus a fresh cookie would replace the new
+/// cookie and log the user out. What is left depends on what the rotation changes:
+///
+/// - **Same owner** (an anonymous session rotated anonymously, or a user's session rotated for
+///   the same user): an *alias* that points at the new id. Whoever holds the old id already had
+///   exactly this session, with the same data and the same user, so following the alias gives
+///   nobody anything they did not have; the answer may carry the new cookie.
+/// - **Privilege change** (login from an anonymous session, or logging in as another user):
+///   a *tombstone* (`.superseded`). The old id might be known to someone else — an attacker who
+///   planted it (session fixation) or read it while it was anonymous — so it must not lead to
+///   the logged-in session in any way: not its id (no Set-Cookie with the new id), not its data
+///   or user (no record), not a write (every write script refuses it). And the browser's own
+///   in-flight requests must not log the user out: a request with a superseded id gets
+///   `.superseded`, for which the routes answer without any `Set-Cookie` (no fresh session,
+///   no expired cookie), so the cookie the login response set stays in place.
+///   After the grace period the tombstone expires and the old id is simply unknown.
+///
+/// Logout destroys the session (the cookie is expired in the same response); the user's other
+/// sessions are untouched. Logging in as another user on the same browser ends the previous
+/// user's session first, so the new user never receives the previous user's data.
 public struct SessionManager<Store: SessionStore> {
     public let store: Store
     public var timeouts: SessionTimeouts
     public var limits: SessionLimits
-    /// How long a rotated-away id keeps working as an alias (10 s; 0 ends it at once).
+    /// How long a rotated-away id keeps its alias or tombstone (10 s; 0 deletes it at once).
     public var rotationGraceSeconds: Int
+    /// How to wait when an alias points at a copy not written yet (a rotation writes the alias,
+    /// then the copy, one store call apart).
+    public var rotationRetry: RotationRetry
 
     public init(store: Store, timeouts: SessionTimeouts = SessionTimeouts(), limits: SessionLimits = SessionLimits(),
-                rotationGraceSeconds: Int = 10) {
+                rotationGraceSeconds: Int = 10, rotationRetry: RotationRetry = .none) {
         self.store = store
         self.timeouts = timeouts
         self.limits = limits
         self.rotationGraceSeconds = rotationGraceSeconds
+        self.rotationRetry = rotationRetry
+    }
+
+    /// What a presented id leads to.
+    public enum Resolution: Equatable, Sendable {
+        /// A live session (after following a same-owner alias, if any).
+        case live(SessionRecord)
+        /// No session: none presented, or unknown, expired, ended or revoked.
+        case none
+        /// The id was replaced by a privilege change moments ago: answer without a cookie.
+        case superseded
+
+        public var record: SessionRecord? {
+            if case .live(let record) = self { return record }
+            return nil
+        }
     }
 
     /// The outcome of one `/count` visit.
-    public struct Visit: Equatable, Sendable {
-        public let sessionID: SessionID
-        public let count: Int64
-        /// Whether a new session was started (none, malformed, unknown, expired or revoked id).
-        public let isNewSession: Bool
+    public enum Visit: Equatable, Sendable {
+        /// Counted in the session `sessionID` (a new one with count 1 when `isNewSession`).
+        case counted(sessionID: SessionID, count: Int64, isNewSession: Bool)
+        /// The presented id was superseded: nothing counted, no session started.
+        case superseded
     }
 
-    public static var countField: String { "count" }
+    /// The outcome of a page visit: the visit counted, and the whole session read, in one step.
+    public enum PageVisit: Equatable, Sendable {
+        case existing(SessionRecord)
+        /// A new session was started with count 1.
+        case started(SessionID)
+        case superseded
+    }
 
     // MARK: - Reading
 
-    /// The live session for a presented id: follows a rotation alias once, and ends the
-    /// session if its user's sessions were revoked since it was created. `nil` if none.
-    public func resolve(_ presented: SessionID?, touch: Bool = true) throws(SessionError) -> SessionRecord? {
-        guard let presented,
-              let (id, record) = try followingRotation(from: presented, { id throws(SessionStoreError) in
-                  try store.load(id, timeouts: timeouts, touch: touch)
-              })
-        else { return nil }
-        return try isRevoked(record.owner, id: id, handle: record.handle) ? nil : record
+    /// The live session for a presented id. One store call (two when following an alias).
+    public func resolve(_ presented: SessionID?, touch: Bool = true) throws(SessionError) -> Resolution {
+        guard let presented else { return .none }
+        switch try followingAlias(from: presented, { id throws(SessionStoreError) in
+            try store.load(id, timeouts: timeouts, touch: touch, incrementing: nil)
+        }) {
+        case .found(_, let record): return .live(record)
+        case .missing: return .none
+        case .superseded: return .superseded
+        }
     }
 
-    /// Counts one visit in the presented session, or starts a new one with count 1.
-    /// One store round trip on both paths for anonymous sessions; a logged-in session adds
-    /// one for the revocation check.
+    /// Counts one visit in the presented session, or starts a new one with count 1: one store
+    /// call on both paths (two for an id that turns out unknown: look-up, then create).
     public func countVisit(presented: SessionID?) throws(SessionError) -> Visit {
-        if let presented,
-           let (id, counted) = try followingRotation(from: presented, { id throws(SessionStoreError) in
-               try store.increment(Self.countField, by: 1, in: id, timeouts: timeouts)
-           }),
-           try !isRevoked(counted.owner, id: id, handle: nil) {
-            return Visit(sessionID: id, count: counted.value, isNewSession: false)
+        if let presented {
+            switch try followingAlias(from: presented, { id throws(SessionStoreError) in
+                try store.increment(SessionNames.countField, by: 1, in: id, timeouts: timeouts)
+            }) {
+            case .found(let id, let count): return .counted(sessionID: id, count: count, isNewSession: false)
+            case .superseded: return .superseded
+            case .missing: break
+            }
         }
-        let id = try createSession(fields: [(Self.countField, "1")])
-        return Visit(sessionID: id, count: 1, isNewSession: true)
+        let id = try createSession(fields: [(SessionNames.countField, "1")])
+        return .counted(sessionID: id, count: 1, isNewSession: true)
+    }
+
+    /// Counts a visit and reads the whole session in the same store call (the page).
+    public func visitPage(presented: SessionID?) throws(SessionError) -> PageVisit {
+        if let presented {
+            switch try followingAlias(from: presented, { id throws(SessionStoreError) in
+                try store.load(id, timeouts: timeouts, touch: true, incrementing: SessionNames.countField)
+            }) {
+            case .found(_, let record): return .existing(record)
+            case .superseded: return .superseded
+            case .missing: break
+            }
+        }
+        return .started(try createSession(fields: [(SessionNames.countField, "1")]))
     }
 
     // MARK: - Writing
-
-    /// Starts a new anonymous session. Returns its record.
-    public func start(userAgent: String? = nil) throws(SessionError) -> SessionRecord {
-        var fields: [(name: String, value: String)] = [(ReservedField.handle, SessionID.generate().rawValue)]
-        if let userAgent { fields.append((ReservedField.userAgent, String(userAgent.prefix(256)))) }
-        let id = try createSession(fields: fields)
-        guard let record = try resolve(id, touch: false) else { throw .store(.failed("session vanished after creation")) }
-        return record
-    }
 
     /// Sets and removes application attributes of the session as one atomic delta.
     /// Fails with `.notFound` (and writes nothing) if the session ended meanwhile.
@@ -73,152 +130,240 @@ public struct SessionManager<Store: SessionStore> {
         for name in set.map(\.name) + remove where !SessionNames.isValidAttribute(name) {
             throw .invalidAttributeName(name)
         }
-        guard let (_, outcome) = try followingRotation(from: id, { id throws(SessionStoreError) in
+        switch try followingAlias(from: id, { id throws(SessionStoreError) in
             try store.update(id, set: set, remove: remove, timeouts: timeouts, limits: limits)
-        }) else { throw .notFound }
-        if outcome == .tooLarge { throw .tooLarge }
+        }) {
+        case .found(_, .applied): return
+        case .found(_, .tooLarge): throw .tooLarge
+        case .missing, .superseded: throw .notFound
+        }
     }
 
-    /// Gives the session a new id with the same data (no RENAME: a copy, so both keys may
-    /// live on different cluster nodes). The old id stays valid as an alias for the grace
-    /// period, so parallel in-flight requests of the browser are not logged out.
-    public func regenerate(_ id: SessionID, extra: [(name: String, value: String)] = []) throws(SessionError) -> SessionID {
-        let newID = SessionID.generate()
-        let copied = try storeCall { () throws(SessionStoreError) in
-            try store.beginRotation(of: id, to: newID, graceSeconds: rotationGraceSeconds)
-        }
-        guard case .found(var fields) = copied else { throw .notFound }
-        fields[ReservedField.alias] = nil
-        for field in extra { fields[field.name] = field.value }
-        let created = try storeCall { () throws(SessionStoreError) in
-            try store.create(newID, fields: fields.map { ($0.key, $0.value) }, timeouts: timeouts)
-        }
-        guard created else { throw .store(.failed("new session id already taken")) }
-        if let owner = SessionRecord(id: newID, fields: fields, now: 0).owner, let handle = fields[ReservedField.handle] {
-            try storeCall { () throws(SessionStoreError) in try store.index(newID, handle: handle, user: owner.userID) }
-        }
-        return newID
+    /// Gives the session a new id with the same data and the same owner (no RENAME: a copy, so
+    /// both keys may live on different cluster nodes). The old id stays an alias for the grace
+    /// period. Returns the new record.
+    public func regenerate(_ record: SessionRecord) throws(SessionError) -> SessionRecord {
+        let generation = try record.user.map { user throws(SessionError) in try storeCall { () throws(SessionStoreError) in try store.userGeneration(user) } }
+        return try rotate(record, extra: [:], mark: .alias, user: record.user, generation: generation, startAfreshIfGone: false)
     }
 
     /// Ends the session (and removes it from its user's list).
-    public func destroy(_ record: SessionRecord) throws(SessionError) {
-        _ = try storeCall { () throws(SessionStoreError) in try store.destroy(record.id) }
-        if let owner = record.owner {
-            try storeCall { () throws(SessionStoreError) in try store.unindex(handle: record.handle, user: owner.userID) }
+    public func end(_ record: SessionRecord) throws(SessionError) {
+        try storeCall { () throws(SessionStoreError) in try store.destroy([record.id]) }
+        if let user = record.user {
+            let entry = UserIndexEntry(handle: record.handle, id: record.id, createdAt: record.createdAt)
+            try storeCall { () throws(SessionStoreError) in try store.unindex([entry], of: user) }
         }
     }
 
     // MARK: - Users
 
-    /// Logs `user` in: rotates the presented session (or starts one), marks it with the user and
-    /// their current revocation generation, issues a fresh CSRF token and indexes it.
-    public func login(user: String, presented: SessionID?, userAgent: String?) throws(SessionError) -> SessionRecord {
+    /// Logs `user` in on the browser whose current session is `current`: rotates it (or starts
+    /// one), marks it with the user, issues a fresh CSRF token, indexes it in the user's list
+    /// and ends the user's oldest sessions past `limits.maxSessionsPerUser`. See the type's
+    /// documentation for why an anonymous id is left as a tombstone, not an alias.
+    public func login(user: String, current: Resolution, userAgent: String?) throws(SessionError) -> SessionRecord {
         guard SessionNames.isValidUserID(user) else { throw .invalidUserID }
         let generation = try storeCall { () throws(SessionStoreError) in try store.userGeneration(user) }
-        var base = try resolve(presented)
-        if let previous = base, let owner = previous.owner, owner.userID != user {
-            // Another user's session: log them out rather than hand their data to this user.
-            try destroy(previous)
-            base = nil
-        }
-        if base == nil { base = try start(userAgent: userAgent) }
-        guard let current = base else { throw .notFound }
-        var extra: [(name: String, value: String)] = [
-            (ReservedField.user, user), (ReservedField.userGeneration, String(generation)),
-            (ReservedField.csrfToken, SessionID.generate().rawValue),
+        var extra: [String: String] = [
+            ReservedField.user: user,
+            ReservedField.csrfToken: SessionID.generate().rawValue,
         ]
-        if current.handle.isEmpty { extra.append((ReservedField.handle, SessionID.generate().rawValue)) }
-        if let userAgent { extra.append((ReservedField.userAgent, String(userAgent.prefix(256)))) }
-        let newID = try regenerate(current.id, extra: extra)
-        guard let record = try resolve(newID, touch: false) else { throw .notFound }
-        return record
+        if let userAgent { extra[ReservedField.userAgent] = String(userAgent.prefix(256)) }
+        guard let base = current.record else {
+            extra[ReservedField.handle] = SessionID.generate().rawValue
+            return try create(fields: extra, user: user, generation: generation)
+        }
+        if let previous = base.user, previous != user {
+            // Another user's session on this browser: end it, never hand its data to this user.
+            try end(base)
+            extra[ReservedField.handle] = SessionID.generate().rawValue
+            return try create(fields: extra, user: user, generation: generation)
+        }
+        let sameUser = base.user == user
+        if !sameUser { extra[ReservedField.handle] = SessionID.generate().rawValue }
+        return try rotate(base, extra: extra, mark: sameUser ? .alias : .superseded, user: user, generation: generation,
+                          startAfreshIfGone: true)
     }
 
-    /// The live sessions of `user`, newest first.
+    /// The live sessions of `user`, newest first: two store calls whatever their number, plus
+    /// one to forget index entries of sessions that ended.
     public func sessions(of user: String) throws(SessionError) -> [SessionRecord] {
-        let indexed = try storeCall { () throws(SessionStoreError) in try store.indexedSessions(of: user) }
-        var records: [SessionRecord] = []
-        for entry in indexed {
-            if let record = try resolve(entry.id, touch: false), record.owner?.userID == user { records.append(record) }
-        }
-        return records.sorted { $0.createdAt > $1.createdAt }
+        try liveEntries(of: user).map(\.record).sorted { $0.createdAt > $1.createdAt }
     }
 
     /// Ends the session of `user` known by `handle`. Returns whether there was one.
     public func end(handle: String, of user: String) throws(SessionError) -> Bool {
-        guard let record = try sessions(of: user).first(where: { $0.handle == handle }) else { return false }
-        try destroy(record)
-        return true
+        let entries = try storeCall { () throws(SessionStoreError) in try store.indexedSessions(of: user) }
+        guard let entry = entries.first(where: { $0.handle == handle }) else { return false }
+        let records = try storeCall { () throws(SessionStoreError) in try store.loadMany([entry.id], timeouts: timeouts) }
+        let owned = records.first.flatMap { $0 }.map { $0.user == user } ?? false
+        if owned { try storeCall { () throws(SessionStoreError) in try store.destroy([entry.id]) } }
+        try storeCall { () throws(SessionStoreError) in try store.unindex([entry], of: user) }
+        return owned
     }
 
-    /// Ends every session of `user` on every instance, at their next request: O(1).
+    /// Ends every session of `user` on every instance at once: the index is taken and every
+    /// session in it deleted (two store calls), and a login racing this cannot index a session
+    /// made under the old generation. Returns how many sessions were ended.
     @discardableResult
-    public func revokeAll(of user: String) throws(SessionError) -> Int64 {
+    public func revokeAll(of user: String) throws(SessionError) -> Int {
         guard SessionNames.isValidUserID(user) else { throw .invalidUserID }
-        return try storeCall { () throws(SessionStoreError) in try store.revokeAllSessions(of: user) }
+        let ids = try storeCall { () throws(SessionStoreError) in try store.revokeAll(of: user) }
+        return try storeCall { () throws(SessionStoreError) in try store.destroy(ids) }
     }
 
     // MARK: - Helpers
 
-    /// A rotation writes the alias, then the new session, one round trip apart. A request that
-    /// follows the alias in between retries a few times, 1 ms apart, instead of failing.
-    static var aliasRetries: Int { 5 }
-
-    private static func pauseForRotation() {
-        usleep(1000)
+    private enum Followed<Value> {
+        case found(SessionID, Value)
+        case missing
+        case superseded
     }
 
-    /// Runs `operation` on `id`, following a rotation alias at most once. When the alias points
-    /// at a session not written yet, retries up to `aliasRetries` times. Returns the id that
-    /// answered and its value, or nil when the session is missing.
-    private func followingRotation<Value>(
+    /// Runs `operation` on `id`, following same-owner aliases (at most `maxAliasHops`). When an
+    /// alias points at a copy not written yet, waits by `rotationRetry`.
+    private func followingAlias<Value>(
         from id: SessionID, _ operation: (SessionID) throws(SessionStoreError) -> StoreLookup<Value>
-    ) throws(SessionError) -> (id: SessionID, value: Value)? {
+    ) throws(SessionError) -> Followed<Value> {
         var current = id
-        var followedAlias = false
-        for attempt in 0..<(2 + Self.aliasRetries) {
+        var hops = 0
+        var retries = 0
+        while true {
             switch try storeCall({ () throws(SessionStoreError) in try operation(current) }) {
             case .found(let value):
-                return (current, value)
-            case .missing:
-                guard followedAlias, attempt < 1 + Self.aliasRetries else { return nil }
-                Self.pauseForRotation()
+                return .found(current, value)
+            case .superseded:
+                return .superseded
             case .moved(let next):
-                guard !followedAlias else { return nil }
-                followedAlias = true
+                guard hops < Self.maxAliasHops else { return .missing }
+                hops += 1
                 current = next
+            case .missing:
+                guard hops > 0, retries < rotationRetry.attempts else { return .missing }
+                rotationRetry.pause(retries)
+                retries += 1
             }
         }
-        return nil
     }
+
+    /// Two rotations within one grace period (say, two quick re-logins) make a chain of two.
+    static var maxAliasHops: Int { 2 }
 
     private func createSession(fields: [(name: String, value: String)]) throws(SessionError) -> SessionID {
         // 192 random bits make a collision practically impossible; the loop only keeps the
         // contract (never reuse an existing id) without assuming it.
         for _ in 0..<3 {
             let id = SessionID.generate()
-            if try storeCall({ () throws(SessionStoreError) in try store.create(id, fields: fields, timeouts: timeouts) }) {
-                return id
+            switch try storeCall({ () throws(SessionStoreError) in try store.create(id, fields: fields, timeouts: timeouts, limits: limits) }) {
+            case .created: return id
+            case .exists: continue
+            case .tooLarge: throw .tooLarge
             }
         }
         throw .store(.failed("could not allocate a unique session id"))
     }
 
-    /// Whether the owner's sessions were revoked after this one was created; if so, ends it.
-    private func isRevoked(_ owner: SessionOwner?, id: SessionID, handle: String?) throws(SessionError) -> Bool {
-        guard let owner else { return false }
-        let current = try storeCall { () throws(SessionStoreError) in try store.userGeneration(owner.userID) }
-        guard current != owner.generation else { return false }
-        _ = try storeCall { () throws(SessionStoreError) in try store.destroy(id) }
-        if let handle, !handle.isEmpty {
-            try storeCall { () throws(SessionStoreError) in try store.unindex(handle: handle, user: owner.userID) }
+    /// Rotates `base` to a new id with `extra` fields, leaving `mark` at the old id.
+    private func rotate(_ base: SessionRecord, extra: [String: String], mark: RotationMark, user: String?,
+                        generation: Int64?, startAfreshIfGone: Bool) throws(SessionError) -> SessionRecord {
+        let newID = SessionID.generate()
+        let rotated = try storeCall { () throws(SessionStoreError) in
+            try store.rotate(base.id, to: newID, leaving: mark, graceSeconds: rotationGraceSeconds)
         }
-        return true
+        var fields: [String: String]
+        switch rotated {
+        case .found(let copied): fields = copied
+        case .missing, .moved, .superseded:
+            // Ended or rotated by a parallel request meanwhile: a login starts afresh (never
+            // reusing it); a plain rotation has nothing left to rotate.
+            guard startAfreshIfGone else { throw .notFound }
+            fields = [:]
+        }
+        for (name, value) in extra { fields[name] = value }
+        if fields[ReservedField.handle] == nil { fields[ReservedField.handle] = SessionID.generate().rawValue }
+        return try create(fields: fields, user: user, generation: generation, id: newID)
     }
 
+    /// Writes a new session (dropping application attributes if they no longer fit the limits)
+    /// and, for a user, indexes it and enforces the per-user cap.
+    private func create(fields: [String: String], user: String?, generation: Int64?, id: SessionID = .generate()) throws(SessionError) -> SessionRecord {
+        var fields = fields
+        fields[ReservedField.alias] = nil
+        fields[ReservedField.superseded] = nil
+        var outcome = try storeCall { () throws(SessionStoreError) in
+            try store.create(id, fields: fields.map { ($0.key, $0.value) }, timeouts: timeouts, limits: limits)
+        }
+        if outcome == .tooLarge {
+            // Copied attributes that a lowered limit no longer admits: keep the login, drop them.
+            fields = fields.filter { !SessionNames.isAttribute($0.key) }
+            outcome = try storeCall { () throws(SessionStoreError) in
+                try store.create(id, fields: fields.map { ($0.key, $0.value) }, timeouts: timeouts, limits: limits)
+            }
+        }
+        guard case .created(let now) = outcome else { throw .store(.failed("new session id already taken")) }
+        if fields[ReservedField.created] == nil { fields[ReservedField.created] = String(now) }
+        if fields[ReservedField.absoluteExpiry] == nil { fields[ReservedField.absoluteExpiry] = String(now + Int64(timeouts.absoluteSeconds)) }
+        fields[ReservedField.lastSeen] = String(now)
+        let record = SessionRecord(id: id, fields: fields, now: now)
+        guard let user, let generation else { return record }
+        let entry = UserIndexEntry(handle: record.handle, id: id, createdAt: record.createdAt)
+        guard let count = try storeCall({ () throws(SessionStoreError) in try store.index(entry, of: user, generation: generation) }) else {
+            // Every session of the user was revoked while this one was being made.
+            try storeCall { () throws(SessionStoreError) in try store.destroy([id]) }
+            throw .revokedDuringLogin
+        }
+        if count > limits.maxSessionsPerUser { try enforceSessionCap(of: user, keeping: id) }
+        return record
+    }
+
+    /// The user's index entries whose sessions live and belong to the user, with their
+    /// records; forgets the other entries.
+    private func liveEntries(of user: String) throws(SessionError) -> [(entry: UserIndexEntry, record: SessionRecord)] {
+        let entries = try storeCall { () throws(SessionStoreError) in try store.indexedSessions(of: user) }
+        guard !entries.isEmpty else { return [] }
+        let records = try storeCall { () throws(SessionStoreError) in try store.loadMany(entries.map(\.id), timeouts: timeouts) }
+        var live: [(entry: UserIndexEntry, record: SessionRecord)] = []
+        var stale: [UserIndexEntry] = []
+        for (entry, record) in zip(entries, records) {
+            if let record, record.user == user, record.handle == entry.handle { live.append((entry, record)) } else { stale.append(entry) }
+        }
+        if !stale.isEmpty { try storeCall { () throws(SessionStoreError) in try store.unindex(stale, of: user) } }
+        return live
+    }
+
+    /// Ends the user's oldest sessions beyond `limits.maxSessionsPerUser`, never `keeping`.
+    private func enforceSessionCap(of user: String, keeping: SessionID) throws(SessionError) {
+        let live = try liveEntries(of: user)
+        let excess = live.count - limits.maxSessionsPerUser
+        guard excess > 0 else { return }
+        let oldest = live.filter { $0.entry.id != keeping }.sorted { $0.entry.createdAt < $1.entry.createdAt }.prefix(excess)
+        try storeCall { () throws(SessionStoreError) in try store.destroy(oldest.map(\.entry.id)) }
+        try storeCall { () throws(SessionStoreError) in try store.unindex(oldest.map(\.entry), of: user) }
+    }
+
+    @discardableResult
     private func storeCall<T>(_ body: () throws(SessionStoreError) -> T) throws(SessionError) -> T {
         do { return try body() } catch { throw .store(error) }
     }
+}
+
+/// How `SessionManager` waits for a rotated copy that an alias already points at. The core
+/// does no I/O and never sleeps by itself: stores that need a wait (a network store writes the
+/// alias and the copy one round trip apart) come with a policy that pauses.
+public struct RotationRetry: Sendable {
+    /// How many times to look again.
+    public var attempts: Int
+    /// Called before each new look with the attempt number (0, 1, …).
+    public var pause: @Sendable (Int) -> Void
+
+    public init(attempts: Int, pause: @escaping @Sendable (Int) -> Void) {
+        self.attempts = attempts
+        self.pause = pause
+    }
+
+    /// Never wait: for stores whose writes are visible at once (`InMemorySessionStore`).
+    public static let none = RotationRetry(attempts: 0, pause: { _ in })
 }
 
 /// Why a session operation failed.
@@ -232,6 +377,8 @@ public enum SessionError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidUserID
     /// The change would exceed the session's `SessionLimits`.
     case tooLarge
+    /// Every session of the user was revoked while this login was in progress.
+    case revokedDuringLogin
 
     public var description: String {
         switch self {
@@ -240,6 +387,7 @@ public enum SessionError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidAttributeName(let name): return "invalid attribute name '\(name.prefix(64))'"
         case .invalidUserID: return "invalid user id"
         case .tooLarge: return "session size limit exceeded"
+        case .revokedDuringLogin: return "the user's sessions were revoked during the login"
         }
     }
 }

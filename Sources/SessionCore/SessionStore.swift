@@ -1,52 +1,101 @@
-/// Where sessions live: one record per session id, plus a small per-user index and a per-user
-/// generation number for "log out everywhere". Implementations are used from one thread each
-/// (one per worker), so the protocol does not require `Sendable`.
+/// Where sessions live: one record per session id, plus per user a small index (handle → id)
+/// and a revocation generation. Implementations are used from one thread each (one per worker),
+/// so the protocol does not require `Sendable`.
 ///
-/// Rules every implementation keeps (the contract tests check them):
-/// - every write applies only if the session still exists, atomically, so a write that started
-///   before `destroy` cannot bring the session back, and an unknown id never becomes a record;
-/// - every write sets the expiry to the smaller of the idle timeout and the time left before the
-///   absolute lifetime (`_x`); a session past its absolute lifetime is deleted, never served;
-/// - a session rotated away answers `.moved(newID)` during its grace period.
+/// Rules every implementation keeps (the contract suite checks them):
+/// - every write to a session applies only if the session still exists, atomically, so a write
+///   that started before a destroy cannot bring the session back, and an unknown id never
+///   becomes a record;
+/// - every write sets the expiry to the smaller of the idle timeout and the time left before
+///   the absolute lifetime (`_x`); a session past its absolute lifetime is deleted, never served;
+///   every key written has an expiry;
+/// - attribute writes keep `SessionLimits.admits` (counted from what is stored, on every path);
+/// - a rotated-away id answers `.moved(newID)` (alias) or `.superseded` (privilege change)
+///   during its grace period, and holds no session data;
+/// - every operation is one round trip (`loadMany` and `destroy` are one pipelined round trip).
 public protocol SessionStore {
-    /// Adds `amount` to the integer field `field`, refreshes last-seen and expiry.
-    func increment(_ field: String, by amount: Int64, in id: SessionID, timeouts: SessionTimeouts) throws(SessionStoreError) -> StoreLookup<Counted>
+    // MARK: Sessions
 
-    /// Creates a session with `fields` (created/last-seen/absolute-expiry are set unless given).
-    /// Returns `false`, writing nothing, if the id exists.
-    func create(_ id: SessionID, fields: [(name: String, value: String)], timeouts: SessionTimeouts) throws(SessionStoreError) -> Bool
+    /// Adds `amount` to the integer field `field` and refreshes last-seen and expiry. The hot
+    /// path of `GET /count`: returns only the new value.
+    func increment(_ field: String, by amount: Int64, in id: SessionID, timeouts: SessionTimeouts) throws(SessionStoreError) -> StoreLookup<Int64>
 
-    /// All fields of a live session; with `touch`, also refreshes last-seen and expiry.
-    func load(_ id: SessionID, timeouts: SessionTimeouts, touch: Bool) throws(SessionStoreError) -> StoreLookup<SessionRecord>
+    /// All fields of a live session. With `touch`, also refreshes last-seen and expiry; with
+    /// `incrementing`, also adds 1 to that integer field (and touches), in the same step.
+    func load(_ id: SessionID, timeouts: SessionTimeouts, touch: Bool, incrementing field: String?) throws(SessionStoreError) -> StoreLookup<SessionRecord>
+
+    /// Several live sessions at once, without touching them: `nil` for a missing, expired,
+    /// rotated-away or superseded id.
+    func loadMany(_ ids: [SessionID], timeouts: SessionTimeouts) throws(SessionStoreError) -> [SessionRecord?]
+
+    /// Creates a session with `fields` (created, last-seen and absolute expiry are set unless
+    /// given). Writes nothing if the id exists or the fields break `limits`.
+    func create(_ id: SessionID, fields: [(name: String, value: String)], timeouts: SessionTimeouts,
+                limits: SessionLimits) throws(SessionStoreError) -> CreateOutcome
 
     /// Sets and removes attributes as one delta (never a whole-record rewrite), within `limits`.
     func update(_ id: SessionID, set: [(name: String, value: String)], remove: [String], timeouts: SessionTimeouts,
                 limits: SessionLimits) throws(SessionStoreError) -> StoreLookup<UpdateOutcome>
 
-    /// Deletes the session. Returns whether it existed.
-    func destroy(_ id: SessionID) throws(SessionStoreError) -> Bool
+    /// Deletes the sessions. Returns how many existed.
+    @discardableResult
+    func destroy(_ ids: [SessionID]) throws(SessionStoreError) -> Int
 
-    /// Atomically reads the session and turns it into an alias of `newID` that lives
-    /// `graceSeconds` (deleted at once for 0). Returns the fields to copy to `newID`.
-    func beginRotation(of id: SessionID, to newID: SessionID, graceSeconds: Int) throws(SessionStoreError) -> StoreLookup<[String: String]>
+    /// Atomically reads a live session and replaces it by `mark` for `graceSeconds` (deleted at
+    /// once for 0): the record's data is removed from the old id either way. Returns the fields
+    /// to copy to `newID`.
+    func rotate(_ id: SessionID, to newID: SessionID, leaving mark: RotationMark, graceSeconds: Int) throws(SessionStoreError) -> StoreLookup<[String: String]>
 
-    /// The current revocation generation of `user` (0 if never revoked).
+    // MARK: Users
+
+    /// The user's current revocation generation (0 if never revoked).
     func userGeneration(_ user: String) throws(SessionStoreError) -> Int64
 
-    /// Ends every session of `user` at once, by moving its generation on. Returns the new one.
-    func revokeAllSessions(of user: String) throws(SessionStoreError) -> Int64
+    /// Records `entry` in the user's index, only if the user's generation is still
+    /// `generation` (no revoke-all happened since the caller read it). Returns how many entries
+    /// the index holds afterwards, or `nil` when a revocation intervened (nothing written).
+    func index(_ entry: UserIndexEntry, of user: String, generation: Int64) throws(SessionStoreError) -> Int?
 
-    /// Records that `user` has session `id`, known to the user as `handle`.
-    func index(_ id: SessionID, handle: String, user: String) throws(SessionStoreError)
+    /// The user's index entries, as recorded (some may name sessions that ended since).
+    func indexedSessions(of user: String) throws(SessionStoreError) -> [UserIndexEntry]
 
-    /// The user's indexed sessions (entries whose session is gone are pruned first).
-    func indexedSessions(of user: String) throws(SessionStoreError) -> [(handle: String, id: SessionID)]
+    /// Forgets entries of the user's index, each only if its handle still names the same
+    /// session id (a rotation may have re-pointed it meanwhile).
+    func unindex(_ entries: [UserIndexEntry], of user: String) throws(SessionStoreError)
 
-    /// Forgets `handle` in the user's index.
-    func unindex(handle: String, user: String) throws(SessionStoreError)
+    /// Moves the user's generation on and takes the whole index away, atomically: every session
+    /// it named must then be destroyed by the caller; a login that read the old generation can
+    /// no longer index its session.
+    func revokeAll(of user: String) throws(SessionStoreError) -> [SessionID]
 
     /// Throws when the store cannot serve requests.
     func checkHealth() throws(SessionStoreError)
+}
+
+/// What a rotated-away id holds for its grace period.
+public enum RotationMark: Equatable, Sendable {
+    /// A pointer to the new id: requests with the old id reach the new session. Only for
+    /// rotations that do not change who the session belongs to.
+    case alias
+    /// A tombstone: requests with the old id reach nothing, and are told so (no new session is
+    /// started for them, no cookie is set), so the browser's own in-flight requests do not
+    /// replace the new cookie. For privilege changes (login, switching user).
+    case superseded
+}
+
+/// One entry of a user's session index.
+public struct UserIndexEntry: Equatable, Sendable {
+    /// The session's public name (shown in the user's list, used to end it).
+    public let handle: String
+    public let id: SessionID
+    /// When the session was created (store clock), to end the oldest first.
+    public let createdAt: Int64
+
+    public init(handle: String, id: SessionID, createdAt: Int64) {
+        self.handle = handle
+        self.id = id
+        self.createdAt = createdAt
+    }
 }
 
 /// The answer of a store about one session id.
@@ -54,48 +103,38 @@ public enum StoreLookup<Value> {
     case found(Value)
     /// Unknown, expired, destroyed or past its absolute lifetime.
     case missing
-    /// Rotated to another id; this one is a grace alias.
+    /// Rotated to another id (same owner); this one is a grace alias.
     case moved(SessionID)
+    /// Replaced by a privilege change; this id leads nowhere during its grace period.
+    case superseded
 }
 
 extension StoreLookup: Equatable where Value: Equatable {}
 extension StoreLookup: Sendable where Value: Sendable {}
 
-/// The result of `increment`.
-public struct Counted: Equatable, Sendable {
-    public let value: Int64
-    /// Who the session belongs to, when someone is logged in (checked against revocation).
-    public let owner: SessionOwner?
-
-    public init(value: Int64, owner: SessionOwner?) {
-        self.value = value
-        self.owner = owner
-    }
-}
-
-/// A logged-in session's user and the user generation it was created under.
-public struct SessionOwner: Equatable, Sendable {
-    public let userID: String
-    public let generation: Int64
-
-    public init(userID: String, generation: Int64) {
-        self.userID = userID
-        self.generation = generation
-    }
+/// The result of `create`.
+public enum CreateOutcome: Equatable, Sendable {
+    /// Written; `now` is the store's clock (the session's creation time unless `_c` was given).
+    case created(now: Int64)
+    /// The id exists; nothing was written.
+    case exists
+    /// The fields break `SessionLimits`; nothing was written.
+    case tooLarge
 }
 
 /// The result of `update`.
 public enum UpdateOutcome: Equatable, Sendable {
     case applied
-    /// The change would exceed `SessionLimits`; nothing was written.
+    /// The change would break `SessionLimits`; nothing was written.
     case tooLarge
 }
 
-/// Why a store call failed. Both cases are the store's fault, not the client's.
+/// Why a store call failed.
 public enum SessionStoreError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// The store could not be reached, or did not answer in time.
+    /// The store could not be reached or did not answer in time: a 503, try again later.
     case unavailable(String)
-    /// The store answered, but not as expected.
+    /// The store answered, but with an error or an unexpected reply: a bug or a broken store,
+    /// a 500, never reported as an outage.
     case failed(String)
 
     public var description: String {

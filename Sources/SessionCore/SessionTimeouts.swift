@@ -11,15 +11,39 @@ public struct SessionTimeouts: Equatable, Sendable {
     }
 }
 
-/// Bounds on what one session may hold (application attributes only).
+/// Bounds on what one session and one user may hold.
+///
+/// The attribute rule is one rule for every store and every path that writes attributes
+/// (create with copied fields, update): after the write, the session's application attributes
+/// (`SessionNames.isAttribute`) number at most `maxAttributes` and their names and values
+/// together take at most `maxBytes` UTF-8 bytes; otherwise nothing is written. Stores count
+/// what is actually stored at write time (no running totals that another path could skip);
+/// `admits(_:)` is the reference the contract suite holds every store to, and the Redis
+/// store's scripts implement exactly it.
 public struct SessionLimits: Equatable, Sendable {
     /// Most attributes per session (64).
     public var maxAttributes: Int
     /// Most bytes of attribute names and values together (16 KiB).
     public var maxBytes: Int
+    /// Most live sessions per user (20): a login past it ends the user's oldest session, as
+    /// Spring Session's maximum-sessions does. A person with many browsers and devices does not
+    /// reach it; it bounds what one account can make the store and the page do.
+    public var maxSessionsPerUser: Int
 
-    public init(maxAttributes: Int = 64, maxBytes: Int = 16 * 1024) {
+    public init(maxAttributes: Int = 64, maxBytes: Int = 16 * 1024, maxSessionsPerUser: Int = 20) {
         self.maxAttributes = maxAttributes
         self.maxBytes = maxBytes
+        self.maxSessionsPerUser = maxSessionsPerUser
+    }
+
+    /// Whether a session whose fields are `fields` is within the attribute limits.
+    public func admits(_ fields: [String: String]) -> Bool {
+        var count = 0
+        var bytes = 0
+        for (name, value) in fields where SessionNames.isAttribute(name) {
+            count += 1
+            bytes += name.utf8.count + value.utf8.count
+        }
+        return count <= maxAttributes && bytes <= maxBytes
     }
 }

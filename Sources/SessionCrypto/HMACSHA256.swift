@@ -2,19 +2,21 @@ import CCrypto
 
 /// HMAC-SHA256 and friends from the system's libcrypto (OpenSSL), behind a Swift API.
 public enum SessionCrypto {
-    /// HMAC-SHA256 of `message` under `key` (32 bytes).
-    public static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
+    /// HMAC-SHA256 of `message` under `key` (32 bytes), or `nil` when libcrypto fails: callers
+    /// must then refuse (a failed HMAC must never look like a signature of zeros).
+    public static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8]? {
         var output = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
-        key.withUnsafeBytes { keyBytes in
+        let result = key.withUnsafeBytes { keyBytes in
             message.withUnsafeBytes { messageBytes in
                 output.withUnsafeMutableBytes { outputBytes in
-                    _ = HMAC(EVP_sha256(), keyBytes.baseAddress, Int32(keyBytes.count),
-                             messageBytes.baseAddress?.assumingMemoryBound(to: UInt8.self), messageBytes.count,
-                             outputBytes.baseAddress?.assumingMemoryBound(to: UInt8.self), &length)
+                    HMAC(EVP_sha256(), keyBytes.baseAddress, Int32(keyBytes.count),
+                         messageBytes.baseAddress?.assumingMemoryBound(to: UInt8.self), messageBytes.count,
+                         outputBytes.baseAddress?.assumingMemoryBound(to: UInt8.self), &length)
                 }
             }
         }
+        guard result != nil, length == 32 else { return nil }
         return output
     }
 

@@ -1,112 +1,184 @@
 import RedisClient
 
-/// The Lua scripts of `RedisSessionStore`. Each touches exactly one key (KEYS[1]), reads the
-/// clock from Redis, and returns `{status, …}` (0 missing, 1 found, 2 alias → new id, 3 too
-/// large). bench/scripts holds copies of the two `/count` scripts (a unit test keeps them equal).
+/// The Lua scripts of `RedisSessionStore`. Session scripts touch exactly one key (KEYS[1], the
+/// session hash); user scripts touch the user's index and generation keys, which share one
+/// hash tag (`{user}`) and so one cluster slot. Every script reads the clock from Redis and
+/// returns `{status, …}`: 0 missing, 1 found, 2 alias → new id, 3 too large, 4 superseded.
+/// bench/scripts holds copies of the `/count` scripts (a unit test keeps them equal).
 extension RedisSessionStore {
-    /// ARGV field, amount, idle. Returns {1, value, user, generation}.
-    static let incrementScript = RedisScript("""
-        if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
-        local f = redis.call('HMGET', KEYS[1], '_alias', '_x', '_u', '_g')
-        if f[1] then return {2, f[1]} end
-        local now = tonumber(redis.call('TIME')[1])
-        local abs = tonumber(f[2] or '0')
-        if abs > 0 and abs <= now then redis.call('DEL', KEYS[1]) return {0} end
-        local value = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
-        redis.call('HSET', KEYS[1], '_s', now)
-        local ttl = tonumber(ARGV[3])
-        if abs > 0 and abs - now < ttl then ttl = abs - now end
-        redis.call('EXPIRE', KEYS[1], ttl)
-        return {1, value, f[3] or '', f[4] or ''}
-        """)
+    /// The attribute rule of `SessionLimits.admits`, for scripts that write attributes: counts
+    /// what the session will hold after the write (never a running total another path could
+    /// skip). Application attributes are fields not starting with `_` and not `count`.
+    private static let admits = """
+        local function admits(f, maxCount, maxBytes)
+          local count, bytes = 0, 0
+          for k, v in pairs(f) do
+            if string.sub(k, 1, 1) ~= '_' and k ~= 'count' then
+              count = count + 1
+              bytes = bytes + #k + #tostring(v)
+            end
+          end
+          return count <= maxCount and bytes <= maxBytes
+        end
 
-    /// ARGV idle, absolute lifetime, then field/value pairs (which may carry _c and _x when a
-    /// rotation copies a session). Returns 1 if created, 0 if the key existed (nothing written).
-    static let createScript = RedisScript("""
-        if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-        local now = tonumber(redis.call('TIME')[1])
-        redis.call('HSET', KEYS[1], '_c', now, '_s', now, '_x', now + tonumber(ARGV[2]))
-        if #ARGV > 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end
-        local abs = tonumber(redis.call('HGET', KEYS[1], '_x'))
-        local ttl = tonumber(ARGV[1])
-        if abs - now < ttl then ttl = abs - now end
-        if ttl <= 0 then redis.call('DEL', KEYS[1]) return 0 end
-        redis.call('EXPIRE', KEYS[1], ttl)
-        return 1
-        """)
+        """
 
     /// The start of every script that needs the whole session: reads it into `h` (flat) and `f`
-    /// (by name), answers {0} for a missing or expired session (deleting the latter) and
-    /// {2, id} for a rotation alias, and leaves `now` and `abs` (absolute expiry) set.
+    /// (by name), answers {0} for a missing or expired session (deleting the latter), {2, id}
+    /// for an alias and {4} for a tombstone, and leaves `now` and `abs` (absolute expiry) set.
     private static let readLiveSession = """
         local h = redis.call('HGETALL', KEYS[1])
         if #h == 0 then return {0} end
         local f = {}
         for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
         if f['_alias'] then return {2, f['_alias']} end
+        if f['_sup'] then return {4} end
         local now = tonumber(redis.call('TIME')[1])
-        local abs = tonumber(f['_x'] or '0')
+        local abs = tonumber(f['_x'] or '0') or 0
         if abs > 0 and abs <= now then redis.call('DEL', KEYS[1]) return {0} end
 
         """
 
-    /// ARGV idle, touch (0/1). Returns {1, {field, value, …}, now}.
-    static let loadScript = RedisScript(readLiveSession + """
-        if ARGV[2] == '1' then
+    /// Sets `_s` to now and the TTL to the smaller of ARGV[1] (idle) and the absolute remainder.
+    private static let refresh = """
+        local function refresh()
           redis.call('HSET', KEYS[1], '_s', now)
-          for i = 1, #h, 2 do if h[i] == '_s' then h[i + 1] = tostring(now) end end
           local ttl = tonumber(ARGV[1])
           if abs > 0 and abs - now < ttl then ttl = abs - now end
           redis.call('EXPIRE', KEYS[1], ttl)
         end
-        return {1, h, now}
-        """)
 
-    /// ARGV idle, maxAttributes, maxBytes, number of pairs to set, the pairs, then names to
-    /// remove. Applies the delta only if the session lives; keeps attribute count and bytes in
-    /// `_n`/`_z`. Returns {1} applied, {3} too large (nothing written).
-    static let updateScript = RedisScript("""
-        if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
-        local f = redis.call('HMGET', KEYS[1], '_alias', '_x', '_n', '_z')
-        if f[1] then return {2, f[1]} end
+        """
+
+    /// The `/count` hot path. ARGV idle, field, amount. Returns {1, value}. One HMGET decides
+    /// every case: a live session has `_c` (or, made by the seed's layout, `count`); an alias
+    /// or tombstone has neither.
+    static let incrementScript = RedisScript("""
+        local f = redis.call('HMGET', KEYS[1], '_c', 'count', '_x', '_alias', '_sup')
+        if not f[1] and not f[2] then
+          if f[4] then return {2, f[4]} end
+          if f[5] then return {4} end
+          return {0}
+        end
         local now = tonumber(redis.call('TIME')[1])
-        local abs = tonumber(f[2] or '0')
+        local abs = tonumber(f[3] or '0') or 0
         if abs > 0 and abs <= now then redis.call('DEL', KEYS[1]) return {0} end
-        local count = tonumber(f[3] or '0')
-        local bytes = tonumber(f[4] or '0')
-        local npairs = tonumber(ARGV[4])
-        local i = 5
-        for k = 1, npairs do
-          local old = redis.call('HGET', KEYS[1], ARGV[i])
-          if old then bytes = bytes - #ARGV[i] - #old else count = count + 1 end
-          bytes = bytes + #ARGV[i] + #ARGV[i + 1]
-          i = i + 2
-        end
-        for k = i, #ARGV do
-          local old = redis.call('HGET', KEYS[1], ARGV[k])
-          if old then count = count - 1 bytes = bytes - #ARGV[k] - #old end
-        end
-        if count > tonumber(ARGV[2]) or bytes > tonumber(ARGV[3]) then return {3} end
-        i = 5
-        for k = 1, npairs do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) i = i + 2 end
-        for k = i, #ARGV do redis.call('HDEL', KEYS[1], ARGV[k]) end
-        redis.call('HSET', KEYS[1], '_n', count, '_z', bytes, '_s', now)
+        local value = redis.call('HINCRBY', KEYS[1], ARGV[2], ARGV[3])
+        redis.call('HSET', KEYS[1], '_s', now)
         local ttl = tonumber(ARGV[1])
         if abs > 0 and abs - now < ttl then ttl = abs - now end
         redis.call('EXPIRE', KEYS[1], ttl)
+        return {1, value}
+        """)
+
+    /// ARGV idle, absolute lifetime, maxAttributes, maxBytes, then field/value pairs (which may
+    /// carry `_c` and `_x` when a rotation copies a session). Returns {1, now} when created,
+    /// {0} if the key exists (nothing written), {3} when the fields break the limits.
+    static let createScript = RedisScript(admits + """
+        if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end
+        local now = tonumber(redis.call('TIME')[1])
+        local f = {['_c'] = tostring(now), ['_x'] = tostring(now + tonumber(ARGV[2]))}
+        for i = 5, #ARGV, 2 do f[ARGV[i]] = ARGV[i + 1] end
+        f['_s'] = tostring(now)
+        if not admits(f, tonumber(ARGV[3]), tonumber(ARGV[4])) then return {3} end
+        local abs = tonumber(f['_x']) or 0
+        local ttl = tonumber(ARGV[1])
+        if abs - now < ttl then ttl = abs - now end
+        if ttl <= 0 then return {0} end
+        local pairs_ = {}
+        for k, v in pairs(f) do pairs_[#pairs_ + 1] = k pairs_[#pairs_ + 1] = v end
+        redis.call('HSET', KEYS[1], unpack(pairs_))
+        redis.call('EXPIRE', KEYS[1], ttl)
+        return {1, now}
+        """)
+
+    /// ARGV idle, touch (0/1), field to increment by 1 ('' for none; implies touch).
+    /// Returns {1, {field, value, …}, now}.
+    static let loadScript = RedisScript(readLiveSession + refresh + """
+        if ARGV[3] ~= '' then
+          f[ARGV[3]] = tostring(redis.call('HINCRBY', KEYS[1], ARGV[3], 1))
+        end
+        if ARGV[2] == '1' or ARGV[3] ~= '' then
+          refresh()
+          f['_s'] = tostring(now)
+        end
+        local out = {}
+        for k, v in pairs(f) do out[#out + 1] = k out[#out + 1] = v end
+        return {1, out, now}
+        """)
+
+    /// ARGV idle, maxAttributes, maxBytes, number of pairs to set, the pairs, then names to
+    /// remove. Applies the delta only if the session lives and the result is within the
+    /// limits. Returns {1} applied, {3} too large (nothing written).
+    static let updateScript = RedisScript(readLiveSession + refresh + admits + """
+        local npairs = tonumber(ARGV[4])
+        local sets = {}
+        local i = 5
+        for k = 1, npairs do
+          f[ARGV[i]] = ARGV[i + 1]
+          sets[#sets + 1] = ARGV[i]
+          sets[#sets + 1] = ARGV[i + 1]
+          i = i + 2
+        end
+        local removes = {}
+        for k = i, #ARGV do
+          f[ARGV[k]] = nil
+          removes[#removes + 1] = ARGV[k]
+        end
+        if not admits(f, tonumber(ARGV[2]), tonumber(ARGV[3])) then return {3} end
+        if #sets > 0 then redis.call('HSET', KEYS[1], unpack(sets)) end
+        if #removes > 0 then redis.call('HDEL', KEYS[1], unpack(removes)) end
+        refresh()
         return {1}
         """)
 
-    /// ARGV new id, grace seconds. Reads the session and turns it into an alias of the new id
-    /// for the grace period (deletes it for 0). Returns {1, {field, value, …}}.
+    /// ARGV new id, mark ('alias' or 'superseded'), grace seconds. Reads the session and
+    /// replaces it by a pointer (`_alias` = new id) or a tombstone (`_sup`) for the grace period
+    /// (deletes it for 0): no session data stays at the old id. Returns {1, {field, value, …}}.
     static let rotateScript = RedisScript(readLiveSession + """
-        local grace = tonumber(ARGV[2])
+        redis.call('DEL', KEYS[1])
+        local grace = tonumber(ARGV[3])
         if grace > 0 then
-          redis.call('HSET', KEYS[1], '_alias', ARGV[1])
+          if ARGV[2] == 'alias' then
+            redis.call('HSET', KEYS[1], '_alias', ARGV[1])
+          else
+            redis.call('HSET', KEYS[1], '_sup', '1')
+          end
           redis.call('EXPIRE', KEYS[1], grace)
-        else
-          redis.call('DEL', KEYS[1])
         end
         return {1, h}
+        """)
+
+    /// KEYS index, generation. ARGV handle, entry, expected generation, TTL. Records the entry
+    /// only if no revoke-all moved the generation since the caller read it. Returns the index
+    /// size, or -1 (nothing written).
+    static let indexScript = RedisScript("""
+        local gen = tonumber(redis.call('GET', KEYS[2]) or '0')
+        if gen ~= tonumber(ARGV[3]) then return -1 end
+        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+        redis.call('EXPIRE', KEYS[1], ARGV[4])
+        return redis.call('HLEN', KEYS[1])
+        """)
+
+    /// KEYS index. ARGV handle/entry pairs: removes each handle whose entry is still the given
+    /// one. Returns how many were removed.
+    static let unindexScript = RedisScript("""
+        local removed = 0
+        for i = 1, #ARGV, 2 do
+          if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+            removed = removed + redis.call('HDEL', KEYS[1], ARGV[i])
+          end
+        end
+        return removed
+        """)
+
+    /// KEYS index, generation. ARGV TTL. Moves the generation on (with a TTL: every key the
+    /// project writes expires) and takes the whole index. Returns the entries.
+    static let revokeScript = RedisScript("""
+        redis.call('INCR', KEYS[2])
+        redis.call('EXPIRE', KEYS[2], ARGV[1])
+        local entries = redis.call('HVALS', KEYS[1])
+        redis.call('DEL', KEYS[1])
+        return entries
         """)
 }

@@ -1,23 +1,27 @@
+import Glibc
 import RedisClient
 import SessionCore
 
-/// A `SessionStore` keeping each session as a Redis hash `<prefix><id>` with a TTL, and per
-/// user a hash `<userPrefix><user>:sessions` (handle → id) and a counter `<userPrefix><user>:gen`.
+/// A `SessionStore` keeping each session as a Redis hash `<prefix><id>` with a TTL, and per user
+/// a hash `<userPrefix>{<user>}:sessions` (handle → `<created>:<id>`) and a counter
+/// `<userPrefix>{<user>}:gen`, both with TTLs.
 ///
 /// Every session operation is one Lua script called by SHA on one key: atomic, one round trip,
-/// and valid on Redis Cluster (a single key always lives on one node). The scripts take the time
-/// from Redis (`TIME`), so all instances share one clock. Owns its connection, so it is used by
-/// one thread (one store per worker thread).
+/// and valid on Redis Cluster (a single key always lives on one node). A user's two keys share
+/// the hash tag `{<user>}`, so the user scripts are single-slot too. Operations on several
+/// sessions (`loadMany`, `destroy`) are one pipelined round trip of single-key commands. The
+/// scripts take the time from Redis (`TIME`), so all instances share one clock. Owns its
+/// connection, so it is used by one thread (one store per worker thread).
 public final class RedisSessionStore: SessionStore {
     public let connection: RedisConnection
     /// Prepended to every session id to form its key (`sid_`).
     public let keyPrefix: String
-    /// Prepended to user ids for the index and generation keys (`sidu_`).
+    /// Prepended to `{user}` for the index and generation keys (`sidu_`).
     public let userKeyPrefix: String
 
-    /// Expiry of a user's index, refreshed on every write: no session lives longer than the
-    /// absolute lifetime (plus a rotation's grace), so an index idle that long holds only dead
-    /// entries and goes away by itself.
+    /// Expiry of a user's index and generation keys, refreshed on every write: no session lives
+    /// longer than the absolute lifetime (plus a rotation's grace), so an index idle that long
+    /// holds only dead entries and goes away by itself.
     public let indexLifetimeSeconds: Int
 
     public init(connection: RedisConnection, keyPrefix: String = "sid_", userKeyPrefix: String = "sidu_",
@@ -31,55 +35,79 @@ public final class RedisSessionStore: SessionStore {
     /// The Redis key of a session.
     public func key(for id: SessionID) -> String { keyPrefix + id.rawValue }
 
-    public func increment(_ field: String, by amount: Int64, in id: SessionID, timeouts: SessionTimeouts) throws(SessionStoreError) -> StoreLookup<Counted> {
+    /// The Redis key of a user's session index.
+    public func indexKey(_ user: String) -> String { userKeyPrefix + "{" + user + "}:sessions" }
+
+    /// The Redis key of a user's revocation generation.
+    public func generationKey(_ user: String) -> String { userKeyPrefix + "{" + user + "}:gen" }
+
+    // MARK: - Sessions
+
+    public func increment(_ field: String, by amount: Int64, in id: SessionID, timeouts: SessionTimeouts) throws(SessionStoreError) -> StoreLookup<Int64> {
         let prefix = keyPrefix
         let reply = try run(Self.incrementScript) { command in
             command.append(concatenating: prefix, id.rawValue)
+            command.append(timeouts.idleSeconds)
             command.append(field)
             command.append(amount)
-            command.append(timeouts.idleSeconds)
         }
         return try Self.lookup(reply) { elements throws(SessionStoreError) in
-            guard elements.count >= 4, let value = elements[1].integer else { throw .failed("increment: unexpected reply") }
-            let user = elements[2].text ?? ""
-            let owner = user.isEmpty ? nil : SessionOwner(userID: user, generation: Int64(elements[3].text ?? "") ?? 0)
-            return Counted(value: value, owner: owner)
+            guard elements.count >= 2, let value = elements[1].integer else { throw .failed("increment: unexpected reply") }
+            return value
         }
     }
 
-    public func create(_ id: SessionID, fields: [(name: String, value: String)], timeouts: SessionTimeouts) throws(SessionStoreError) -> Bool {
+    public func load(_ id: SessionID, timeouts: SessionTimeouts, touch: Bool, incrementing field: String?) throws(SessionStoreError) -> StoreLookup<SessionRecord> {
+        let reply = try run(Self.loadScript) { command in
+            Self.loadArguments(&command, key: self.key(for: id), timeouts: timeouts, touch: touch, incrementing: field)
+        }
+        return try Self.record(reply, id: id)
+    }
+
+    public func loadMany(_ ids: [SessionID], timeouts: SessionTimeouts) throws(SessionStoreError) -> [SessionRecord?] {
+        let calls = ids.map { id in
+            RedisScriptCall(Self.loadScript, keyCount: 1) { command in
+                Self.loadArguments(&command, key: self.key(for: id), timeouts: timeouts, touch: false, incrementing: nil)
+            }
+        }
+        let replies: [RedisReply]
+        do { replies = try connection.runPipelined(calls) } catch { throw Self.storeError(error) }
+        var records: [SessionRecord?] = []
+        records.reserveCapacity(ids.count)
+        for (id, reply) in zip(ids, replies) {
+            if let error = reply.serverError { throw Self.storeError(.server(error)) }
+            if case .found(let record) = try Self.record(reply, id: id) { records.append(record) } else { records.append(nil) }
+        }
+        return records
+    }
+
+    public func create(_ id: SessionID, fields: [(name: String, value: String)], timeouts: SessionTimeouts,
+                       limits: SessionLimits) throws(SessionStoreError) -> CreateOutcome {
         let prefix = keyPrefix
         let reply = try run(Self.createScript) { command in
             command.append(concatenating: prefix, id.rawValue)
             command.append(timeouts.idleSeconds)
             command.append(timeouts.absoluteSeconds)
+            command.append(limits.maxAttributes)
+            command.append(limits.maxBytes)
             for field in fields {
                 command.append(field.name)
                 command.append(field.value)
             }
         }
-        guard let created = reply.integer else { throw .failed("create: unexpected reply") }
-        return created == 1
-    }
-
-    public func load(_ id: SessionID, timeouts: SessionTimeouts, touch: Bool) throws(SessionStoreError) -> StoreLookup<SessionRecord> {
-        let prefix = keyPrefix
-        let reply = try run(Self.loadScript) { command in
-            command.append(concatenating: prefix, id.rawValue)
-            command.append(timeouts.idleSeconds)
-            command.append(touch ? 1 : 0)
-        }
-        return try Self.lookup(reply) { elements throws(SessionStoreError) in
-            guard elements.count >= 3, case .array(let pairs) = elements[1], let now = elements[2].integer else {
-                throw .failed("load: unexpected reply")
-            }
-            return SessionRecord(id: id, fields: Self.dictionary(pairs), now: now)
+        guard case .array(let elements) = reply, let status = elements.first?.integer else { throw .failed("create: unexpected reply") }
+        switch status {
+        case 1:
+            guard elements.count >= 2, let now = elements[1].integer else { throw .failed("create: unexpected reply") }
+            return .created(now: now)
+        case 3: return .tooLarge
+        default: return .exists
         }
     }
 
     public func update(_ id: SessionID, set: [(name: String, value: String)], remove: [String], timeouts: SessionTimeouts,
                        limits: SessionLimits) throws(SessionStoreError) -> StoreLookup<UpdateOutcome> {
-        // One value per name: the script's size accounting counts each name once.
+        // One value per name (the last), and a name both set and removed is set.
         var merged: [String: String] = [:]
         var order: [String] = []
         for field in set {
@@ -105,16 +133,22 @@ public final class RedisSessionStore: SessionStore {
         }
     }
 
-    public func destroy(_ id: SessionID) throws(SessionStoreError) -> Bool {
-        let reply = try send(RedisCommand("DEL", key(for: id)))
-        return reply.integer == 1
+    public func destroy(_ ids: [SessionID]) throws(SessionStoreError) -> Int {
+        let replies = try pipeline(ids.map { RedisCommand("DEL", key(for: $0)) })
+        var existed = 0
+        for reply in replies {
+            if let error = reply.serverError { throw Self.storeError(.server(error)) }
+            existed += Int(reply.integer ?? 0)
+        }
+        return existed
     }
 
-    public func beginRotation(of id: SessionID, to newID: SessionID, graceSeconds: Int) throws(SessionStoreError) -> StoreLookup<[String: String]> {
+    public func rotate(_ id: SessionID, to newID: SessionID, leaving mark: RotationMark, graceSeconds: Int) throws(SessionStoreError) -> StoreLookup<[String: String]> {
         let prefix = keyPrefix
         let reply = try run(Self.rotateScript) { command in
             command.append(concatenating: prefix, id.rawValue)
             command.append(newID.rawValue)
+            command.append(mark == .alias ? "alias" : "superseded")
             command.append(graceSeconds)
         }
         return try Self.lookup(reply) { elements throws(SessionStoreError) in
@@ -123,6 +157,8 @@ public final class RedisSessionStore: SessionStore {
         }
     }
 
+    // MARK: - Users
+
     public func userGeneration(_ user: String) throws(SessionStoreError) -> Int64 {
         let reply = try send(RedisCommand("GET", generationKey(user)))
         if case .null = reply { return 0 }
@@ -130,42 +166,34 @@ public final class RedisSessionStore: SessionStore {
         return value
     }
 
-    public func revokeAllSessions(of user: String) throws(SessionStoreError) -> Int64 {
-        guard let value = try send(RedisCommand("INCR", generationKey(user))).integer else {
-            throw .failed("revoke: unexpected reply")
-        }
-        return value
+    public func index(_ entry: UserIndexEntry, of user: String, generation: Int64) throws(SessionStoreError) -> Int? {
+        let reply = try run(Self.indexScript, keys: [indexKey(user), generationKey(user)],
+                            arguments: [entry.handle, Self.indexValue(entry), String(generation), String(indexLifetimeSeconds)])
+        guard let count = reply.integer else { throw .failed("index: unexpected reply") }
+        return count < 0 ? nil : Int(count)
     }
 
-    public func index(_ id: SessionID, handle: String, user: String) throws(SessionStoreError) {
-        _ = try pipeline([RedisCommand("HSET", indexKey(user), handle, id.rawValue),
-                          RedisCommand("EXPIRE", indexKey(user), String(indexLifetimeSeconds))])
-        _ = try indexedSessions(of: user)   // prune entries whose sessions are gone
-    }
-
-    public func indexedSessions(of user: String) throws(SessionStoreError) -> [(handle: String, id: SessionID)] {
+    public func indexedSessions(of user: String) throws(SessionStoreError) -> [UserIndexEntry] {
         guard case .array(let pairs) = try send(RedisCommand("HGETALL", indexKey(user))) else {
             throw .failed("index: unexpected reply")
         }
-        var entries: [(handle: String, id: SessionID)] = []
-        var stale: [String] = []
-        for (handle, value) in Self.dictionary(pairs) {
-            if let id = SessionID(validating: value) { entries.append((handle, id)) } else { stale.append(handle) }
-        }
-        // One pipelined round trip to see which sessions still exist.
-        let existence = try pipeline(entries.map { RedisCommand("EXISTS", key(for: $0.id)) })
-        var live: [(handle: String, id: SessionID)] = []
-        for (entry, exists) in zip(entries, existence) {
-            if exists.integer == 1 { live.append(entry) } else { stale.append(entry.handle) }
-        }
-        if !stale.isEmpty {
-            _ = try send(RedisCommand(arguments: ["HDEL", indexKey(user)] + stale))
-        }
-        return live.sorted { $0.handle < $1.handle }
+        return Self.dictionary(pairs).compactMap { Self.indexEntry(handle: $0.key, value: $0.value) }.sorted { $0.handle < $1.handle }
     }
 
-    public func unindex(handle: String, user: String) throws(SessionStoreError) {
-        _ = try send(RedisCommand("HDEL", indexKey(user), handle))
+    public func unindex(_ entries: [UserIndexEntry], of user: String) throws(SessionStoreError) {
+        guard !entries.isEmpty else { return }
+        var arguments: [String] = []
+        for entry in entries {
+            arguments.append(entry.handle)
+            arguments.append(Self.indexValue(entry))
+        }
+        _ = try run(Self.unindexScript, keys: [indexKey(user)], arguments: arguments)
+    }
+
+    public func revokeAll(of user: String) throws(SessionStoreError) -> [SessionID] {
+        let reply = try run(Self.revokeScript, keys: [indexKey(user), generationKey(user)], arguments: [String(indexLifetimeSeconds)])
+        guard case .array(let values) = reply else { throw .failed("revoke: unexpected reply") }
+        return values.compactMap { $0.text.flatMap { Self.indexEntry(handle: "", value: $0)?.id } }
     }
 
     public func checkHealth() throws(SessionStoreError) {
@@ -175,10 +203,32 @@ public final class RedisSessionStore: SessionStore {
 
     // MARK: - Helpers
 
-    private func indexKey(_ user: String) -> String { userKeyPrefix + user + ":sessions" }
-    private func generationKey(_ user: String) -> String { userKeyPrefix + user + ":gen" }
+    /// `<created>:<id>`: what an index entry stores under its handle.
+    static func indexValue(_ entry: UserIndexEntry) -> String { String(entry.createdAt) + ":" + entry.id.rawValue }
 
-    /// Maps a script's `{status, …}` reply: 0 missing, 2 moved (alias), 1 or 3 found.
+    static func indexEntry(handle: String, value: String) -> UserIndexEntry? {
+        guard let colon = value.firstIndex(of: ":"), let created = Int64(value[..<colon]),
+              let id = SessionID(validating: value[value.index(after: colon)...]) else { return nil }
+        return UserIndexEntry(handle: handle, id: id, createdAt: created)
+    }
+
+    private static func loadArguments(_ command: inout RedisCommand, key: String, timeouts: SessionTimeouts, touch: Bool, incrementing field: String?) {
+        command.append(key)
+        command.append(timeouts.idleSeconds)
+        command.append(touch ? 1 : 0)
+        command.append(field ?? "")
+    }
+
+    private static func record(_ reply: RedisReply, id: SessionID) throws(SessionStoreError) -> StoreLookup<SessionRecord> {
+        try lookup(reply) { elements throws(SessionStoreError) in
+            guard elements.count >= 3, case .array(let pairs) = elements[1], let now = elements[2].integer else {
+                throw .failed("load: unexpected reply")
+            }
+            return SessionRecord(id: id, fields: dictionary(pairs), now: now)
+        }
+    }
+
+    /// Maps a script's `{status, …}` reply: 0 missing, 2 moved (alias), 4 superseded, 1 or 3 found.
     private static func lookup<Value>(_ reply: RedisReply, _ found: ([RedisReply]) throws(SessionStoreError) -> Value)
         throws(SessionStoreError) -> StoreLookup<Value> {
         guard case .array(let elements) = reply, let status = elements.first?.integer else {
@@ -191,6 +241,7 @@ public final class RedisSessionStore: SessionStore {
                 throw .failed("alias without a valid target")
             }
             return .moved(target)
+        case 4: return .superseded
         default:
             return .found(try found(elements))
         }
@@ -227,12 +278,28 @@ public final class RedisSessionStore: SessionStore {
         }
     }
 
-    private static func storeError(_ error: RedisError) -> SessionStoreError {
+    private func run(_ script: RedisScript, keys: [String], arguments: [String]) throws(SessionStoreError) -> RedisReply {
+        do {
+            return try connection.run(script, keys: keys, arguments: arguments)
+        } catch {
+            throw Self.storeError(error)
+        }
+    }
+
+    /// Connection trouble and the server's "not now" answers are outages (503); any other error
+    /// reply — a script error, a wrong type — is a failure (500), never reported as an outage.
+    static func storeError(_ error: RedisError) -> SessionStoreError {
         switch error {
         case .connectFailed, .timedOut, .connectionLost: return .unavailable(error.description)
-        case .server(let serverError) where ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN"].contains(serverError.code):
+        case .server(let serverError) where ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY"].contains(serverError.code):
             return .unavailable(error.description)
         case .server, .unexpectedReply, .invalidCommand: return .failed(error.description)
         }
     }
+}
+
+extension RotationRetry {
+    /// For `RedisSessionStore`: a rotation writes the alias, then the copy, one round trip
+    /// apart; a request that follows the alias in between looks again up to 5 times, 1 ms apart.
+    public static let redis = RotationRetry(attempts: 5, pause: { _ in usleep(1000) })
 }

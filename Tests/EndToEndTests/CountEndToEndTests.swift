@@ -154,7 +154,7 @@ final class CountEndToEndTests: XCTestCase {
     func testWrongMethodUnknownPathAndHealth() throws {
         let post = try HTTPClient.request(port: stack.nginxPort, method: "POST", path: "/count", body: Array("{}".utf8))
         XCTAssertEqual(post.status, 405)
-        XCTAssertEqual(post.header("Allow"), "GET")
+        XCTAssertEqual(post.header("Allow"), "GET, HEAD")
         XCTAssertEqual(post.header("Content-Type"), "application/json")
         XCTAssertEqual(post.text, "{\"error\":\"method not allowed\"}")
         let delete = try HTTPClient.request(port: stack.nginxPort, method: "DELETE", path: "/count")

@@ -89,7 +89,8 @@ final class RedisScriptTests: XCTestCase {
 
     func testCommandsCarryKeysThenArguments() {
         let script = RedisScript("return 1")
-        XCTAssertEqual(script.evalSHACommand(keys: ["k"], arguments: ["a", "b"]).arguments, ["EVALSHA", script.sha1, "1", "k", "a", "b"])
-        XCTAssertEqual(script.evalCommand(keys: [], arguments: []).arguments, ["EVAL", "return 1", "0"])
+        let call = RedisScriptCall(script, keyCount: 1) { $0.append("k"); $0.append("a"); $0.append("b") }
+        XCTAssertEqual(call.command("EVALSHA", script.sha1).arguments, ["EVALSHA", script.sha1, "1", "k", "a", "b"])
+        XCTAssertEqual(RedisScriptCall(script, keyCount: 0) { _ in }.command("EVAL", script.source).arguments, ["EVAL", "return 1", "0"])
     }
 }

@@ -1,5 +1,6 @@
 import XCTest
 import SessionCore
+import SessionCrypto
 @testable import SessionApp
 
 final class RequestBodyTests: XCTestCase {
@@ -11,71 +12,98 @@ final class RequestBodyTests: XCTestCase {
         XCTAssertEqual(FormURLEncoded.parse(Array("bad=%C3".utf8)), [:], "invalid UTF-8 is dropped")
     }
 
+    func testQueryValueEncodingLeavesNoHeaderOrParameterBreaks() {
+        XCTAssertEqual(FormURLEncoded.encode("/private/a b?x=1&y=%0d%0a\r\n"), "/private/a%20b%3Fx%3D1%26y%3D%250d%250a%0D%0A")
+        XCTAssertEqual(FormURLEncoded.encode("/ok/path-1_2.3~"), "/ok/path-1_2.3~")
+        XCTAssertEqual(FormURLEncoded.encode("é"), "%C3%A9")
+    }
+
     func testFlatJSONObjects() {
         XCTAssertEqual(FlatJSON.parseObject(Array(#"{"user":"ada","n":-1.5e3,"ok":true,"no":false,"x":null}"#.utf8)),
                        ["user": .string("ada"), "n": .number("-1.5e3"), "ok": .bool(true), "no": .bool(false), "x": .null])
         XCTAssertEqual(FlatJSON.parseObject(Array(#" { "a" : "\"\\\/\n\u00e9" } "#.utf8)), ["a": .string("\"\\/\né")])
         XCTAssertEqual(FlatJSON.parseObject(Array("{}".utf8)), [:])
         for bad in ["", "{", "}", "[]", "{\"a\":[1]}", "{\"a\":{}}", "{\"a\":1,}", "{\"a\" 1}", "{\"a\":1} x", "{a:1}",
-                    "{\"a\":\"\u{01}\"}", "{\"a\":tru}", "{\"a\":\"\\ud800\"}", "{\"a\":-}", "{\"a\":\"unterminated}"] {
+                    "{\"a\":\"\u{01}\"}", "{\"a\":tru}", "{\"a\":-}", "{\"a\":\"unterminated}"] {
             XCTAssertNil(FlatJSON.parseObject(Array(bad.utf8)), bad)
         }
+    }
+
+    /// Review finding 9: valid surrogate pairs were refused while non-JSON numbers passed.
+    func testJSONFollowsRFC8259ForStringsAndNumbers() {
+        XCTAssertEqual(FlatJSON.parseObject(Array(#"{"a":"\ud83d\ude00"}"#.utf8)), ["a": .string("😀")])
+        XCTAssertEqual(FlatJSON.parseObject(Array(#"{"a":"\uD83D\uDE00x"}"#.utf8)), ["a": .string("😀x")])
+        for lone in [#"{"a":"\ud800"}"#, #"{"a":"\udc00"}"#, #"{"a":"\ud83d\u0041"}"#, #"{"a":"\ud83dx"}"#] {
+            XCTAssertNil(FlatJSON.parseObject(Array(lone.utf8)), lone)
+        }
+        for good in ["0", "-0", "12", "1.5", "1e5", "1E+5", "-2.5e-3", "0.0"] {
+            XCTAssertEqual(FlatJSON.parseObject(Array("{\"n\":\(good)}".utf8)), ["n": .number(good)], good)
+        }
+        for bad in ["1.", "00012", "01", ".5", "+1", "1e", "1e+", "--1", "0x10", "1.2.3", "NaN", "Infinity", "-"] {
+            XCTAssertNil(FlatJSON.parseObject(Array("{\"n\":\(bad)}".utf8)), bad)
+        }
+    }
+
+    func testDuplicateNamesAreRefused() {
+        XCTAssertNil(FlatJSON.parseObject(Array(#"{"user":"ada","user":"bob"}"#.utf8)))
     }
 }
 
 final class CryptoTests: XCTestCase {
     func testPasswordHashesVerifyAndAreSalted() throws {
-        let first = try XCTUnwrap(PasswordHash.make("s3cret", iterations: 1000))
-        let second = try XCTUnwrap(PasswordHash.make("s3cret", iterations: 1000))
-        XCTAssertNotEqual(first, second, "each hash has its own salt")
-        XCTAssertTrue(first.hasPrefix("pbkdf2-sha256$1000$"))
-        XCTAssertTrue(PasswordHash.verify("s3cret", against: first))
-        XCTAssertFalse(PasswordHash.verify("s3cret!", against: first))
-        XCTAssertFalse(PasswordHash.verify("s3cret", against: "plain"))
-        XCTAssertFalse(PasswordHash.verify("s3cret", against: "pbkdf2-sha256$5$AAAA$AAAA"), "too few iterations are refused")
+        let first = try XCTUnwrap(PasswordHash.make(Array("s3cret".utf8), iterations: 10_000))
+        let second = try XCTUnwrap(PasswordHash.make(Array("s3cret".utf8), iterations: 10_000))
+        XCTAssertNotEqual(first.encoded, second.encoded, "each hash has its own salt")
+        XCTAssertTrue(first.encoded.hasPrefix("pbkdf2-sha256$10000$"))
+        XCTAssertEqual(PasswordHash(encoded: first.encoded), first)
+        XCTAssertTrue(first.verify("s3cret"))
+        XCTAssertFalse(first.verify("s3cret!"))
+        XCTAssertNil(PasswordHash(encoded: "plain"))
+        XCTAssertNil(PasswordHash(encoded: "pbkdf2-sha256$5$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA"), "too few iterations are refused")
+        XCTAssertNil(PasswordHash(encoded: "pbkdf2-sha256$100000$AAAA$AAAAAAAAAAAAAAAAAAAAAA"), "a short salt is refused")
     }
 
     func testPBKDF2MatchesRFC7914Vector() throws {
-        // RFC 7914 §11: PBKDF2-HMAC-SHA256, P="passwd", S="salt", c=1, dkLen=64 (first 32 bytes here).
-        let derived = try XCTUnwrap(SessionCryptoShim.pbkdf2(password: "passwd", salt: "salt", iterations: 1))
+        // RFC 7914 §11: PBKDF2-HMAC-SHA256, P="passwd", S="salt", c=1, dkLen=64 (first 8 bytes here).
+        let derived = try XCTUnwrap(SessionCrypto.pbkdf2SHA256(password: Array("passwd".utf8), salt: Array("salt".utf8), iterations: 1))
         XCTAssertEqual(derived.prefix(8).map { String(format: "%02x", $0) }.joined(), "55ac046e56e3089f")
     }
 
-    func testUsersFileIgnoresCommentsAndChecksUsers() throws {
-        let hash = try XCTUnwrap(PasswordHash.make("pw", iterations: 1000))
-        let users = UsersFile(text: "# users\n\nada:\(hash)\n  bob:broken\n")
+    func testHMACMatchesRFC4231Vector() throws {
+        // RFC 4231 test case 2.
+        let mac = try XCTUnwrap(SessionCrypto.hmacSHA256(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8)))
+        XCTAssertEqual(mac.map { String(format: "%02x", $0) }.joined(), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+    }
+
+    /// Review finding 10: malformed lines were skipped silently (and still counted), a broken
+    /// hash answered instantly (telling that the user exists), and a name starting with `-`
+    /// could log in but not be revoked from the command line.
+    func testUsersFileRefusesBadLinesWithAReasonEach() throws {
+        let hash = try XCTUnwrap(PasswordHash.make(Array("pw".utf8), iterations: 10_000)).encoded
+        let users = UsersFile(text: "# users\n\nada:\(hash)\r\n  bob:broken\n-carl:\(hash)\nno colon here\nada:\(hash)\n")
+        XCTAssertEqual(Array(users.hashes.keys), ["ada"])
+        XCTAssertEqual(users.problems.count, 4, "\(users.problems)")
+        XCTAssertTrue(users.problems[0].hasPrefix("line 4: user bob"), users.problems[0])
+        XCTAssertTrue(users.problems[1].hasPrefix("line 5: invalid user name"), users.problems[1])
+        XCTAssertTrue(users.problems[2].hasPrefix("line 6:"), users.problems[2])
+        XCTAssertTrue(users.problems[3].hasPrefix("line 7: user ada appears again"), users.problems[3])
+        XCTAssertFalse(users.problems.joined().contains(hash), "problems never quote a hash")
         XCTAssertTrue(users.check(user: "ada", password: "pw"))
         XCTAssertFalse(users.check(user: "ada", password: "wrong"))
         XCTAssertFalse(users.check(user: "bob", password: "broken"))
         XCTAssertFalse(users.check(user: "eve", password: "pw"))
     }
 
-    func testSignedCookiesRoundTripAndRotateKeys() {
-        let old = CookieCodec(signingKeys: [Array("old-key-old-key-old-key-old-key-1".utf8)])
-        let rotated = CookieCodec(signingKeys: [Array("new-key-new-key-new-key-new-key-2".utf8), Array("old-key-old-key-old-key-old-key-1".utf8)])
-        let id = SessionID.generate()
-        let signedByOld = old.encode(id)
-        XCTAssertEqual(decode(rotated, signedByOld), id, "old cookies keep working after a key rotation")
-        XCTAssertEqual(decode(rotated, rotated.encode(id)), id)
-        XCTAssertNil(decode(old, rotated.encode(id)), "the new key is unknown to the old configuration")
-        XCTAssertNil(decode(rotated, id.rawValue), "unsigned ids are refused when signing")
-        var tampered = Array(signedByOld.utf8)
-        tampered[5] = tampered[5] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
-        XCTAssertNil(decode(rotated, String(decoding: tampered, as: UTF8.self)))
-        XCTAssertEqual(decode(CookieCodec(signingKeys: []), id.rawValue), id)
-    }
-
-    private func decode(_ codec: CookieCodec, _ value: String) -> SessionID? {
-        var value = value
-        return value.withUTF8 { codec.decode($0) }
-    }
-
-    func testBase64URLRoundTrip() {
-        for length in 0..<40 {
-            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 * 37 + 11) }
-            XCTAssertEqual(Base64URLCoding.decode(Base64URLCoding.encode(bytes)), bytes)
+    func testUnknownAndBrokenUsersCostAsMuchAsRealOnes() throws {
+        let hash = try XCTUnwrap(PasswordHash.make(Array("pw".utf8))).encoded
+        let users = UsersFile(text: "ada:\(hash)\nbob:broken\n")
+        func time(_ user: String) -> Double {
+            let start = monotonicSeconds()
+            for _ in 0..<3 { _ = users.check(user: user, password: "guess") }
+            return monotonicSeconds() - start
         }
-        XCTAssertNil(Base64URLCoding.decode("a"))
-        XCTAssertNil(Base64URLCoding.decode("ab+/"))
+        let real = time("ada"), unknown = time("eve"), broken = time("bob")
+        XCTAssertGreaterThan(unknown, real * 0.5, "unknown users answer as slowly as real ones")
+        XCTAssertGreaterThan(broken, real * 0.5, "a broken hash answers as slowly as a real one")
     }
 }

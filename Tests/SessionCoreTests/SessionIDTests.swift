@@ -5,7 +5,7 @@ final class SessionIDTests: XCTestCase {
     func testGeneratedIDsHave192BitsInURLSafeAlphabet() {
         let id = SessionID.generate()
         XCTAssertEqual(id.rawValue.count, 32)
-        XCTAssertTrue(id.rawValue.utf8.allSatisfy(Base64URL.isAlphabet))
+        XCTAssertTrue(id.rawValue.utf8.allSatisfy(Base64.isURLAlphabet))
         XCTAssertEqual(SessionID.byteCount * 8, 192)
     }
 
@@ -47,10 +47,26 @@ final class SessionIDTests: XCTestCase {
     }
 
     func testBase64URLMatchesRFC4648Vectors() {
-        XCTAssertEqual(Base64URL.encode(Array("f".utf8)), "Zg")
-        XCTAssertEqual(Base64URL.encode(Array("fo".utf8)), "Zm8")
-        XCTAssertEqual(Base64URL.encode(Array("foo".utf8)), "Zm9v")
-        XCTAssertEqual(Base64URL.encode(Array("foobar".utf8)), "Zm9vYmFy")
-        XCTAssertEqual(Base64URL.encode([0xFB, 0xFF, 0xBF]), "-_-_")
+        XCTAssertEqual(Base64.encode(Array("f".utf8)), "Zg")
+        XCTAssertEqual(Base64.encode(Array("fo".utf8)), "Zm8")
+        XCTAssertEqual(Base64.encode(Array("foo".utf8)), "Zm9v")
+        XCTAssertEqual(Base64.encode(Array("foobar".utf8)), "Zm9vYmFy")
+        XCTAssertEqual(Base64.encode([0xFB, 0xFF, 0xBF]), "-_-_")
+        XCTAssertEqual(Base64.encode(Array("f".utf8), .standard), "Zg==")
+        XCTAssertEqual(Base64.encode(Array("fo".utf8), .standard), "Zm8=")
+        XCTAssertEqual(Base64.encode([0xFB, 0xFF, 0xBF], .standard), "+/+/")
+    }
+
+    func testBase64URLDecodesCanonicallyOnly() {
+        for length in 0..<40 {
+            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 * 37 + 11) }
+            XCTAssertEqual(Base64.decodeURL(Base64.encode(bytes)), bytes)
+        }
+        XCTAssertEqual(Base64.decodeURL("Zg"), Array("f".utf8))
+        XCTAssertNil(Base64.decodeURL("Zh"), "unused bits must be zero")
+        XCTAssertNil(Base64.decodeURL("Zm9"), "unused bits must be zero")
+        XCTAssertNil(Base64.decodeURL("a"), "a lone character is no byte")
+        XCTAssertNil(Base64.decodeURL("ab+/"))
+        XCTAssertNil(Base64.decodeURL("Zg=="), "no padding in the url form")
     }
 }

@@ -1,6 +1,21 @@
 import XCTest
 import SessionCore
 
+extension SessionManager.Visit {
+    var sessionID: SessionID? {
+        if case .counted(let id, _, _) = self { return id }
+        return nil
+    }
+    var count: Int64? {
+        if case .counted(_, let count, _) = self { return count }
+        return nil
+    }
+    var isNewSession: Bool {
+        if case .counted(_, _, let isNew) = self { return isNew }
+        return false
+    }
+}
+
 /// The lifecycle logic over the in-memory store, with a clock the tests move.
 final class SessionManagerTests: XCTestCase {
     private var store: InMemorySessionStore!
@@ -8,23 +23,30 @@ final class SessionManagerTests: XCTestCase {
 
     override func setUp() {
         store = InMemorySessionStore()
-        manager = SessionManager(store: store, timeouts: SessionTimeouts(idleSeconds: 60, absoluteSeconds: 600), rotationGraceSeconds: 10)
+        manager = SessionManager(store: store, timeouts: SessionTimeouts(idleSeconds: 60, absoluteSeconds: 600),
+                                 limits: SessionLimits(maxSessionsPerUser: 3), rotationGraceSeconds: 10)
+    }
+
+    private func newSession() throws -> SessionID {
+        try XCTUnwrap(manager.countVisit(presented: nil).sessionID)
+    }
+
+    private func record(_ id: SessionID) throws -> SessionRecord {
+        try XCTUnwrap(manager.resolve(id, touch: false).record)
     }
 
     func testNoCookieStartsASessionAtOne() throws {
         let visit = try manager.countVisit(presented: nil)
         XCTAssertEqual(visit.count, 1)
         XCTAssertTrue(visit.isNewSession)
-        XCTAssertEqual(store.field("count", of: visit.sessionID), "1")
+        XCTAssertEqual(store.field("count", of: try XCTUnwrap(visit.sessionID)), "1")
     }
 
     func testExistingSessionCountsOn() throws {
-        let first = try manager.countVisit(presented: nil)
-        XCTAssertEqual(try manager.countVisit(presented: first.sessionID).count, 2)
-        let third = try manager.countVisit(presented: first.sessionID)
-        XCTAssertEqual(third.count, 3)
-        XCTAssertEqual(third.sessionID, first.sessionID)
-        XCTAssertFalse(third.isNewSession)
+        let id = try newSession()
+        XCTAssertEqual(try manager.countVisit(presented: id).count, 2)
+        let third = try manager.countVisit(presented: id)
+        XCTAssertEqual(third, .counted(sessionID: id, count: 3, isNewSession: false))
     }
 
     func testUnknownIDIsNeverAdopted() throws {
@@ -36,110 +58,193 @@ final class SessionManagerTests: XCTestCase {
     }
 
     func testIdleTimeoutSlidesAndAbsoluteTimeoutDoesNot() throws {
-        let first = try manager.countVisit(presented: nil)
+        let id = try newSession()
         for expected in 2...10 {
             store.now += 50   // always within the 60 s idle timeout
-            XCTAssertEqual(try manager.countVisit(presented: first.sessionID).count, Int64(expected))
+            XCTAssertEqual(try manager.countVisit(presented: id).count, Int64(expected))
         }
         store.now += 160      // 610 s after creation: past the 600 s absolute lifetime
-        let after = try manager.countVisit(presented: first.sessionID)
+        let after = try manager.countVisit(presented: id)
         XCTAssertTrue(after.isNewSession)
-        XCTAssertNotEqual(after.sessionID, first.sessionID)
+        XCTAssertNotEqual(after.sessionID, id)
     }
 
     func testIdleSessionExpires() throws {
-        let first = try manager.countVisit(presented: nil)
+        let id = try newSession()
         store.now += 61
-        XCTAssertTrue(try manager.countVisit(presented: first.sessionID).isNewSession)
+        XCTAssertTrue(try manager.countVisit(presented: id).isNewSession)
     }
 
-    func testLoginRotatesTheIDKeepsDataAndLeavesAGraceAlias() throws {
-        let anonymous = try manager.countVisit(presented: nil)
-        try manager.change(anonymous.sessionID, set: [("theme", "dark")])
+    func testPageVisitCountsAndReadsInOneStoreCall() throws {
+        let id = try newSession()
+        let before = store.calls
+        guard case .existing(let record) = try manager.visitPage(presented: id) else { return XCTFail("not found") }
+        XCTAssertEqual(record.visitCount, 2)
+        XCTAssertEqual(store.calls - before, 1)
+        guard case .started(let fresh) = try manager.visitPage(presented: nil) else { return XCTFail("no session started") }
+        XCTAssertEqual(try self.record(fresh).visitCount, 1)
+    }
+
+    func testLoginRotatesTheIDAndKeepsTheData() throws {
+        let anonymous = try newSession()
         store.now += 5
-        let record = try manager.login(user: "ada", presented: anonymous.sessionID, userAgent: "Test/1")
-        XCTAssertNotEqual(record.id, anonymous.sessionID)
-        XCTAssertEqual(record.owner?.userID, "ada")
-        XCTAssertEqual(record.attributes["theme"], "dark")
-        XCTAssertEqual(record.attributes["count"], "1")
-        XCTAssertEqual(record.createdAt, 1_000_000, "rotation keeps the creation time (and so the absolute lifetime)")
-        XCTAssertNotNil(record.csrfToken)
-        // In-flight requests with the old id still land in the new session for the grace period...
-        XCTAssertEqual(try manager.resolve(anonymous.sessionID)?.id, record.id)
-        XCTAssertEqual(try manager.countVisit(presented: anonymous.sessionID).sessionID, record.id)
-        // ...and not after it.
+        let logged = try manager.login(user: "ada", current: manager.resolve(anonymous), userAgent: "Test/1")
+        XCTAssertNotEqual(logged.id, anonymous)
+        XCTAssertEqual(logged.user, "ada")
+        XCTAssertEqual(logged.visitCount, 1)
+        XCTAssertEqual(logged.createdAt, 1_000_000, "rotation keeps the creation time (and so the absolute lifetime)")
+        XCTAssertNotNil(logged.csrfToken)
+        XCTAssertEqual(try record(logged.id), logged, "the record login returns is the one stored")
+    }
+
+    /// Review finding 1: whoever knows the pre-login id (an attacker who planted it) must not
+    /// reach the logged-in session in any way, and the browser's own in-flight requests with
+    /// it must not be answered in a way that replaces the new cookie.
+    func testThePreLoginIDLeadsNowhereAfterLogin() throws {
+        let planted = try newSession()
+        let logged = try manager.login(user: "ada", current: manager.resolve(planted), userAgent: nil)
+        XCTAssertEqual(try manager.resolve(planted), .superseded, "no record, no user, no CSRF token")
+        XCTAssertEqual(try manager.countVisit(presented: planted), .superseded, "no new session, so no Set-Cookie")
+        XCTAssertEqual(try manager.visitPage(presented: planted), .superseded)
+        XCTAssertThrowsError(try manager.change(planted, set: [("x", "1")])) { XCTAssertEqual($0 as? SessionError, .notFound) }
+        XCTAssertEqual(try record(logged.id).attributes, [:], "nothing was written through the old id")
+        XCTAssertEqual(try record(logged.id).visitCount, 1, "nothing was counted through the old id")
+        XCTAssertFalse(store.liveSessionIDs.contains(planted))
+        // After the grace period the old id is simply unknown: a fresh anonymous session.
         store.now += 11
-        XCTAssertNil(try manager.resolve(anonymous.sessionID))
-        XCTAssertEqual(try manager.resolve(record.id)?.owner?.userID, "ada")
+        let later = try manager.countVisit(presented: planted)
+        XCTAssertTrue(later.isNewSession)
+        XCTAssertNotEqual(later.sessionID, logged.id)
+        XCTAssertEqual(try record(try XCTUnwrap(later.sessionID)).user, nil)
+    }
+
+    /// A rotation that does not change who the session belongs to may keep an alias: whoever
+    /// holds the old id already had exactly this session.
+    func testSameUserRotationKeepsAWorkingAliasForTheGracePeriod() throws {
+        let first = try manager.login(user: "ada", current: .none, userAgent: nil)
+        let second = try manager.login(user: "ada", current: .live(first), userAgent: nil)
+        XCTAssertEqual(second.handle, first.handle, "the same session in the user's list")
+        XCTAssertEqual(try manager.resolve(first.id).record?.id, second.id)
+        XCTAssertEqual(try manager.countVisit(presented: first.id).sessionID, second.id)
+        XCTAssertEqual(try manager.sessions(of: "ada").map(\.id), [second.id])
+        store.now += 11
+        XCTAssertEqual(try manager.resolve(first.id), .none)
+        // A plain regeneration keeps the owner and leaves an alias too.
+        let third = try manager.regenerate(try record(second.id))
+        XCTAssertEqual(third.user, "ada")
+        XCTAssertEqual(try manager.resolve(second.id).record?.id, third.id)
+    }
+
+    func testTwoQuickSameUserRotationsAreFollowedAcrossBothAliases() throws {
+        let first = try manager.login(user: "ada", current: .none, userAgent: nil)
+        let second = try manager.login(user: "ada", current: .live(first), userAgent: nil)
+        let third = try manager.login(user: "ada", current: .live(second), userAgent: nil)
+        XCTAssertEqual(try manager.resolve(first.id).record?.id, third.id)
     }
 
     func testLoggingInAsAnotherUserNeverInheritsTheirSession() throws {
-        let bob = try manager.login(user: "bob", presented: nil, userAgent: nil)
+        let bob = try manager.login(user: "bob", current: .none, userAgent: nil)
         try manager.change(bob.id, set: [("secret", "bob's")])
-        let ada = try manager.login(user: "ada", presented: bob.id, userAgent: nil)
+        let ada = try manager.login(user: "ada", current: manager.resolve(bob.id), userAgent: nil)
         XCTAssertNil(ada.attributes["secret"], "ada must not see bob's data")
-        XCTAssertEqual(ada.owner?.userID, "ada")
-        XCTAssertNil(try manager.resolve(bob.id), "bob's session on this browser ends")
+        XCTAssertEqual(ada.user, "ada")
+        XCTAssertEqual(try manager.resolve(bob.id), .none, "bob's session on this browser ends")
         XCTAssertEqual(try manager.sessions(of: "bob").count, 0)
+    }
+
+    func testLoginWithASupersededIDStartsAFreshSession() throws {
+        let planted = try newSession()
+        _ = try manager.login(user: "ada", current: manager.resolve(planted), userAgent: nil)
+        let again = try manager.login(user: "ada", current: manager.resolve(planted), userAgent: nil)
+        XCTAssertEqual(again.visitCount, 0, "nothing of the old session")
+        XCTAssertEqual(try manager.sessions(of: "ada").count, 2)
     }
 
     func testZeroGraceEndsTheOldIDAtOnce() throws {
         manager.rotationGraceSeconds = 0
-        let anonymous = try manager.countVisit(presented: nil)
-        let record = try manager.login(user: "ada", presented: anonymous.sessionID, userAgent: nil)
-        XCTAssertNil(try manager.resolve(anonymous.sessionID))
-        XCTAssertNotNil(try manager.resolve(record.id))
+        let anonymous = try newSession()
+        let logged = try manager.login(user: "ada", current: manager.resolve(anonymous), userAgent: nil)
+        XCTAssertEqual(try manager.resolve(anonymous), .none)
+        XCTAssertNotNil(try manager.resolve(logged.id).record)
+    }
+
+    /// Review finding 3: live sessions per user are capped; a login past the cap ends the oldest.
+    func testTheOldestSessionEndsWhenAUserPassesTheCap() throws {
+        var sessions: [SessionRecord] = []
+        for _ in 0..<3 {
+            sessions.append(try manager.login(user: "ada", current: .none, userAgent: nil))
+            store.now += 1
+        }
+        let fourth = try manager.login(user: "ada", current: .none, userAgent: nil)
+        XCTAssertEqual(try manager.resolve(sessions[0].id), .none, "the oldest ended")
+        XCTAssertEqual(Set(try manager.sessions(of: "ada").map(\.id)), Set([sessions[1].id, sessions[2].id, fourth.id]))
+        // Sessions that ended by themselves do not count against the cap.
+        try manager.end(try record(sessions[1].id))
+        _ = try manager.login(user: "ada", current: .none, userAgent: nil)
+        XCTAssertNotNil(try manager.resolve(sessions[2].id).record, "a free place was used, nobody was ended")
+    }
+
+    func testListingIsBoundedInStoreCallsWhateverTheNumberOfSessions() throws {
+        manager.limits.maxSessionsPerUser = 50
+        for _ in 0..<40 { _ = try manager.login(user: "ada", current: .none, userAgent: nil) }
+        let before = store.calls
+        XCTAssertEqual(try manager.sessions(of: "ada").count, 40)
+        XCTAssertEqual(store.calls - before, 2, "index, then every session in one call")
     }
 
     func testRevokeAllEndsEverySessionOfTheUserOnly() throws {
-        let first = try manager.login(user: "ada", presented: nil, userAgent: "A")
-        let second = try manager.login(user: "ada", presented: nil, userAgent: "B")
-        let other = try manager.login(user: "bob", presented: nil, userAgent: "C")
+        let first = try manager.login(user: "ada", current: .none, userAgent: "A")
+        let second = try manager.login(user: "ada", current: .none, userAgent: "B")
+        let other = try manager.login(user: "bob", current: .none, userAgent: "C")
         XCTAssertEqual(try manager.sessions(of: "ada").count, 2)
-        try manager.revokeAll(of: "ada")
-        XCTAssertNil(try manager.resolve(first.id))
+        XCTAssertEqual(try manager.revokeAll(of: "ada"), 2)
+        XCTAssertEqual(try manager.resolve(first.id), .none)
         XCTAssertTrue(try manager.countVisit(presented: second.id).isNewSession)
-        XCTAssertNotNil(try manager.resolve(other.id))
+        XCTAssertNotNil(try manager.resolve(other.id).record)
         XCTAssertEqual(try manager.sessions(of: "ada").count, 0)
         // Logging in again after the revocation works.
-        XCTAssertNotNil(try manager.resolve(try manager.login(user: "ada", presented: nil, userAgent: nil).id))
+        XCTAssertNotNil(try manager.resolve(try manager.login(user: "ada", current: .none, userAgent: nil).id).record)
+        XCTAssertThrowsError(try manager.revokeAll(of: "not a user id"))
     }
 
     func testUserListsAndEndsTheirSessionsByHandle() throws {
-        let first = try manager.login(user: "ada", presented: nil, userAgent: "Phone")
-        let second = try manager.login(user: "ada", presented: nil, userAgent: "Laptop")
+        let first = try manager.login(user: "ada", current: .none, userAgent: "Phone")
+        let second = try manager.login(user: "ada", current: .none, userAgent: "Laptop")
         let listed = try manager.sessions(of: "ada")
         XCTAssertEqual(Set(listed.map(\.handle)), [first.handle, second.handle])
         XCTAssertFalse(listed.contains { $0.handle == $0.id.rawValue }, "the handle is not the id")
         XCTAssertTrue(try manager.end(handle: first.handle, of: "ada"))
         XCTAssertFalse(try manager.end(handle: first.handle, of: "ada"))
         XCTAssertFalse(try manager.end(handle: second.handle, of: "bob"), "users end only their own sessions")
-        XCTAssertNil(try manager.resolve(first.id))
-        XCTAssertNotNil(try manager.resolve(second.id))
+        XCTAssertEqual(try manager.resolve(first.id), .none)
+        XCTAssertNotNil(try manager.resolve(second.id).record)
     }
 
     func testLogoutCannotBeUndoneByALaterWrite() throws {
-        let record = try manager.login(user: "ada", presented: nil, userAgent: nil)
-        try manager.destroy(record)
+        let record = try manager.login(user: "ada", current: .none, userAgent: nil)
+        try manager.end(record)
         XCTAssertThrowsError(try manager.change(record.id, set: [("late", "write")])) { error in
             XCTAssertEqual(error as? SessionError, .notFound)
         }
-        XCTAssertNil(try manager.resolve(record.id))
+        XCTAssertEqual(try manager.resolve(record.id), .none)
         XCTAssertFalse(store.liveSessionIDs.contains(record.id))
     }
 
     func testAttributeNamesAndSizeAreChecked() throws {
         manager.limits = SessionLimits(maxAttributes: 2, maxBytes: 100)
-        let record = try manager.start()
-        XCTAssertThrowsError(try manager.change(record.id, set: [("_u", "admin")])) { error in
-            XCTAssertEqual(error as? SessionError, .invalidAttributeName("_u"))
+        let record = try manager.login(user: "ada", current: .none, userAgent: nil)
+        for reserved in ["_u", "count", "_t"] {
+            XCTAssertThrowsError(try manager.change(record.id, set: [(reserved, "x")])) { error in
+                XCTAssertEqual(error as? SessionError, .invalidAttributeName(reserved), "reserved names stay reserved")
+            }
         }
         XCTAssertThrowsError(try manager.change(record.id, set: [("bad name", "x")]))
         try manager.change(record.id, set: [("a", "1"), ("b", "2")])
         XCTAssertThrowsError(try manager.change(record.id, set: [("c", "3")])) { error in
             XCTAssertEqual(error as? SessionError, .tooLarge)
         }
-        XCTAssertThrowsError(try manager.login(user: "no spaces allowed", presented: nil, userAgent: nil))
+        XCTAssertThrowsError(try manager.login(user: "no spaces allowed", current: .none, userAgent: nil))
+        XCTAssertThrowsError(try manager.login(user: "-dash-first", current: .none, userAgent: nil))
     }
 
     func testStoreFailureIsReported() {
@@ -148,4 +253,21 @@ final class SessionManagerTests: XCTestCase {
             XCTAssertEqual(error as? SessionError, .store(.unavailable("down")))
         }
     }
+
+    func testAliasRetryPolicyIsTheCallersAndTheCoreNeverWaitsByItself() throws {
+        let id = try newSession()
+        // An alias whose copy never arrives: the manager asks the policy, then gives up.
+        let pauses = Counter()
+        manager.rotationRetry = RotationRetry(attempts: 3, pause: { _ in pauses.increment() })
+        guard case .found = try store.rotate(id, to: SessionID.generate(), leaving: .alias, graceSeconds: 10) else { return XCTFail("not found") }
+        XCTAssertEqual(try manager.resolve(id), .none)
+        XCTAssertEqual(pauses.value, 3)
+    }
+}
+
+/// A counter a `@Sendable` closure can bump (the tests are single-threaded).
+final class Counter: @unchecked Sendable {
+    // @unchecked: only ever touched from the test's own thread.
+    private(set) var value = 0
+    func increment() { value += 1 }
 }

@@ -22,155 +22,173 @@ final class RedisSessionStoreTests: XCTestCase {
         get throws { try XCTUnwrap(Self.redis, "redis-server did not start") }
     }
 
-    /// A store with a key prefix of its own, so tests never share keys.
-    private func makeStore() throws -> RedisSessionStore {
-        RedisSessionStore(connection: try server.connection(), keyPrefix: "t\(UUID().uuidString.prefix(8)):sid_")
+    /// A store with key prefixes of its own, so tests never share keys.
+    private func makeStore(indexLifetimeSeconds: Int = 12 * 3600 + 60) throws -> RedisSessionStore {
+        let tag = UUID().uuidString.prefix(8)
+        return RedisSessionStore(connection: try server.connection(), keyPrefix: "t\(tag):sid_", userKeyPrefix: "t\(tag):u_",
+                                 indexLifetimeSeconds: indexLifetimeSeconds)
     }
 
-    private func exists(_ store: RedisSessionStore, _ id: SessionID) throws -> Bool {
-        try server.connection().send(RedisCommand("EXISTS", store.key(for: id))).integer == 1
-    }
-
-    private let timeouts = SessionStoreContract.timeouts
-
-    func testContractCreateThenIncrement() throws { try SessionStoreContract.createThenIncrement(makeStore()) }
-    func testContractIncrementOfUnknownSessionWritesNothing() throws {
+    private func contract() throws -> SessionStoreContract<RedisSessionStore> {
         let store = try makeStore()
-        try SessionStoreContract.incrementOfUnknownSessionWritesNothing(store) { try exists(store, $0) }
+        let inspector = try server.connection()
+        return SessionStoreContract(store: store) { try inspector.send(RedisCommand("EXISTS", store.key(for: $0))).integer == 1 }
     }
-    func testContractCreateRefusesAnExistingID() throws { try SessionStoreContract.createRefusesAnExistingID(makeStore()) }
-    func testContractLoad() throws { try SessionStoreContract.loadReturnsFieldsWithTimes(makeStore()) }
-    func testContractUpdate() throws { try SessionStoreContract.updateIsADeltaWithinLimits(makeStore()) }
-    func testContractNoResurrection() throws {
-        let store = try makeStore()
-        try SessionStoreContract.writesAfterDestroyDoNotResurrect(store) { try exists(store, $0) }
+
+    private let timeouts = SessionStoreContract<RedisSessionStore>.timeouts
+
+    private func create(_ store: RedisSessionStore, _ fields: [(name: String, value: String)] = [],
+                        timeouts: SessionTimeouts? = nil) throws -> SessionID {
+        let id = SessionID.generate()
+        XCTAssertEqual(try store.create(id, fields: fields, timeouts: timeouts ?? self.timeouts, limits: SessionLimits()).isCreated, true)
+        return id
     }
-    func testContractRotation() throws { try SessionStoreContract.rotationLeavesAnAliasForTheGracePeriod(makeStore()) }
-    func testContractRotationWithoutGrace() throws { try SessionStoreContract.rotationWithoutGraceEndsTheOldID(makeStore()) }
-    func testContractUsers() throws { try SessionStoreContract.usersIndexAndGenerations(makeStore()) }
-    func testContractHealth() throws { try SessionStoreContract.healthyStorePassesTheHealthCheck(makeStore()) }
+
+    private func ttl(_ key: String) throws -> Int64 {
+        try XCTUnwrap(server.connection().send(RedisCommand("TTL", key)).integer)
+    }
+
+    func testContractCreateThenIncrement() throws { try contract().createThenIncrement() }
+    func testContractWritesToAnUnknownIDWriteNothing() throws { try contract().writesToAnUnknownIDWriteNothing() }
+    func testContractCreateRefusesAnExistingID() throws { try contract().createRefusesAnExistingID() }
+    func testContractLoad() throws { try contract().loadReturnsFieldsWithTimesAndCanCountAVisit() }
+    func testContractLoadMany() throws { try contract().loadManyReturnsLiveSessionsInOrder() }
+    func testContractUpdate() throws { try contract().updateIsADeltaWithinLimits() }
+    func testContractLimitsOnEveryPath() throws { try contract().limitsHoldAfterCreateWithFieldsAndAfterIncrements() }
+    func testContractNoResurrection() throws { try contract().writesAfterDestroyDoNotResurrect() }
+    func testContractAliasRotation() throws { try contract().aliasRotationPointsAtTheNewIDAndHoldsNoData() }
+    func testContractSupersededRotation() throws { try contract().supersededRotationLeadsNowhere() }
+    func testContractRotationWithoutGrace() throws { try contract().rotationWithoutGraceEndsTheOldID() }
+    func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
+    func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
 
     func testSessionIsAHashWithTheIdleTimeoutAsTTL() throws {
         let store = try makeStore()
-        let id = SessionID.generate()
-        XCTAssertTrue(try store.create(id, fields: [("count", "1")], timeouts: SessionTimeouts(idleSeconds: 1800, absoluteSeconds: 43200)))
+        let id = try create(store, [("count", "1")], timeouts: SessionTimeouts(idleSeconds: 1800, absoluteSeconds: 43200))
         let inspector = try server.connection()
         XCTAssertEqual(try inspector.send(RedisCommand("TYPE", store.key(for: id))).text, "hash")
         XCTAssertEqual(try inspector.send(RedisCommand("HGET", store.key(for: id), "count")).text, "1")
-        let ttl = try XCTUnwrap(inspector.send(RedisCommand("TTL", store.key(for: id))).integer)
-        XCTAssertTrue((1790...1800).contains(ttl), "TTL \(ttl)")
+        XCTAssertTrue((1790...1800).contains(try ttl(store.key(for: id))))
         XCTAssertTrue(store.key(for: id).hasSuffix("sid_" + id.rawValue))
     }
 
     func testTTLIsTheSmallerOfIdleAndAbsoluteRemainder() throws {
         let store = try makeStore()
-        let id = SessionID.generate()
-        XCTAssertTrue(try store.create(id, fields: [("count", "1")], timeouts: SessionTimeouts(idleSeconds: 1800, absoluteSeconds: 100)))
-        let ttl = try XCTUnwrap(server.connection().send(RedisCommand("TTL", store.key(for: id))).integer)
-        XCTAssertTrue((95...100).contains(ttl), "TTL \(ttl)")
+        let id = try create(store, [("count", "1")], timeouts: SessionTimeouts(idleSeconds: 1800, absoluteSeconds: 100))
+        XCTAssertTrue((95...100).contains(try ttl(store.key(for: id))))
         _ = try store.increment("count", by: 1, in: id, timeouts: SessionTimeouts(idleSeconds: 5000, absoluteSeconds: 100))
-        let after = try XCTUnwrap(server.connection().send(RedisCommand("TTL", store.key(for: id))).integer)
+        let after = try ttl(store.key(for: id))
         XCTAssertTrue((95...100).contains(after), "a request must not extend past the absolute lifetime: TTL \(after)")
     }
 
     func testIncrementRefreshesTheTTL() throws {
         let store = try makeStore()
-        let id = SessionID.generate()
-        XCTAssertTrue(try store.create(id, fields: [("count", "1")], timeouts: SessionTimeouts(idleSeconds: 100, absoluteSeconds: 43200)))
-        XCTAssertEqual(SessionStoreContract.value(try store.increment("count", by: 1, in: id, timeouts: SessionTimeouts(idleSeconds: 5000))), 2)
-        let ttl = try XCTUnwrap(server.connection().send(RedisCommand("TTL", store.key(for: id))).integer)
-        XCTAssertTrue((4990...5000).contains(ttl), "TTL \(ttl)")
+        let id = try create(store, [("count", "1")], timeouts: SessionTimeouts(idleSeconds: 100, absoluteSeconds: 43200))
+        XCTAssertEqual(try store.increment("count", by: 1, in: id, timeouts: SessionTimeouts(idleSeconds: 5000)), .found(2))
+        XCTAssertTrue((4990...5000).contains(try ttl(store.key(for: id))))
     }
 
     func testIdleAndAbsoluteTimeoutsExpireSessions() throws {
         let store = try makeStore()
         let idle = SessionTimeouts(idleSeconds: 1, absoluteSeconds: 60)
-        let idleID = SessionID.generate()
-        XCTAssertTrue(try store.create(idleID, fields: [("count", "1")], timeouts: idle))
+        let idleID = try create(store, [("count", "1")], timeouts: idle)
         let absolute = SessionTimeouts(idleSeconds: 60, absoluteSeconds: 2)
-        let absoluteID = SessionID.generate()
-        XCTAssertTrue(try store.create(absoluteID, fields: [("count", "1")], timeouts: absolute))
+        let absoluteID = try create(store, [("count", "1")], timeouts: absolute)
         // Activity every 0.7 s keeps the idle session alive but cannot extend the absolute one.
         for _ in 0..<4 {
             Thread.sleep(forTimeInterval: 0.7)
             _ = try store.increment("count", by: 1, in: absoluteID, timeouts: absolute)
         }
-        XCTAssertEqual(try store.load(idleID, timeouts: idle, touch: false), .missing, "idle timeout")
-        XCTAssertEqual(try store.load(absoluteID, timeouts: absolute, touch: true), .missing, "absolute timeout")
-        XCTAssertFalse(try exists(store, absoluteID))
+        XCTAssertEqual(try store.load(idleID, timeouts: idle, touch: false, incrementing: nil), .missing, "idle timeout")
+        XCTAssertEqual(try store.load(absoluteID, timeouts: absolute, touch: true, incrementing: nil), .missing, "absolute timeout")
+        XCTAssertEqual(try server.connection().send(RedisCommand("EXISTS", store.key(for: absoluteID))).integer, 0)
     }
 
-    func testUserIndexExpiresWithTheLongestPossibleSession() throws {
-        let store = RedisSessionStore(connection: try server.connection(), keyPrefix: "t\(UUID().uuidString.prefix(8)):sid_",
-                                      userKeyPrefix: "t\(UUID().uuidString.prefix(8)):u_", indexLifetimeSeconds: 500)
-        let id = SessionID.generate()
-        XCTAssertTrue(try store.create(id, fields: [], timeouts: timeouts))
-        try store.index(id, handle: "h", user: "ada")
-        let ttl = try XCTUnwrap(server.connection().send(RedisCommand("TTL", store.userKeyPrefix + "ada:sessions")).integer)
-        XCTAssertTrue((490...500).contains(ttl), "TTL \(ttl)")
+    /// Review finding 10: every key the project writes has a TTL — the generation counter too,
+    /// even for a user who does not exist.
+    func testUserKeysShareOneSlotAndExpire() throws {
+        let store = try makeStore(indexLifetimeSeconds: 500)
+        let entry = UserIndexEntry(handle: "h", id: SessionID.generate(), createdAt: 1)
+        XCTAssertEqual(try store.index(entry, of: "ada", generation: 0), 1)
+        XCTAssertTrue((490...500).contains(try ttl(store.indexKey("ada"))))
+        _ = try store.revokeAll(of: "nobody-at-all")
+        XCTAssertTrue((490...500).contains(try ttl(store.generationKey("nobody-at-all"))), "a revocation key without a TTL")
+        XCTAssertTrue(store.indexKey("ada").hasSuffix("{ada}:sessions") && store.generationKey("ada").hasSuffix("{ada}:gen"),
+                      "index and generation share the hash tag, so their scripts stay on one cluster slot")
     }
 
     func testConcurrentIncrementsOnOneSessionAllCount() throws {
         let prefix = "t\(UUID().uuidString.prefix(8)):sid_"
         let endpoint = try server.endpoint
-        let id = SessionID.generate()
         let timeouts = self.timeouts
-        XCTAssertTrue(try RedisSessionStore(connection: RedisConnection(endpoint: endpoint), keyPrefix: prefix)
-            .create(id, fields: [("count", "0")], timeouts: timeouts))
+        let id = try create(RedisSessionStore(connection: RedisConnection(endpoint: endpoint), keyPrefix: prefix), [("count", "0")])
         let threads = 8, perThread = 200
         let failures = LockedCounter()
         DispatchQueue.concurrentPerform(iterations: threads) { _ in
             // One connection per thread, as in the server.
             let store = RedisSessionStore(connection: RedisConnection(endpoint: endpoint), keyPrefix: prefix)
             for _ in 0..<perThread {
-                if SessionStoreContract.value((try? store.increment("count", by: 1, in: id, timeouts: timeouts)) ?? .missing) == nil { failures.add() }
+                if case .found = (try? store.increment("count", by: 1, in: id, timeouts: timeouts)) ?? .missing {} else { failures.add() }
             }
         }
         XCTAssertEqual(failures.value, 0)
         let final = try RedisSessionStore(connection: RedisConnection(endpoint: endpoint), keyPrefix: prefix)
             .increment("count", by: 0, in: id, timeouts: timeouts)
-        XCTAssertEqual(SessionStoreContract.value(final), Int64(threads * perThread))
+        XCTAssertEqual(final, .found(Int64(threads * perThread)))
     }
 
-    func testConcurrentWritesToDifferentFieldsAllSurvive() throws {
+    func testConcurrentWritesToDifferentFieldsAllSurviveWithinTheLimit() throws {
         let prefix = "t\(UUID().uuidString.prefix(8)):sid_"
         let endpoint = try server.endpoint
-        let id = SessionID.generate()
         let timeouts = self.timeouts
-        XCTAssertTrue(try RedisSessionStore(connection: RedisConnection(endpoint: endpoint), keyPrefix: prefix)
-            .create(id, fields: [], timeouts: timeouts))
-        let writers = 8, perWriter = 25
-        let failures = LockedCounter()
+        let id = try create(RedisSessionStore(connection: RedisConnection(endpoint: endpoint), keyPrefix: prefix))
+        let writers = 8, perWriter = 25, limit = 150
+        let applied = LockedCounter(), refused = LockedCounter()
         DispatchQueue.concurrentPerform(iterations: writers) { writer in
             let store = RedisSessionStore(connection: RedisConnection(endpoint: endpoint), keyPrefix: prefix)
             for field in 0..<perWriter {
-                let outcome = try? store.update(id, set: [("w\(writer)f\(field)", "v")], remove: [], timeouts: timeouts,
-                                                limits: SessionLimits(maxAttributes: 1000, maxBytes: 100_000))
-                if outcome != .found(.applied) { failures.add() }
+                switch try? store.update(id, set: [("w\(writer)f\(field)", "v")], remove: [], timeouts: timeouts,
+                                         limits: SessionLimits(maxAttributes: limit, maxBytes: 100_000)) {
+                case .found(.applied): applied.add()
+                case .found(.tooLarge): refused.add()
+                default: break
+                }
             }
         }
-        XCTAssertEqual(failures.value, 0)
+        XCTAssertEqual(applied.value, limit, "exactly the limit is admitted under concurrency")
+        XCTAssertEqual(refused.value, writers * perWriter - limit)
         let store = RedisSessionStore(connection: RedisConnection(endpoint: endpoint), keyPrefix: prefix)
-        guard case .found(let record) = try store.load(id, timeouts: timeouts, touch: false) else { return XCTFail("gone") }
-        XCTAssertEqual(record.attributes.count, writers * perWriter, "every concurrent write must survive")
-        XCTAssertEqual(record.fields["_n"], String(writers * perWriter), "size accounting stays exact under concurrency")
+        guard case .found(let record) = try store.load(id, timeouts: timeouts, touch: false, incrementing: nil) else { return XCTFail("gone") }
+        XCTAssertEqual(record.attributes.count, limit, "every admitted write survives")
     }
 
-    func testEachCountOperationIsOneCommandRoundTrip() throws {
+    /// Review finding 7: a script error (here a counter holding text, written behind the store's
+    /// back) is the store failing, not the store being unavailable.
+    func testScriptErrorsAreFailuresNotOutages() throws {
         let store = try makeStore()
-        let id = SessionID.generate()
+        let id = try create(store, [("count", "1")])
+        _ = try server.connection().send(RedisCommand("HSET", store.key(for: id), "count", "abc"))
+        XCTAssertThrowsError(try store.increment("count", by: 1, in: id, timeouts: timeouts)) { error in
+            guard case .failed = error as? SessionStoreError else { return XCTFail("got \(error)") }
+        }
+    }
+
+    func testEachSessionOperationIsOneRoundTrip() throws {
+        let store = try makeStore()
+        let id = try create(store, [("count", "1")])
+        let others = try (0..<5).map { _ in try create(store) }
         // Warm up: scripts loaded, connection open.
-        XCTAssertTrue(try store.create(id, fields: [("count", "1")], timeouts: timeouts))
         _ = try store.increment("count", by: 1, in: id, timeouts: timeouts)
         _ = try store.increment("count", by: 1, in: SessionID.generate(), timeouts: timeouts)
+        _ = try store.loadMany([id], timeouts: timeouts)
         try server.resetStatistics()
         for _ in 0..<10 { _ = try store.increment("count", by: 1, in: id, timeouts: timeouts) }
-        for _ in 0..<5 { _ = try store.create(SessionID.generate(), fields: [("count", "1")], timeouts: timeouts) }
+        for _ in 0..<5 { _ = try store.create(SessionID.generate(), fields: [("count", "1")], timeouts: timeouts, limits: SessionLimits()) }
+        _ = try store.loadMany(others, timeouts: timeouts)
         let calls = try server.commandCalls()
-        // Top-level commands: 15 EVALSHA (one per operation); the rest run inside the scripts.
-        XCTAssertEqual(calls["evalsha"], 15)
+        XCTAssertEqual(calls["evalsha"], 10 + 5 + others.count, "one EVALSHA per operation (the pipeline sends one per session)")
         XCTAssertNil(calls["eval"])
-        let topLevel = Set(calls.keys).subtracting(["evalsha", "exists", "hincrby", "expire", "hset", "hmget", "hget", "time",
+        let topLevel = Set(calls.keys).subtracting(["evalsha", "exists", "hincrby", "expire", "hset", "hmget", "hgetall", "time",
                                                      "config|resetstat", "config", "info"])
         XCTAssertEqual(topLevel, [], "unexpected commands \(topLevel)")
     }
@@ -181,6 +199,13 @@ final class RedisSessionStoreTests: XCTestCase {
             guard case .unavailable = error as? SessionStoreError else { return XCTFail("got \(error)") }
         }
         XCTAssertThrowsError(try store.checkHealth())
+    }
+}
+
+extension CreateOutcome {
+    var isCreated: Bool {
+        if case .created = self { return true }
+        return false
     }
 }
 

@@ -139,16 +139,16 @@ static void *worker(void *arg) {
     redisContext *c = NULL;
     while (FCGX_Accept_r(&req) >= 0) {
         char id[33], key[40];
-        const char *argv[8]; size_t lens[8];
+        const char *argv[10]; size_t lens[10];
         long long count = 0;
         int ok = 0;
         if (find_sid(FCGX_GetParam("HTTP_COOKIE", req.envp), id)) {
             snprintf(key, sizeof key, "sid_%s", id);
             argv[2] = "1"; lens[2] = 1; argv[3] = key; lens[3] = 36;
-            argv[4] = "count"; lens[4] = 5; argv[5] = "1"; lens[5] = 1; argv[6] = "1800"; lens[6] = 4;
+            argv[4] = "1800"; lens[4] = 4; argv[5] = "count"; lens[5] = 5; argv[6] = "1"; lens[6] = 1;
             redisReply *r = run_script(&c, increment_sha, INCREMENT, 7, argv, lens);
             if (r) {
-                /* {1, value, user, generation} found; {0} missing; {2, id} rotated (none here) */
+                /* {1, value} found; {0} missing; {2, id} alias, {4} superseded (none here) */
                 if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[0]->integer == 1) {
                     count = r->element[1]->integer; ok = 1;
                 } else if (r->type == REDIS_REPLY_ARRAY) ok = 2;
@@ -160,10 +160,14 @@ static void *worker(void *arg) {
             new_id(id);
             snprintf(key, sizeof key, "sid_%s", id);
             argv[2] = "1"; lens[2] = 1; argv[3] = key; lens[3] = 36;
-            argv[4] = "1800"; lens[4] = 4; argv[5] = "43200"; lens[5] = 5;
-            argv[6] = "count"; lens[6] = 5; argv[7] = "1"; lens[7] = 1;
-            redisReply *r = run_script(&c, create_sha, CREATE, 8, argv, lens);
-            if (r) { if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) { count = 1; ok = 1; } freeReplyObject(r); }
+            argv[4] = "1800"; lens[4] = 4; argv[5] = "43200"; lens[5] = 5; argv[6] = "64"; lens[6] = 2; argv[7] = "16384"; lens[7] = 5;
+            argv[8] = "count"; lens[8] = 5; argv[9] = "1"; lens[9] = 1;
+            redisReply *r = run_script(&c, create_sha, CREATE, 10, argv, lens);
+            /* {1, now} created */
+            if (r) {
+                if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->integer == 1) { count = 1; ok = 1; }
+                freeReplyObject(r);
+            }
         }
         respond(&req, ok ? 200 : 503, id, count);
         FCGX_Finish_r(&req);

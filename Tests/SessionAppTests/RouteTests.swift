@@ -1,0 +1,233 @@
+import Foundation
+import XCTest
+import FastCGIServer
+import SessionCore
+@testable import SessionApp
+
+/// The routes in process over the in-memory store: status codes, cookies, CSRF, login,
+/// rotation and limits. End-to-end tests keep what crosses processes.
+final class RouteTests: XCTestCase {
+    func testCountStartsAndContinuesASession() throws {
+        let app = try RouteHarness()
+        let first = app.request("GET", "/count")
+        XCTAssertEqual(first.status, 200)
+        XCTAssertEqual(first.text, #"{"count":1}"#)
+        let cookie = try XCTUnwrap(first.sessionCookie)
+        XCTAssertEqual(first.setCookies, ["\(cookie); Path=/; Max-Age=1800; HttpOnly; SameSite=Lax"])
+        let second = app.request("GET", "/count", cookie: cookie)
+        XCTAssertEqual(second.text, #"{"count":2}"#)
+        XCTAssertEqual(second.sessionCookie, cookie)
+        XCTAssertEqual(app.request("HEAD", "/count", cookie: cookie).status, 200, "HEAD is served like GET")
+    }
+
+    /// Review finding 1, in process: the whole account-takeover chain.
+    func testAStrangerWhoKnowsThePreLoginIDGetsNothingAfterTheLogin() throws {
+        let app = try RouteHarness()
+        let planted = try XCTUnwrap(app.request("GET", "/count").sessionCookie)   // known to the attacker
+        let victim = try app.login(cookie: planted)
+        XCTAssertNotEqual(victim.cookie, planted)
+        XCTAssertEqual(app.request("GET", "/me", cookie: victim.cookie).status, 200)
+        let answers = [
+            app.request("GET", "/count", cookie: planted),
+            app.request("GET", "/", cookie: planted),
+            app.request("GET", "/me", cookie: planted),
+            app.request("GET", "/sessions", cookie: planted),
+            app.request("GET", "/auth", cookie: planted),
+            app.post("/attributes", cookie: planted, json: #"{"x":"1"}"#, csrf: victim.csrf),
+            app.post("/logout", cookie: planted),
+        ]
+        for answer in answers {
+            XCTAssertTrue(answer.setCookies.isEmpty, "a response to the old id set a cookie: \(answer.setCookies)")
+            XCTAssertFalse(answer.text.contains("ada"), "the old id revealed the user: \(answer.text)")
+            XCTAssertFalse(answer.text.contains(victim.csrf), "the old id revealed the CSRF token")
+            XCTAssertFalse(answer.text.contains(String(victim.cookie.dropFirst(4))), "the old id revealed the new id")
+            XCTAssertTrue([401, 409].contains(answer.status), "status \(answer.status): \(answer.text)")
+        }
+        let me = app.request("GET", "/me", cookie: victim.cookie)
+        XCTAssertEqual(me.status, 200, "the victim is still logged in")
+        XCTAssertEqual(me.json["attributes"] as? [String: String], [:], "nothing was written through the old id")
+        XCTAssertEqual(me.json["count"] as? Int, 1, "nothing was counted through the old id")
+    }
+
+    func testTheBrowsersInFlightRequestsAfterARelogOfTheSameUserStillWork() throws {
+        let app = try RouteHarness()
+        let first = try app.login()
+        let second = try app.login(cookie: first.cookie)
+        let inFlight = app.request("GET", "/me", cookie: first.cookie)
+        XCTAssertEqual(inFlight.status, 200, "same user: the alias serves the old cookie for the grace period")
+        XCTAssertEqual(app.request("GET", "/count", cookie: first.cookie).sessionCookie, second.cookie,
+                       "and may hand over the new cookie (it is the same user's session)")
+    }
+
+    func testLogoutEndsTheSessionAndAnAnonymousLogoutJustClearsTheCookie() throws {
+        let app = try RouteHarness()
+        let session = try app.login()
+        XCTAssertEqual(app.post("/logout", cookie: session.cookie).status, 403, "a logged-in logout needs the CSRF token")
+        let done = app.post("/logout", cookie: session.cookie, csrf: session.csrf)
+        XCTAssertEqual(done.status, 200)
+        XCTAssertEqual(done.setCookies.first, "sid=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax")
+        XCTAssertEqual(app.request("GET", "/me", cookie: session.cookie).status, 401)
+        // Review finding 9: an anonymous logout answered 403 instead of clearing the cookie.
+        let anonymous = try XCTUnwrap(app.request("GET", "/count").sessionCookie)
+        let cleared = app.post("/logout", cookie: anonymous)
+        XCTAssertEqual(cleared.status, 200)
+        XCTAssertTrue(try XCTUnwrap(cleared.setCookies.first).contains("Max-Age=0"))
+        XCTAssertEqual(app.request("GET", "/count", cookie: anonymous).json["count"] as? Int, 1, "the anonymous session ended")
+        XCTAssertEqual(app.post("/logout", cookie: nil).status, 200)
+        XCTAssertEqual(app.request("POST", "/logout", cookie: anonymous, headers: ["HTTP_ORIGIN": "https://evil.example"], body: "{}").status, 403)
+    }
+
+    /// Review finding 7: reserved names stay reserved; a script error is a 500, never a 503.
+    func testTheCounterCannotBeBrokenThroughAttributes() throws {
+        let app = try RouteHarness()
+        let session = try app.login()
+        let refused = app.post("/attributes", cookie: session.cookie, json: #"{"count":"abc"}"#, csrf: session.csrf)
+        XCTAssertEqual(refused.status, 400)
+        XCTAssertEqual(app.post("/attributes", cookie: session.cookie, json: #"{"_u":"root"}"#, csrf: session.csrf).status, 400)
+        XCTAssertEqual(app.request("GET", "/count", cookie: session.cookie).status, 200)
+    }
+
+    func testStoreFailuresAre500AndOutagesAre503EachWithItsOwnLogLine() throws {
+        let app = try RouteHarness()
+        app.store.failure = .failed("ERR Error running script: user_script:1: bad value")
+        let failed = app.request("GET", "/count")
+        XCTAssertEqual(failed.status, 500)
+        XCTAssertEqual(failed.text, #"{"error":"internal error"}"#)
+        XCTAssertNil(failed.header("Retry-After"))
+        XCTAssertTrue(app.log.contains("error: store error: ERR Error running script"), app.log)
+        app.store.failure = .unavailable("redis timed out")
+        let unavailable = app.request("GET", "/count")
+        XCTAssertEqual(unavailable.status, 503)
+        XCTAssertEqual(unavailable.header("Retry-After"), "1")
+        XCTAssertTrue(app.log.contains("warning: store unavailable"), app.log)
+        XCTAssertTrue(unavailable.setCookies.isEmpty)
+    }
+
+    /// Review finding 3: the page resolved the same session three times and listed sessions at
+    /// two round trips each.
+    func testThePageCostsABoundedNumberOfStoreCalls() throws {
+        let app = try RouteHarness(["--max-sessions-per-user", "30"])
+        var session = try app.login()
+        for _ in 0..<25 { session = try app.login() }
+        var before = app.store.calls
+        let page = app.request("GET", "/", cookie: session.cookie)
+        XCTAssertEqual(page.status, 200)
+        XCTAssertEqual(app.store.calls - before, 3, "visit, then the index and every listed session in one call each")
+        XCTAssertEqual(page.text.components(separatedBy: "<tr><td>").count - 1, 26)
+        before = app.store.calls
+        _ = app.request("GET", "/", cookie: nil)
+        XCTAssertEqual(app.store.calls - before, 1, "an anonymous page is one store call")
+        before = app.store.calls
+        _ = app.request("GET", "/sessions", cookie: session.cookie)
+        XCTAssertEqual(app.store.calls - before, 3)
+    }
+
+    func testLoginsPastTheCapEndTheOldestSession() throws {
+        let app = try RouteHarness()
+        let oldest = try app.login()
+        app.store.now += 1
+        for _ in 0..<20 { _ = try app.login(); app.store.now += 1 }
+        XCTAssertEqual(app.request("GET", "/me", cookie: oldest.cookie).status, 401, "the oldest of 21 sessions ended")
+        let newest = try app.login()
+        let listed = try XCTUnwrap(app.request("GET", "/sessions", cookie: newest.cookie).json["sessions"] as? [[String: Any]])
+        XCTAssertEqual(listed.count, 20)
+    }
+
+    func testCSRFAndOriginChecks() throws {
+        let app = try RouteHarness()
+        let session = try app.login()
+        XCTAssertEqual(app.post("/attributes", cookie: session.cookie, json: #"{"a":"1"}"#).status, 403, "no token")
+        XCTAssertEqual(app.post("/attributes", cookie: session.cookie, json: #"{"a":"1"}"#, csrf: "forged").status, 403)
+        XCTAssertEqual(app.request("POST", "/attributes", cookie: session.cookie,
+                                   headers: ["HTTP_ORIGIN": "https://evil.example", "HTTP_X_CSRF_TOKEN": session.csrf], body: #"{"a":"1"}"#).status, 403)
+        XCTAssertEqual(app.request("POST", "/attributes", cookie: session.cookie,
+                                   headers: ["HTTP_SEC_FETCH_SITE": "cross-site", "HTTP_X_CSRF_TOKEN": session.csrf], body: #"{"a":"1"}"#).status, 403)
+        XCTAssertEqual(app.post("/attributes", cookie: session.cookie, json: #"{"a":"1"}"#, csrf: session.csrf).status, 200)
+        XCTAssertEqual(app.post("/attributes", cookie: session.cookie, json: #"{"big":"\#(String(repeating: "x", count: 20_000))"}"#,
+                                csrf: session.csrf).status, 413)
+    }
+
+    /// Review finding 2 (Swift side): the login redirect percent-encodes the original URI.
+    func testLoginRedirectNeverCarriesARawLineBreak() throws {
+        let app = try RouteHarness()
+        let cases: [(String, String)] = [
+            ("/private/%0d%0aSet-Cookie:%20sid=x", "/?next=/private/%250d%250aSet-Cookie%3A%2520sid%3Dx"),
+            ("/private/a?x=1&y=2", "/?next=/private/a%3Fx%3D1%26y%3D2"),
+            ("//evil.example/", "/"), ("/\\evil", "/"), ("/private/\r\nX: 1", "/"), ("http://evil.example/", "/"),
+        ]
+        for (uri, location) in cases {
+            var params = FastCGIParams()
+            for (name, value) in [("REQUEST_METHOD", "GET"), ("DOCUMENT_URI", "/login-redirect"), ("REQUEST_URI", uri)] {
+                params.append(name: Array(name.utf8), value: Array(value.utf8))
+            }
+            let response = app.responder.respond(to: FastCGIRequest(params: params))
+            XCTAssertEqual(response.status, 302)
+            XCTAssertEqual(response.header("Location"), location, uri)
+        }
+    }
+
+    func testAdminRevocationNeedsTheExactTokenAndEndsEverySession() throws {
+        let app = try RouteHarness()
+        let ada1 = try app.login(), ada2 = try app.login(), bob = try app.login("bob")
+        func revoke(_ authorization: String?) -> FastCGIResponse {
+            var headers: [String: String] = [:]
+            if let authorization { headers["HTTP_AUTHORIZATION"] = authorization }
+            return app.request("POST", "/admin/revoke-user", headers: headers, body: #"{"user":"ada"}"#)
+        }
+        for wrong in [nil, "Bearer", "Bearer x", "Bearer " + RouteHarness.adminToken + "x", "Bearer " + RouteHarness.adminToken.dropLast(),
+                      "Basic " + RouteHarness.adminToken] {
+            XCTAssertEqual(revoke(wrong).status, 401, wrong ?? "none")
+        }
+        let done = revoke("Bearer " + RouteHarness.adminToken)
+        XCTAssertEqual(done.status, 200)
+        XCTAssertEqual(done.json["ended"] as? String ?? (done.json["ended"] as? Int).map(String.init), "2")
+        XCTAssertEqual(app.request("GET", "/me", cookie: ada1.cookie).status, 401)
+        XCTAssertEqual(app.request("GET", "/me", cookie: ada2.cookie).status, 401)
+        XCTAssertEqual(app.request("GET", "/me", cookie: bob.cookie).status, 200)
+    }
+
+    func testForgedSignedCookiesNeverReachTheStore() throws {
+        let app = try RouteHarness(["--cookie-signing-keys", "Yk3vQ9pLx2RmT7wZs4NcJ8bHd6FgA1eU"])
+        let session = try app.login()
+        XCTAssertEqual(session.cookie.count, 4 + 32 + 1 + 43)
+        let id = String(session.cookie.dropFirst(4).prefix(32))
+        let before = app.store.calls
+        for forged in ["sid=\(id)", "sid=\(id).\(String(repeating: "A", count: 43))"] {
+            XCTAssertEqual(app.request("GET", "/me", cookie: forged).status, 401, forged)
+        }
+        XCTAssertEqual(app.store.calls, before, "a forged cookie reached the store")
+        XCTAssertEqual(app.request("GET", "/me", cookie: session.cookie).status, 200)
+    }
+
+    func testBadRequestsGetClearAnswers() throws {
+        let app = try RouteHarness()
+        XCTAssertEqual(app.request("GET", "/nothing").status, 404)
+        let wrong = app.request("DELETE", "/count")
+        XCTAssertEqual(wrong.status, 405)
+        XCTAssertEqual(wrong.header("Allow"), "GET, HEAD")
+        XCTAssertEqual(app.request("GET", "/count", cookie: String(repeating: "c=1;", count: 3000)).status, 431)
+        XCTAssertEqual(app.responder.respond(to: FastCGIRequest(params: ["REQUEST_METHOD": "POST", "DOCUMENT_URI": "/login"],
+                                                                bodyProblem: .tooLarge(limit: 10))).status, 413)
+        XCTAssertEqual(app.post("/login", cookie: nil, json: "{").status, 400)
+        XCTAssertEqual(app.post("/login", cookie: nil, json: #"{"user":"ada","password":"wrong"}"#).status, 401)
+        XCTAssertEqual(app.post("/login", cookie: nil, json: #"{"user":"nobody","password":"wrong"}"#).text, #"{"error":"wrong user or password"}"#)
+        XCTAssertEqual(app.request("GET", "/livez").status, 200)
+        XCTAssertEqual(app.request("GET", "/healthz").status, 200)
+    }
+
+    func testLogsNeverHoldSessionIDsOrCookies() throws {
+        let app = try RouteHarness()
+        let planted = try XCTUnwrap(app.request("GET", "/count").sessionCookie)
+        let session = try app.login(cookie: planted)
+        _ = app.post("/logout", cookie: session.cookie, csrf: session.csrf)
+        _ = app.post("/login", cookie: session.cookie, json: #"{"user":"ada","password":"wrong"}"#)
+        app.store.failure = .failed("boom")
+        _ = app.request("GET", "/count", cookie: session.cookie)
+        let log = app.log
+        XCTAssertTrue(log.contains("login user=ada") && log.contains("logout user=ada") && log.contains("login refused"), log)
+        for secret in [planted, session.cookie, session.csrf].map({ $0.hasPrefix("sid=") ? String($0.dropFirst(4)) : $0 }) {
+            XCTAssertFalse(log.contains(secret), "the log holds a secret")
+        }
+        XCTAssertFalse(log.contains(RouteHarness.password))
+    }
+}

@@ -59,11 +59,11 @@ extension AppConfiguration {
             config.keyPrefix = value
         },
         Option(flag: "--idle-timeout", environment: "SESSION_FCGI_IDLE_TIMEOUT", valueName: "SECONDS",
-               help: "session idle timeout: Redis TTL and cookie Max-Age, refreshed by every request (default 1800)") { config, value throws(ConfigurationError) in
-            config.session.idleTimeoutSeconds = try integer(value, flag: "--idle-timeout", in: 1...(400 * 86400))
+               help: "session idle timeout: the Redis TTL, refreshed by every request (default 1800)") { config, value throws(ConfigurationError) in
+            config.idleTimeoutSeconds = try integer(value, flag: "--idle-timeout", in: 1...(400 * 86400))
         },
         Option(flag: "--absolute-timeout", environment: "SESSION_FCGI_ABSOLUTE_TIMEOUT", valueName: "SECONDS",
-               help: "absolute session lifetime from creation, whatever the activity (default 43200 = 12 h)") { config, value throws(ConfigurationError) in
+               help: "absolute session lifetime from creation, whatever the activity, and the cookie's Max-Age (default 43200 = 12 h)") { config, value throws(ConfigurationError) in
             config.absoluteTimeoutSeconds = try integer(value, flag: "--absolute-timeout", in: 1...(400 * 86400))
         },
         Option(flag: "--rotation-grace", environment: "SESSION_FCGI_ROTATION_GRACE", valueName: "SECONDS",
@@ -121,7 +121,7 @@ extension AppConfiguration {
             config.allowedOrigins = value.split(separator: ",").map { String($0).lowercased() }
         },
         Option(flag: "--auth-slides", environment: "SESSION_FCGI_AUTH_SLIDES", valueName: "yes|no",
-               help: "whether GET /auth (nginx auth_request) refreshes the idle timeout and the cookie (default no)") { config, value throws(ConfigurationError) in
+               help: "whether GET /auth (nginx auth_request) refreshes the session's idle timeout (default no)") { config, value throws(ConfigurationError) in
             switch value.lowercased() {
             case "yes", "true", "1": config.authSlides = true
             case "no", "false", "0": config.authSlides = false
@@ -164,7 +164,7 @@ extension AppConfiguration {
             config.session.sameSite = sameSite
         },
         Option(flag: "--cookie-lifetime", environment: "SESSION_FCGI_COOKIE_LIFETIME", valueName: "max-age|session",
-               help: "max-age: the cookie carries Max-Age (the idle timeout); session: a browser-session cookie (default max-age)") { config, value throws(ConfigurationError) in
+               help: "max-age: the cookie carries Max-Age (the absolute timeout); session: a browser-session cookie (default max-age)") { config, value throws(ConfigurationError) in
             switch value.lowercased() {
             case "max-age": config.session.persistentCookie = true
             case "session": config.session.persistentCookie = false

@@ -51,6 +51,7 @@ extension AppConfiguration {
             }
             try option.apply(&config, value ?? "")
         }
+        config.session.maxAgeSeconds = config.absoluteTimeoutSeconds
         try config.validate()
         switch subcommand {
         case "revoke-user": return .revokeUser(subject ?? "", config)

@@ -19,7 +19,9 @@ public struct AppConfiguration: Equatable, Sendable {
     /// Log file; `nil` logs to standard error (which spawn-fcgi points at /dev/null).
     public var logFile: String?
     public var logLevel: ServerLog.Level = .info
-    /// Absolute session lifetime in seconds (12 h); the idle timeout is `session.idleTimeoutSeconds`.
+    /// Idle timeout in seconds: the Redis TTL, refreshed by every request (1800).
+    public var idleTimeoutSeconds = 1800
+    /// Absolute session lifetime in seconds (12 h); also the cookie's Max-Age.
     public var absoluteTimeoutSeconds = 12 * 3600
     /// How long a rotated-away id keeps working (10 s; 0 allowed).
     public var rotationGraceSeconds = 10
@@ -50,7 +52,7 @@ public struct AppConfiguration: Equatable, Sendable {
 
     /// Idle and absolute timeouts together.
     public var timeouts: SessionTimeouts {
-        SessionTimeouts(idleSeconds: session.idleTimeoutSeconds, absoluteSeconds: absoluteTimeoutSeconds)
+        SessionTimeouts(idleSeconds: idleTimeoutSeconds, absoluteSeconds: absoluteTimeoutSeconds)
     }
 
     public init() {}

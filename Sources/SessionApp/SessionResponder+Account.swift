@@ -45,7 +45,7 @@ extension SessionResponder {
                 ("handle", JSON.quoted(record.handle)),
                 ("created", String(record.createdAt)),
                 ("lastSeen", String(record.lastSeenAt)),
-                ("expiresAt", String(record.expiresAt(idleTimeoutSeconds: configuration.session.idleTimeoutSeconds))),
+                ("expiresAt", String(record.expiresAt(idleTimeoutSeconds: configuration.idleTimeoutSeconds))),
                 ("absoluteExpiresAt", String(record.absoluteExpiresAt)),
                 ("count", String(record.visitCount)),
                 ("csrfToken", JSON.quoted(record.csrfToken ?? "")),

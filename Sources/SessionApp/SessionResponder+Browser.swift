@@ -9,12 +9,13 @@ extension SessionResponder {
     func home(_ request: FastCGIRequest) -> FastCGIResponse {
         let next = FormURLEncoded.parse(Array(request.query.utf8))["next"]
         do {
-            switch try manager.visitPage(presented: presentedID(request)) {
+            let presented = presentedID(request)
+            switch try manager.visitPage(presented: presented) {
             case .started(let id):
                 let model = HomePage.Model(count: 1, next: HomePage.safeNext(next))
                 return issuing(id, request, on: Responses.html(200, HomePage.render(model), contentSecurityPolicy: HomePage.contentSecurityPolicy))
             case .existing(let record):
-                return issuing(record.id, request, on: try page(for: record, status: 200, message: nil, next: next))
+                return issuing(record.id, ifNotPresented: presented, request, on: try page(for: record, status: 200, message: nil, next: next))
             case .superseded:
                 return supersededPage()
             }
@@ -67,18 +68,18 @@ extension SessionResponder {
     }
 
     /// `GET /auth`, for nginx's `auth_request`: 204 with `X-Session-User` and
-    /// `X-Session-Expires-In` (seconds) for a logged-in session, 401 otherwise. It neither slides
-    /// the session nor sets a cookie unless `--auth-slides` is given.
+    /// `X-Session-Expires-In` (seconds) for a logged-in session, 401 otherwise. It does not slide
+    /// the session unless `--auth-slides` is given, and never sets a cookie (nginx does not pass
+    /// a subrequest's headers on).
     func authorize(_ request: FastCGIRequest) -> FastCGIResponse {
         do {
             guard let record = try manager.resolve(presentedID(request), touch: configuration.authSlides).record, let user = record.user else {
                 return FastCGIResponse(status: 401, headers: [("Cache-Control", "no-store")])
             }
-            let remaining = max(0, record.expiresAt(idleTimeoutSeconds: configuration.session.idleTimeoutSeconds) - record.now)
-            let response = FastCGIResponse(status: 204, headers: [
+            let remaining = max(0, record.expiresAt(idleTimeoutSeconds: configuration.idleTimeoutSeconds) - record.now)
+            return FastCGIResponse(status: 204, headers: [
                 ("X-Session-User", user), ("X-Session-Expires-In", String(remaining)), ("Cache-Control", "no-store"),
             ])
-            return configuration.authSlides ? issuing(record.id, request, on: response) : response
         } catch {
             return failed(error)
         }

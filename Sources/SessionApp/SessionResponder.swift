@@ -76,6 +76,15 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         }
     }
 
+    /// `response` with a `Set-Cookie` for `id` only when the browser does not hold it already (a
+    /// new session, or an alias followed to a rotated id). A cookie is never re-sent for the id
+    /// the request presented: such a response, delivered after a login's response, would put a
+    /// replaced id back in the browser.
+    func issuing(_ id: SessionID, ifNotPresented presented: SessionID?, _ request: FastCGIRequest,
+                 on response: FastCGIResponse) -> FastCGIResponse {
+        id == presented ? response : issuing(id, request, on: response)
+    }
+
     /// The `Set-Cookie` value that makes the browser forget the session.
     func expiredCookie(_ request: FastCGIRequest) -> (name: String, value: String) {
         ("Set-Cookie", cookies.expiredCookieHeader(requestIsHTTPS: request.isHTTPS))
@@ -84,9 +93,10 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
     /// `GET /count`: one visit counted in this session, or a new session with count 1.
     private func count(_ request: FastCGIRequest) -> FastCGIResponse {
         do {
-            switch try manager.countVisit(presented: presentedID(request)) {
+            let presented = presentedID(request)
+            switch try manager.countVisit(presented: presented) {
             case .counted(let id, let count, _):
-                return issuing(id, request, on: Responses.json(200, JSON.integerObject("count", count)))
+                return issuing(id, ifNotPresented: presented, request, on: Responses.json(200, JSON.integerObject("count", count)))
             case .superseded:
                 return Responses.superseded()
             }

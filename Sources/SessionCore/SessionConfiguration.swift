@@ -18,10 +18,13 @@ public struct SessionConfiguration: Equatable, Sendable {
     public var sameSite: SameSite
     /// When the cookie is marked `Secure`.
     public var securePolicy: SecurePolicy
-    /// Idle timeout in seconds: the Redis TTL, refreshed by every request (1800).
-    public var idleTimeoutSeconds: Int
-    /// `true`: the cookie carries `Max-Age` (the idle timeout); `false`: a browser-session cookie
-    /// without it, forgotten when the browser closes. The server enforces the timeouts either way.
+    /// The cookie's `Max-Age` in seconds (43200, the default absolute session lifetime). The
+    /// cookie is only set when a session starts or its id changes, never re-sent to slide: the
+    /// server enforces the idle timeout itself, and a cookie re-sent on every response could,
+    /// arriving late, put back an id that a login has just replaced.
+    public var maxAgeSeconds: Int
+    /// `true`: the cookie carries `Max-Age`; `false`: a browser-session cookie without it,
+    /// forgotten when the browser closes. The server enforces the timeouts either way.
     public var persistentCookie: Bool
 
     public init(
@@ -30,7 +33,7 @@ public struct SessionConfiguration: Equatable, Sendable {
         cookieDomain: String? = nil,
         sameSite: SameSite = .lax,
         securePolicy: SecurePolicy = .whenHTTPS,
-        idleTimeoutSeconds: Int = 1800,
+        maxAgeSeconds: Int = 43200,
         persistentCookie: Bool = true
     ) {
         self.cookieName = cookieName
@@ -38,7 +41,7 @@ public struct SessionConfiguration: Equatable, Sendable {
         self.cookieDomain = cookieDomain
         self.sameSite = sameSite
         self.securePolicy = securePolicy
-        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.maxAgeSeconds = maxAgeSeconds
         self.persistentCookie = persistentCookie
     }
 
@@ -72,7 +75,7 @@ public struct SessionConfiguration: Equatable, Sendable {
     func cookie(value: String, requestIsHTTPS: Bool) -> SetCookie {
         SetCookie(
             name: cookieName, value: value, path: cookiePath, domain: cookieDomain,
-            maxAge: persistentCookie ? idleTimeoutSeconds : nil,
+            maxAge: persistentCookie ? maxAgeSeconds : nil,
             secure: securePolicy == .always || requestIsHTTPS || sameSite == .none,
             httpOnly: true, sameSite: sameSite)
     }

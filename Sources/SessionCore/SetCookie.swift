@@ -31,7 +31,7 @@ public struct SetCookie: Equatable, Sendable {
         self.sameSite = sameSite
     }
 
-    /// The header value, for example `sid=…; Path=/; Max-Age=1800; HttpOnly; SameSite=Lax`.
+    /// The header value, for example `sid=…; Path=/; Max-Age=43200; HttpOnly; SameSite=Lax`.
     public var headerValue: String {
         var text = name + "=" + value
         if let path { text += "; Path=" + path }

@@ -19,7 +19,7 @@ final class AppConfigurationTests: XCTestCase {
         XCTAssertEqual(config.redis.address, .tcp(host: "127.0.0.1", port: 6379))
         XCTAssertEqual(config.keyPrefix, "sid_")
         XCTAssertEqual(config.session.cookieName, "sid")
-        XCTAssertEqual(config.session.idleTimeoutSeconds, 1800)
+        XCTAssertEqual(config.idleTimeoutSeconds, 1800)
         XCTAssertEqual(config.session.sameSite, .lax)
         XCTAssertEqual(config.session.securePolicy, .whenHTTPS)
         XCTAssertEqual(config.retryAfterSeconds, 1)
@@ -34,7 +34,7 @@ final class AppConfigurationTests: XCTestCase {
         XCTAssertEqual(config.redis.database, 1)
         XCTAssertEqual(config.keyPrefix, "app:sid_")
         XCTAssertEqual(config.server.listen, .tcp(host: "127.0.0.1", port: 9100))
-        XCTAssertEqual(config.session.idleTimeoutSeconds, 60)
+        XCTAssertEqual(config.idleTimeoutSeconds, 60)
     }
 
     func testTimeoutsSurviveARedisURLGivenLater() throws {

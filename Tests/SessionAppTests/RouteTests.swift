@@ -13,11 +13,27 @@ final class RouteTests: XCTestCase {
         XCTAssertEqual(first.status, 200)
         XCTAssertEqual(first.text, #"{"count":1}"#)
         let cookie = try XCTUnwrap(first.sessionCookie)
-        XCTAssertEqual(first.setCookies, ["\(cookie); Path=/; Max-Age=1800; HttpOnly; SameSite=Lax"])
+        XCTAssertEqual(first.setCookies, ["\(cookie); Path=/; Max-Age=43200; HttpOnly; SameSite=Lax"])
         let second = app.request("GET", "/count", cookie: cookie)
         XCTAssertEqual(second.text, #"{"count":2}"#)
-        XCTAssertEqual(second.sessionCookie, cookie)
+        XCTAssertEqual(second.setCookies, [], "the browser has the cookie already: it is not re-sent")
         XCTAssertEqual(app.request("HEAD", "/count", cookie: cookie).status, 200, "HEAD is served like GET")
+    }
+
+    /// Review finding 1: a response to the browser's own request from before the login, even one
+    /// made before the rotation and delivered after the login's answer, must not put the old id
+    /// back: responses for a session the browser already holds carry no Set-Cookie at all.
+    func testResponsesNeverResendTheCookieThatWasPresented() throws {
+        let app = try RouteHarness()
+        let cookie = try XCTUnwrap(app.request("GET", "/", cookie: nil).sessionCookie)
+        for path in ["/count", "/", "/me", "/auth", "/healthz"] {
+            XCTAssertEqual(app.request("GET", path, cookie: cookie).setCookies, [], path)
+        }
+        let session = try app.login(cookie: cookie)
+        for path in ["/count", "/", "/me", "/sessions", "/auth"] {
+            XCTAssertEqual(app.request("GET", path, cookie: session.cookie).setCookies, [], path)
+        }
+        XCTAssertEqual(app.post("/attributes", cookie: session.cookie, json: #"{"a":"1"}"#, csrf: session.csrf).setCookies, [])
     }
 
     /// Review finding 1, in process: the whole account-takeover chain.

@@ -43,13 +43,13 @@ final class SetCookieTests: XCTestCase {
     func testDefaultSessionCookieHasTheSafeFlags() {
         let id = SessionID.generate()
         let cookie = SessionConfiguration().cookie(for: id, requestIsHTTPS: false)
-        XCTAssertEqual(cookie.headerValue, "sid=\(id.rawValue); Path=/; Max-Age=1800; HttpOnly; SameSite=Lax")
+        XCTAssertEqual(cookie.headerValue, "sid=\(id.rawValue); Path=/; Max-Age=43200; HttpOnly; SameSite=Lax")
     }
 
     func testSecureWhenTheRequestCameOverHTTPS() {
         let id = SessionID.generate()
         let cookie = SessionConfiguration().cookie(for: id, requestIsHTTPS: true)
-        XCTAssertEqual(cookie.headerValue, "sid=\(id.rawValue); Path=/; Max-Age=1800; Secure; HttpOnly; SameSite=Lax")
+        XCTAssertEqual(cookie.headerValue, "sid=\(id.rawValue); Path=/; Max-Age=43200; Secure; HttpOnly; SameSite=Lax")
     }
 
     func testSecureAlwaysWhenConfiguredOrWhenSameSiteIsNone() {
@@ -113,7 +113,7 @@ final class SessionCookieCodecTests: XCTestCase {
         let configurations = [
             SessionConfiguration(),
             SessionConfiguration(cookieName: "__Host-sid", securePolicy: .always),
-            SessionConfiguration(cookieName: "s", cookiePath: "/app", cookieDomain: "example.com", sameSite: .strict, idleTimeoutSeconds: 60),
+            SessionConfiguration(cookieName: "s", cookiePath: "/app", cookieDomain: "example.com", sameSite: .strict, maxAgeSeconds: 60),
             SessionConfiguration(sameSite: .none),
             SessionConfiguration(persistentCookie: false),
         ]

@@ -116,14 +116,20 @@ static int find_sid(const char *cookie, char id[33]) {
     return 0;
 }
 
-static void respond(FCGX_Request *req, int status, const char *id, long long count) {
+/* The cookie is only sent for a new session (as session-fcgi does: never re-sent for the id
+ * the request presented). */
+static void respond(FCGX_Request *req, int status, const char *id, int is_new, long long count) {
     char body[64], head[512];
     int body_len = snprintf(body, sizeof body, status == 200 ? "{\"count\":%lld}" : "{\"error\":\"session store unavailable\"}", count);
     int head_len;
-    if (status == 200)
+    if (status == 200 && is_new)
         head_len = snprintf(head, sizeof head,
             "Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
-            "Set-Cookie: sid=%s; Path=/; Max-Age=1800; HttpOnly; SameSite=Lax\r\nContent-Length: %d\r\n\r\n", id, body_len);
+            "Set-Cookie: sid=%s; Path=/; Max-Age=43200; HttpOnly; SameSite=Lax\r\nContent-Length: %d\r\n\r\n", id, body_len);
+    else if (status == 200)
+        head_len = snprintf(head, sizeof head,
+            "Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+            "Content-Length: %d\r\n\r\n", body_len);
     else
         head_len = snprintf(head, sizeof head,
             "Status: 503 Service Unavailable\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
@@ -141,7 +147,7 @@ static void *worker(void *arg) {
         char id[33], key[40];
         const char *argv[10]; size_t lens[10];
         long long count = 0;
-        int ok = 0;
+        int ok = 0, is_new = 0;
         if (find_sid(FCGX_GetParam("HTTP_COOKIE", req.envp), id)) {
             snprintf(key, sizeof key, "sid_%s", id);
             argv[2] = "1"; lens[2] = 1; argv[3] = key; lens[3] = 36;
@@ -157,6 +163,7 @@ static void *worker(void *arg) {
         } else ok = 2;
         if (ok == 2) {
             ok = 0;
+            is_new = 1;
             new_id(id);
             snprintf(key, sizeof key, "sid_%s", id);
             argv[2] = "1"; lens[2] = 1; argv[3] = key; lens[3] = 36;
@@ -169,7 +176,7 @@ static void *worker(void *arg) {
                 freeReplyObject(r);
             }
         }
-        respond(&req, ok ? 200 : 503, id, count);
+        respond(&req, ok ? 200 : 503, id, is_new, count);
         FCGX_Finish_r(&req);
     }
     return NULL;

@@ -14,6 +14,8 @@ public final class InMemorySessionStore: SessionStore {
 
     private var entries: [SessionID: Entry] = [:]
     private var users: [String: UserState] = [:]
+    /// Orders index entries written within one second of the clock.
+    private var sequence: Int64 = 0
     /// Seconds on the store's clock; tests advance it to expire sessions.
     public var now: Int64 = 1_000_000
     /// When set, every call throws this error (to test outage handling).
@@ -167,11 +169,12 @@ public final class InMemorySessionStore: SessionStore {
         return users[user]?.generation ?? 0
     }
 
-    public func index(_ entry: UserIndexEntry, of user: String, generation: Int64) throws(SessionStoreError) -> Int? {
+    public func index(handle: String, id: SessionID, of user: String, generation: Int64) throws(SessionStoreError) -> Int? {
         try begin()
         var state = users[user] ?? UserState()
         guard state.generation == generation else { return nil }
-        state.index[entry.handle] = entry
+        sequence += 1
+        state.index[handle] = UserIndexEntry(handle: handle, id: id, indexedAt: now * 1_000_000 + sequence % 1_000_000)
         users[user] = state
         return state.index.count
     }
@@ -181,7 +184,7 @@ public final class InMemorySessionStore: SessionStore {
         return (users[user]?.index.values).map { $0.sorted { $0.handle < $1.handle } } ?? []
     }
 
-    public func unindex(_ entries: [UserIndexEntry], of user: String) throws(SessionStoreError) {
+    public func unindex(_ entries: [(handle: String, id: SessionID)], of user: String) throws(SessionStoreError) {
         try begin()
         for entry in entries where users[user]?.index[entry.handle]?.id == entry.id {
             users[user]?.index[entry.handle] = nil

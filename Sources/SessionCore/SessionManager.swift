@@ -151,8 +151,7 @@ public struct SessionManager<Store: SessionStore> {
     public func end(_ record: SessionRecord) throws(SessionError) {
         try storeCall { () throws(SessionStoreError) in try store.destroy([record.id]) }
         if let user = record.user {
-            let entry = UserIndexEntry(handle: record.handle, id: record.id, createdAt: record.createdAt)
-            try storeCall { () throws(SessionStoreError) in try store.unindex([entry], of: user) }
+            try storeCall { () throws(SessionStoreError) in try store.unindex([(record.handle, record.id)], of: user) }
         }
     }
 
@@ -199,7 +198,7 @@ public struct SessionManager<Store: SessionStore> {
         let records = try storeCall { () throws(SessionStoreError) in try store.loadMany([entry.id], timeouts: timeouts) }
         let owned = records.first.flatMap { $0 }.map { $0.user == user } ?? false
         if owned { try storeCall { () throws(SessionStoreError) in try store.destroy([entry.id]) } }
-        try storeCall { () throws(SessionStoreError) in try store.unindex([entry], of: user) }
+        try storeCall { () throws(SessionStoreError) in try store.unindex([(entry.handle, entry.id)], of: user) }
         return owned
     }
 
@@ -307,8 +306,9 @@ public struct SessionManager<Store: SessionStore> {
         fields[ReservedField.lastSeen] = String(now)
         let record = SessionRecord(id: id, fields: fields, now: now)
         guard let user, let generation else { return record }
-        let entry = UserIndexEntry(handle: record.handle, id: id, createdAt: record.createdAt)
-        guard let count = try storeCall({ () throws(SessionStoreError) in try store.index(entry, of: user, generation: generation) }) else {
+        guard let count = try storeCall({ () throws(SessionStoreError) in
+            try store.index(handle: record.handle, id: id, of: user, generation: generation)
+        }) else {
             // Every session of the user was revoked while this one was being made.
             try storeCall { () throws(SessionStoreError) in try store.destroy([id]) }
             throw .revokedDuringLogin
@@ -328,18 +328,21 @@ public struct SessionManager<Store: SessionStore> {
         for (entry, record) in zip(entries, records) {
             if let record, record.user == user, record.handle == entry.handle { live.append((entry, record)) } else { stale.append(entry) }
         }
-        if !stale.isEmpty { try storeCall { () throws(SessionStoreError) in try store.unindex(stale, of: user) } }
+        if !stale.isEmpty { try storeCall { () throws(SessionStoreError) in try store.unindex(stale.map { ($0.handle, $0.id) }, of: user) } }
         return live
     }
 
-    /// Ends the user's oldest sessions beyond `limits.maxSessionsPerUser`, never `keeping`.
+    /// Ends the user's least recently used sessions beyond `limits.maxSessionsPerUser`, never
+    /// `keeping` (last seen first, ties broken by when they were indexed).
     private func enforceSessionCap(of user: String, keeping: SessionID) throws(SessionError) {
         let live = try liveEntries(of: user)
         let excess = live.count - limits.maxSessionsPerUser
         guard excess > 0 else { return }
-        let oldest = live.filter { $0.entry.id != keeping }.sorted { $0.entry.createdAt < $1.entry.createdAt }.prefix(excess)
+        let oldest = live.filter { $0.entry.id != keeping }
+            .sorted { ($0.record.lastSeenAt, $0.entry.indexedAt) < ($1.record.lastSeenAt, $1.entry.indexedAt) }
+            .prefix(excess)
         try storeCall { () throws(SessionStoreError) in try store.destroy(oldest.map(\.entry.id)) }
-        try storeCall { () throws(SessionStoreError) in try store.unindex(oldest.map(\.entry), of: user) }
+        try storeCall { () throws(SessionStoreError) in try store.unindex(oldest.map { ($0.entry.handle, $0.entry.id) }, of: user) }
     }
 
     @discardableResult

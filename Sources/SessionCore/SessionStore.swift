@@ -51,17 +51,19 @@ public protocol SessionStore {
     /// The user's current revocation generation (0 if never revoked).
     func userGeneration(_ user: String) throws(SessionStoreError) -> Int64
 
-    /// Records `entry` in the user's index, only if the user's generation is still
-    /// `generation` (no revoke-all happened since the caller read it). Returns how many entries
-    /// the index holds afterwards, or `nil` when a revocation intervened (nothing written).
-    func index(_ entry: UserIndexEntry, of user: String, generation: Int64) throws(SessionStoreError) -> Int?
+    /// Records that `user` has session `id`, known as `handle` (replacing the handle's previous
+    /// entry), stamped with the store's clock in microseconds — only if the user's generation is
+    /// still `generation` (no revoke-all happened since the caller read it). Returns how many
+    /// entries the index holds afterwards, or `nil` when a revocation intervened (nothing
+    /// written).
+    func index(handle: String, id: SessionID, of user: String, generation: Int64) throws(SessionStoreError) -> Int?
 
     /// The user's index entries, as recorded (some may name sessions that ended since).
     func indexedSessions(of user: String) throws(SessionStoreError) -> [UserIndexEntry]
 
     /// Forgets entries of the user's index, each only if its handle still names the same
     /// session id (a rotation may have re-pointed it meanwhile).
-    func unindex(_ entries: [UserIndexEntry], of user: String) throws(SessionStoreError)
+    func unindex(_ entries: [(handle: String, id: SessionID)], of user: String) throws(SessionStoreError)
 
     /// Moves the user's generation on and takes the whole index away, atomically: every session
     /// it named must then be destroyed by the caller; a login that read the old generation can
@@ -88,13 +90,14 @@ public struct UserIndexEntry: Equatable, Sendable {
     /// The session's public name (shown in the user's list, used to end it).
     public let handle: String
     public let id: SessionID
-    /// When the session was created (store clock), to end the oldest first.
-    public let createdAt: Int64
+    /// When the entry was written, in microseconds on the store's clock: orders sessions whose
+    /// other times tie at a second.
+    public let indexedAt: Int64
 
-    public init(handle: String, id: SessionID, createdAt: Int64) {
+    public init(handle: String, id: SessionID, indexedAt: Int64) {
         self.handle = handle
         self.id = id
-        self.createdAt = createdAt
+        self.indexedAt = indexedAt
     }
 }
 

@@ -149,23 +149,25 @@ extension RedisSessionStore {
         return {1, h}
         """)
 
-    /// KEYS index, generation. ARGV handle, entry, expected generation, TTL. Records the entry
-    /// only if no revoke-all moved the generation since the caller read it. Returns the index
-    /// size, or -1 (nothing written).
+    /// KEYS index, generation. ARGV handle, session id, expected generation, TTL. Records
+    /// `<now in µs>:<id>` under the handle only if no revoke-all moved the generation since the
+    /// caller read it. Returns the index size, or -1 (nothing written).
     static let indexScript = RedisScript("""
         local gen = tonumber(redis.call('GET', KEYS[2]) or '0')
         if gen ~= tonumber(ARGV[3]) then return -1 end
-        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+        local t = redis.call('TIME')
+        redis.call('HSET', KEYS[1], ARGV[1], t[1] .. string.format('%06d', tonumber(t[2])) .. ':' .. ARGV[2])
         redis.call('EXPIRE', KEYS[1], ARGV[4])
         return redis.call('HLEN', KEYS[1])
         """)
 
-    /// KEYS index. ARGV handle/entry pairs: removes each handle whose entry is still the given
-    /// one. Returns how many were removed.
+    /// KEYS index. ARGV handle/session id pairs: removes each handle whose entry still names
+    /// that session. Returns how many were removed.
     static let unindexScript = RedisScript("""
         local removed = 0
         for i = 1, #ARGV, 2 do
-          if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+          local entry = redis.call('HGET', KEYS[1], ARGV[i])
+          if entry and string.sub(entry, -(#ARGV[i + 1] + 1)) == ':' .. ARGV[i + 1] then
             removed = removed + redis.call('HDEL', KEYS[1], ARGV[i])
           end
         end

@@ -3,7 +3,7 @@ import RedisClient
 import SessionCore
 
 /// A `SessionStore` keeping each session as a Redis hash `<prefix><id>` with a TTL, and per user
-/// a hash `<userPrefix>{<user>}:sessions` (handle → `<created>:<id>`) and a counter
+/// a hash `<userPrefix>{<user>}:sessions` (handle → `<indexed at, µs>:<id>`) and a counter
 /// `<userPrefix>{<user>}:gen`, both with TTLs.
 ///
 /// Every session operation is one Lua script called by SHA on one key: atomic, one round trip,
@@ -166,9 +166,9 @@ public final class RedisSessionStore: SessionStore {
         return value
     }
 
-    public func index(_ entry: UserIndexEntry, of user: String, generation: Int64) throws(SessionStoreError) -> Int? {
+    public func index(handle: String, id: SessionID, of user: String, generation: Int64) throws(SessionStoreError) -> Int? {
         let reply = try run(Self.indexScript, keys: [indexKey(user), generationKey(user)],
-                            arguments: [entry.handle, Self.indexValue(entry), String(generation), String(indexLifetimeSeconds)])
+                            arguments: [handle, id.rawValue, String(generation), String(indexLifetimeSeconds)])
         guard let count = reply.integer else { throw .failed("index: unexpected reply") }
         return count < 0 ? nil : Int(count)
     }
@@ -180,12 +180,12 @@ public final class RedisSessionStore: SessionStore {
         return Self.dictionary(pairs).compactMap { Self.indexEntry(handle: $0.key, value: $0.value) }.sorted { $0.handle < $1.handle }
     }
 
-    public func unindex(_ entries: [UserIndexEntry], of user: String) throws(SessionStoreError) {
+    public func unindex(_ entries: [(handle: String, id: SessionID)], of user: String) throws(SessionStoreError) {
         guard !entries.isEmpty else { return }
         var arguments: [String] = []
         for entry in entries {
             arguments.append(entry.handle)
-            arguments.append(Self.indexValue(entry))
+            arguments.append(entry.id.rawValue)
         }
         _ = try run(Self.unindexScript, keys: [indexKey(user)], arguments: arguments)
     }
@@ -203,13 +203,11 @@ public final class RedisSessionStore: SessionStore {
 
     // MARK: - Helpers
 
-    /// `<created>:<id>`: what an index entry stores under its handle.
-    static func indexValue(_ entry: UserIndexEntry) -> String { String(entry.createdAt) + ":" + entry.id.rawValue }
-
+    /// An index entry as stored under its handle: `<indexed at, µs>:<id>`.
     static func indexEntry(handle: String, value: String) -> UserIndexEntry? {
-        guard let colon = value.firstIndex(of: ":"), let created = Int64(value[..<colon]),
+        guard let colon = value.firstIndex(of: ":"), let indexedAt = Int64(value[..<colon]),
               let id = SessionID(validating: value[value.index(after: colon)...]) else { return nil }
-        return UserIndexEntry(handle: handle, id: id, createdAt: created)
+        return UserIndexEntry(handle: handle, id: id, indexedAt: indexedAt)
     }
 
     private static func loadArguments(_ command: inout RedisCommand, key: String, timeouts: SessionTimeouts, touch: Bool, incrementing field: String?) {

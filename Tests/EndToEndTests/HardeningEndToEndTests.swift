@@ -131,6 +131,29 @@ final class HardeningEndToEndTests: XCTestCase {
         }
     }
 
+    /// Logs on paths that do log (start, login, refused login, logout, store error) never hold a
+    /// session id, a cookie, a CSRF token or a password.
+    func testLogsNeverContainSessionIDsOnPathsThatLog() throws {
+        let stack = try makeStack()
+        defer { stack.stop() }
+        let anonymous = "sid=" + (try XCTUnwrap(stack.get("/count").setCookieValue()))
+        let session = try login(stack, cookie: anonymous)
+        let headers: [(String, String)] = [("Cookie", session.cookie), ("X-CSRF-Token", session.csrf), ("Content-Type", "application/json")]
+        _ = try HTTPClient.request(port: stack.nginxPort, method: "POST", path: "/login", headers: headers,
+                                   body: Array(#"{"user":"ada","password":"wrong"}"#.utf8))
+        _ = try HTTPClient.request(port: stack.nginxPort, method: "POST", path: "/logout", headers: headers, body: Array("{}".utf8))
+        let second = try login(stack, cookie: nil)
+        _ = try stack.redis.connection().send(RedisCommand("HSET", "sid_" + second.cookie.dropFirst(4), "count", "abc"))
+        _ = try stack.get("/count", cookie: second.cookie)
+        let logs = stack.instancePorts.map { (try? String(contentsOf: stack.logFile(port: $0), encoding: .utf8)) ?? "" }.joined()
+        for line in ["login user=ada", "login refused", "logout user=ada", "store error"] {
+            XCTAssertTrue(logs.contains(line), "expected a '\(line)' line: \(logs)")
+        }
+        for secret in [anonymous, session.cookie, second.cookie].map({ String($0.dropFirst(4)) }) + [session.csrf, LifecycleEndToEndTests.password] {
+            XCTAssertFalse(logs.contains(secret), "the log holds a secret")
+        }
+    }
+
     static func residentKiB(_ pid: Int32) throws -> Int {
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
         let line = try XCTUnwrap(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })

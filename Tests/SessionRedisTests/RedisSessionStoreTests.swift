@@ -108,8 +108,7 @@ final class RedisSessionStoreTests: XCTestCase {
     /// even for a user who does not exist.
     func testUserKeysShareOneSlotAndExpire() throws {
         let store = try makeStore(indexLifetimeSeconds: 500)
-        let entry = UserIndexEntry(handle: "h", id: SessionID.generate(), createdAt: 1)
-        XCTAssertEqual(try store.index(entry, of: "ada", generation: 0), 1)
+        XCTAssertEqual(try store.index(handle: "h", id: SessionID.generate(), of: "ada", generation: 0), 1)
         XCTAssertTrue((490...500).contains(try ttl(store.indexKey("ada"))))
         _ = try store.revokeAll(of: "nobody-at-all")
         XCTAssertTrue((490...500).contains(try ttl(store.generationKey("nobody-at-all"))), "a revocation key without a TTL")

@@ -149,26 +149,28 @@ struct SessionStoreContract<Store: SessionStore> {
     func userIndexHoldsEntriesUntilUnindexedOrRevoked() throws {
         let user = "user-\(SessionID.generate().rawValue.prefix(8))"
         XCTAssertEqual(try store.userGeneration(user), 0)
-        let a = UserIndexEntry(handle: "ha", id: SessionID.generate(), createdAt: 100)
-        let b = UserIndexEntry(handle: "hb", id: SessionID.generate(), createdAt: 200)
-        XCTAssertEqual(try store.index(a, of: user, generation: 0), 1)
-        XCTAssertEqual(try store.index(b, of: user, generation: 0), 2)
-        XCTAssertEqual(try store.indexedSessions(of: user), [a, b])
-        // A handle re-pointed by a rotation is not removed by an unindex of its old entry.
-        let moved = UserIndexEntry(handle: "hb", id: SessionID.generate(), createdAt: 200)
-        XCTAssertEqual(try store.index(moved, of: user, generation: 0), 2)
-        try store.unindex([b], of: user)
-        XCTAssertEqual(try store.indexedSessions(of: user), [a, moved])
-        try store.unindex([a], of: user)
-        XCTAssertEqual(try store.indexedSessions(of: user), [moved])
+        let a = SessionID.generate(), b = SessionID.generate(), moved = SessionID.generate()
+        XCTAssertEqual(try store.index(handle: "ha", id: a, of: user, generation: 0), 1)
+        XCTAssertEqual(try store.index(handle: "hb", id: b, of: user, generation: 0), 2)
+        var entries = try store.indexedSessions(of: user)
+        XCTAssertEqual(entries.map(\.handle), ["ha", "hb"])
+        XCTAssertEqual(entries.map(\.id), [a, b])
+        XCTAssertLessThan(entries[0].indexedAt, entries[1].indexedAt, "entries are ordered even within one second")
+        // A handle re-pointed by a rotation is not removed by an unindex of its old session.
+        XCTAssertEqual(try store.index(handle: "hb", id: moved, of: user, generation: 0), 2)
+        try store.unindex([("hb", b)], of: user)
+        entries = try store.indexedSessions(of: user)
+        XCTAssertEqual(entries.map(\.id), [a, moved])
+        try store.unindex([("ha", a)], of: user)
+        XCTAssertEqual(try store.indexedSessions(of: user).map(\.id), [moved])
         // Revoke-all takes the index and moves the generation on ...
-        XCTAssertEqual(try store.revokeAll(of: user), [moved.id])
-        XCTAssertEqual(try store.indexedSessions(of: user), [])
+        XCTAssertEqual(try store.revokeAll(of: user), [moved])
+        XCTAssertEqual(try store.indexedSessions(of: user).count, 0)
         XCTAssertEqual(try store.userGeneration(user), 1)
         // ... so a login that read the old generation cannot index its session.
-        XCTAssertNil(try store.index(a, of: user, generation: 0))
-        XCTAssertEqual(try store.indexedSessions(of: user), [])
-        XCTAssertEqual(try store.index(a, of: user, generation: 1), 1)
+        XCTAssertNil(try store.index(handle: "ha", id: a, of: user, generation: 0))
+        XCTAssertEqual(try store.indexedSessions(of: user).count, 0)
+        XCTAssertEqual(try store.index(handle: "ha", id: a, of: user, generation: 1), 1)
     }
 
     func healthyStorePassesTheHealthCheck() throws {

@@ -1,70 +1,86 @@
 import CHiredis
 import Glibc
 
-/// A blocking connection to one Redis server over hiredis.
+/// A blocking connection to one Redis server: our own transport (TCP, Unix socket or TLS) under
+/// hiredis's reply reader, with RESP commands written straight from `RedisCommand`'s buffer.
 ///
 /// Thread rules: not thread-safe and deliberately not `Sendable`. Create it on the thread that
-/// uses it and keep it there (one per worker thread).
+/// uses it and keep it there (one per worker thread and server).
 ///
 /// Lifecycle: the connection is made lazily on the first command. After any I/O or protocol
-/// error the hiredis context is freed at once (hiredis contexts cannot be reused after an error)
-/// and the next command connects anew, so the owner recovers by itself when Redis comes back.
-/// A command is never retried after it may have reached the server.
+/// error the transport and reader are dropped at once and the next command connects anew, so
+/// the owner recovers by itself when Redis comes back. Failed connects back off (50 ms,
+/// doubling, at most 1 s) so an outage answers fast instead of every request waiting for a
+/// connect timeout. A command is never retried after it may have reached the server.
 public final class RedisConnection {
     public let endpoint: RedisEndpoint
-    private var context: UnsafeMutablePointer<redisContext>?
+    private let tlsContext: TLSContext?
+    private var transport: (any RedisTransport)?
+    private var reader: UnsafeMutablePointer<redisReader>?
     /// Monotonic time of the last reply, in nanoseconds.
     private var lastUsed: UInt64 = 0
     /// A connection idle for longer than this is checked before reuse (one `poll`); a busy
     /// connection is not, which keeps a syscall off the hot path.
     public var idleCheckNanoseconds: UInt64 = 100_000_000
+    /// Commands are serialized here before one write; reused, shrunk back after large use.
+    private var output: [UInt8] = []
+    private var input = [UInt8](repeating: 0, count: 16 * 1024)
     /// A command buffer lent to `run(_:keyCount:_:)` and given back, so its storage is reused.
     private var scratch = RedisCommand(reservingBytes: 256, arguments: 12)
+    /// When a failed connect may be tried again, and the current pause.
+    private var nextConnectAllowed: UInt64 = 0
+    private var backoffMilliseconds = 0
     /// How many connections this object has made, for tests and metrics.
     public private(set) var connectionsOpened = 0
 
-    public init(endpoint: RedisEndpoint) {
+    /// A connection to `endpoint`. TLS endpoints get their own TLS context unless one is given
+    /// (a `RedisClient` shares one among its connections).
+    public convenience init(endpoint: RedisEndpoint) {
+        self.init(endpoint: endpoint, tlsContext: nil)
+    }
+
+    init(endpoint: RedisEndpoint, tlsContext: TLSContext?) {
         self.endpoint = endpoint
+        self.tlsContext = tlsContext
     }
 
-    deinit {
-        if let context { redisFree(context) }
-    }
+    deinit { close() }
 
-    /// Whether a live context is held (it may still turn out dead on next use).
-    public var isConnected: Bool { context != nil }
+    /// Whether a live transport is held (it may still turn out dead on next use).
+    public var isConnected: Bool { transport != nil }
 
     /// Sends one command and waits for its reply. Server error replies come back as
     /// `.error(…)`; only connection-level failures throw.
     public func send(_ command: RedisCommand) throws(RedisError) -> RedisReply {
         guard command.count > 0 else { throw .invalidCommand }
-        let context = try usableContext()
-        let raw: UnsafeMutableRawPointer? = Self.withArgv(command) { argc, argv, lengths in
-            redisCommandArgv(context, argc, argv, lengths)
-        } ?? nil
-        guard let raw else { throw dropContext() }
-        defer { freeReplyObject(raw) }
-        return RedisReply(copying: raw.assumingMemoryBound(to: redisReply.self))
+        try write([command])
+        return try readReply()
     }
 
     /// Sends several commands in one write and reads all their replies: one round trip.
     public func pipeline(_ commands: [RedisCommand]) throws(RedisError) -> [RedisReply] {
+        guard !commands.isEmpty else { return [] }
         guard commands.allSatisfy({ $0.count > 0 }) else { throw .invalidCommand }
-        let context = try usableContext()
-        for command in commands {
-            let status = Self.withArgv(command) { argc, argv, lengths in
-                redisAppendCommandArgv(context, argc, argv, lengths)
-            }
-            guard status == REDIS_OK else { throw dropContext() }
-        }
+        try write(commands)
+        return try readReplies(commands.count)
+    }
+
+    /// Writes `commands` in one write without reading (the first half of a pipeline spread
+    /// over several servers: write to all, then read from each).
+    func write(_ commands: [RedisCommand]) throws(RedisError) {
+        let transport = try usableTransport()
+        output.removeAll(keepingCapacity: true)
+        for command in commands { Self.appendRESP(command, to: &output) }
+        let written = output.withUnsafeBytes { bytes in Result { () throws(RedisError) in try transport.writeAll(bytes) } }
+        if case .failure(let error) = written { throw drop(error) }
+        if output.capacity > 256 * 1024 { output = [] }
+    }
+
+    /// Reads `count` replies of commands written before.
+    func readReplies(_ count: Int) throws(RedisError) -> [RedisReply] {
         var replies: [RedisReply] = []
-        replies.reserveCapacity(commands.count)
-        for _ in commands {
-            var raw: UnsafeMutableRawPointer?
-            guard redisGetReply(context, &raw) == REDIS_OK, let raw else { throw dropContext() }
-            replies.append(RedisReply(copying: raw.assumingMemoryBound(to: redisReply.self)))
-            freeReplyObject(raw)
-        }
+        replies.reserveCapacity(count)
+        for _ in 0..<count { replies.append(try readReply()) }
         return replies
     }
 
@@ -81,144 +97,167 @@ public final class RedisConnection {
 
     /// Closes the connection; the next command opens a new one.
     public func close() {
-        if let context { redisFree(context) }
-        context = nil
+        transport?.close()
+        transport = nil
+        if let reader { redisReaderFree(reader) }
+        reader = nil
     }
 
-    // MARK: - Context management
+    // MARK: - Reading
 
-    /// The current context if it is still healthy, or a freshly connected one.
-    private func usableContext() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
-        if let context {
-            let now = Self.monotonicNanoseconds()
-            if now &- lastUsed < idleCheckNanoseconds || Self.isIdleAndHealthy(context) {
+    private func readReply() throws(RedisError) -> RedisReply {
+        guard let transport, let reader else { throw .connectionLost("no connection") }
+        while true {
+            var raw: UnsafeMutableRawPointer?
+            guard redisReaderGetReply(reader, &raw) == REDIS_OK else {
+                throw drop(.connectionLost("protocol error: \(Self.readerError(reader))"))
+            }
+            if let raw {
+                defer { freeReplyObject(raw) }
+                lastUsed = Deadline.now()
+                return RedisReply(copying: raw.assumingMemoryBound(to: redisReply.self))
+            }
+            let read = input.withUnsafeMutableBytes { buffer in Result { () throws(RedisError) in try transport.read(into: buffer) } }
+            let count: Int
+            switch read {
+            case .success(let bytes): count = bytes
+            case .failure(let error): throw drop(error)
+            }
+            let fed = input.withUnsafeBytes { bytes in
+                redisReaderFeed(reader, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), count)
+            }
+            guard fed == REDIS_OK else { throw drop(.connectionLost("reader refused input")) }
+        }
+    }
+
+    // MARK: - Connecting
+
+    /// The current transport if it is still healthy, or a freshly connected one.
+    private func usableTransport() throws(RedisError) -> any RedisTransport {
+        if let transport {
+            let now = Deadline.now()
+            if now &- lastUsed < idleCheckNanoseconds || transport.isIdleAndHealthy() {
                 lastUsed = now
-                return context
+                return transport
             }
             close()
         }
-        let fresh = try connect()
-        context = fresh
-        lastUsed = Self.monotonicNanoseconds()
+        let now = Deadline.now()
+        guard now >= nextConnectAllowed else {
+            throw .connectFailed("\(endpoint.address): unreachable moments ago, retrying in at most \(backoffMilliseconds) ms")
+        }
+        do throws(RedisError) {
+            let fresh = try connect()
+            backoffMilliseconds = 0
+            nextConnectAllowed = 0
+            return fresh
+        } catch {
+            backoffMilliseconds = min(1000, max(50, backoffMilliseconds * 2))
+            nextConnectAllowed = Deadline.now() &+ UInt64(backoffMilliseconds) &* 1_000_000
+            throw error
+        }
+    }
+
+    private func connect() throws(RedisError) -> any RedisTransport {
+        let socket = try SocketTransport.connect(endpoint.address, connectTimeoutMilliseconds: endpoint.connectTimeoutMilliseconds,
+                                                 ioTimeoutMilliseconds: endpoint.commandTimeoutMilliseconds)
+        let fresh: any RedisTransport
+        if let tls = endpoint.tls {
+            guard case .tcp(let host, _) = endpoint.address else {
+                socket.close()
+                throw .connectFailed("TLS needs a TCP address")
+            }
+            let context: TLSContext
+            if let shared = tlsContext { context = shared } else { context = try TLSContext(tls) }
+            fresh = try TLSTransport(socket: socket, context: context, host: host)
+        } else {
+            fresh = socket
+        }
+        guard let reader = redisReaderCreate() else {
+            fresh.close()
+            throw .connectFailed("cannot allocate a reply reader")
+        }
+        transport = fresh
+        self.reader = reader
+        lastUsed = Deadline.now()
         connectionsOpened += 1
+        do throws(RedisError) {
+            try handshake()
+        } catch {
+            close()
+            throw error.asConnectFailure
+        }
         return fresh
     }
 
-    /// An idle connection should have nothing to read. Readable or hung up means the server
-    /// closed it (restart, timeout, `CLIENT KILL`) while we were not looking: reconnect rather
-    /// than fail the next request. One zero-timeout `poll`, no I/O.
-    private static func isIdleAndHealthy(_ context: UnsafeMutablePointer<redisContext>) -> Bool {
-        var descriptor = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
-        let ready = poll(&descriptor, 1, 0)
-        return ready == 0
-    }
-
-    private func connect() throws(RedisError) -> UnsafeMutablePointer<redisContext> {
-        let connectTimeout = Self.timeval(milliseconds: endpoint.connectTimeoutMilliseconds)
-        let created: UnsafeMutablePointer<redisContext>?
-        switch endpoint.address {
-        case .tcp(let host, let port):
-            created = redisConnectWithTimeout(host, Int32(port), connectTimeout)
-        case .unix(let path):
-            created = redisConnectUnixWithTimeout(path, connectTimeout)
-        }
-        guard let created else { throw .connectFailed("cannot allocate a hiredis context") }
-        if created.pointee.err != 0 {
-            let message = Self.errorText(created)
-            redisFree(created)
-            throw .connectFailed(message)
-        }
-        if redisSetTimeout(created, Self.timeval(milliseconds: endpoint.commandTimeoutMilliseconds)) != REDIS_OK {
-            let message = Self.errorText(created)
-            redisFree(created)
-            throw .connectFailed(message)
-        }
-        do {
-            try Self.handshake(created, endpoint: endpoint)
-        } catch {
-            redisFree(created)
-            throw error
-        }
-        return created
-    }
-
-    /// `AUTH` and `SELECT` when the endpoint asks for them.
-    private static func handshake(_ context: UnsafeMutablePointer<redisContext>, endpoint: RedisEndpoint) throws(RedisError) {
+    /// `AUTH` and `SELECT` when the endpoint asks for them, in one round trip.
+    private func handshake() throws(RedisError) {
         var commands: [RedisCommand] = []
         if let password = endpoint.password {
-            if let username = endpoint.username {
-                commands.append(RedisCommand("AUTH", username, password))
-            } else {
-                commands.append(RedisCommand("AUTH", password))
-            }
+            commands.append(endpoint.username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password))
         }
-        if endpoint.database != 0 {
-            commands.append(RedisCommand("SELECT", String(endpoint.database)))
-        }
-        for command in commands {
-            let raw: UnsafeMutableRawPointer? = withArgv(command) { argc, argv, lengths in
-                redisCommandArgv(context, argc, argv, lengths)
-            } ?? nil
-            guard let raw else { throw .connectFailed(errorText(context)) }
-            let reply = RedisReply(copying: raw.assumingMemoryBound(to: redisReply.self))
-            freeReplyObject(raw)
-            if let error = reply.serverError { throw .server(error) }
+        if endpoint.database != 0 { commands.append(RedisCommand("SELECT", String(endpoint.database))) }
+        guard !commands.isEmpty, let transport else { return }
+        output.removeAll(keepingCapacity: true)
+        for command in commands { Self.appendRESP(command, to: &output) }
+        try output.withUnsafeBytes { bytes in Result { () throws(RedisError) in try transport.writeAll(bytes) } }.get()
+        for _ in commands {
+            if let error = try readReply().serverError { throw .server(error) }
         }
     }
 
-    /// Frees the context after an error and describes the error.
-    private func dropContext() -> RedisError {
-        let savedErrno = errno
-        guard let context else { return .connectionLost("no connection") }
-        let error: RedisError
-        if context.pointee.err == REDIS_ERR_IO && (savedErrno == EAGAIN || savedErrno == EWOULDBLOCK) {
-            error = .timedOut
-        } else {
-            error = .connectionLost(Self.errorText(context))
-        }
+    /// Drops the transport after an error and returns the error.
+    private func drop(_ error: RedisError) -> RedisError {
         close()
         return error
     }
 
-    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
-        withUnsafeBytes(of: context.pointee.errstr) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+    private static func readerError(_ reader: UnsafeMutablePointer<redisReader>) -> String {
+        withUnsafeBytes(of: reader.pointee.errstr) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    /// RESP: `*<n>\r\n` then `$<length>\r\n<bytes>\r\n` per argument (binary-safe).
+    static func appendRESP(_ command: RedisCommand, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "*"))
+        appendDecimal(command.count, to: &output)
+        command.bytes.withUnsafeBufferPointer { bytes in
+            var offset = 0
+            for length in command.lengths {
+                output.append(UInt8(ascii: "$"))
+                appendDecimal(length, to: &output)
+                if length > 0 { output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[offset..<offset + length])) }
+                output.append(13)
+                output.append(10)
+                offset += length
+            }
         }
     }
 
-    private static func monotonicNanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
-    }
-
-    private static func timeval(milliseconds: Int) -> Glibc.timeval {
-        Glibc.timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
-    }
-
-    /// Lends hiredis an argv view of `command` for the duration of `body`; `nil` for an empty command.
-    private static func withArgv<Result>(
-        _ command: RedisCommand,
-        _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> Result
-    ) -> Result? {
-        command.bytes.withUnsafeBufferPointer { bytes -> Result? in
-            command.lengths.withUnsafeBufferPointer { lengths -> Result? in
-                withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: max(lengths.count, 1)) { argv -> Result? in
-                    guard let argvBase = argv.baseAddress, let lengthBase = lengths.baseAddress, !lengths.isEmpty else {
-                        return nil
-                    }
-                    // Zero-length arguments still need a valid pointer; point them at a constant.
-                    let empty: StaticString = ""
-                    let fallback = UnsafeRawPointer(empty.utf8Start)
-                    let base = bytes.baseAddress.map { UnsafeRawPointer($0) } ?? fallback
-                    var offset = 0
-                    for (index, length) in lengths.enumerated() {
-                        argv[index] = (length == 0 ? fallback : base + offset).assumingMemoryBound(to: CChar.self)
-                        offset += length
-                    }
-                    return body(Int32(lengths.count), argvBase, lengthBase)
-                }
+    private static func appendDecimal(_ value: Int, to output: inout [UInt8]) {
+        if value < 10 {
+            output.append(UInt8(ascii: "0") + UInt8(value))
+        } else {
+            var digits: [UInt8] = []
+            var rest = value
+            while rest > 0 {
+                digits.append(UInt8(ascii: "0") + UInt8(rest % 10))
+                rest /= 10
             }
+            output.append(contentsOf: digits.reversed())
+        }
+        output.append(13)
+        output.append(10)
+    }
+}
+
+extension RedisError {
+    /// An error during connect or handshake, as the caller should see it: it never reached a
+    /// command, so it is a connect failure (a refused `AUTH` stays a server error).
+    var asConnectFailure: RedisError {
+        switch self {
+        case .timedOut: return .connectFailed("timed out during the handshake")
+        case .connectionLost(let why): return .connectFailed(why)
+        default: return self
         }
     }
 }

@@ -18,9 +18,12 @@ public struct RedisScriptCall: Sendable {
     public let script: RedisScript
     /// `numkeys`, the keys, then the other arguments.
     public let arguments: RedisCommand
+    /// The key that decides the node (the first key).
+    public let routingKey: String?
 
-    public init(_ script: RedisScript, keyCount: Int, _ addArguments: (inout RedisCommand) -> Void) {
+    public init(_ script: RedisScript, keyCount: Int, routingKey: String? = nil, _ addArguments: (inout RedisCommand) -> Void) {
         self.script = script
+        self.routingKey = routingKey
         var arguments = RedisCommand()
         arguments.append(keyCount)
         addArguments(&arguments)

@@ -33,11 +33,8 @@ extension AppConfiguration {
             config.server.maxBodyBytes = try integer(value, flag: "--max-body-bytes", in: 0...(64 << 20))
         },
         Option(flag: "--redis-url", environment: "REDIS_URL", valueName: "URL",
-               help: "redis://[[user]:password@]host[:port][/db] or unix:///path (default redis://127.0.0.1:6379)") { config, value throws(ConfigurationError) in
-            guard var endpoint = RedisEndpoint(url: value) else { throw ConfigurationError("--redis-url: cannot parse the URL") }
-            endpoint.connectTimeoutMilliseconds = config.redis.connectTimeoutMilliseconds
-            endpoint.commandTimeoutMilliseconds = config.redis.commandTimeoutMilliseconds
-            config.redis = endpoint
+               help: "redis://[[user]:password@]host[:port][/db], unix:///path[?db=N], redis-cluster://host:port[,host:port...], redis-sentinel://host:port[,host:port...]/MASTER[/db]; rediss... for TLS (default redis://127.0.0.1:6379)") { config, value throws(ConfigurationError) in
+            do { config.redis = try RedisConfiguration(url: value) } catch { throw ConfigurationError("--redis-url: \(error)") }
         },
         Option(flag: "--redis-password-file", environment: "SESSION_FCGI_REDIS_PASSWORD_FILE", valueName: "PATH",
                help: "read the Redis password from this file (mode 0600), so it is never on a command line; it replaces a password in --redis-url") { config, value throws(ConfigurationError) in
@@ -45,11 +42,45 @@ extension AppConfiguration {
         },
         Option(flag: "--redis-connect-timeout-ms", environment: "SESSION_FCGI_REDIS_CONNECT_TIMEOUT_MS", valueName: "MS",
                help: "bound on connecting to Redis (default 200)") { config, value throws(ConfigurationError) in
-            config.redis.connectTimeoutMilliseconds = try integer(value, flag: "--redis-connect-timeout-ms", in: 1...60000)
+            config.redisConnectTimeoutMilliseconds = try integer(value, flag: "--redis-connect-timeout-ms", in: 1...60000)
         },
         Option(flag: "--redis-timeout-ms", environment: "SESSION_FCGI_REDIS_TIMEOUT_MS", valueName: "MS",
                help: "bound on each Redis reply; slower answers become 503 (default 500)") { config, value throws(ConfigurationError) in
-            config.redis.commandTimeoutMilliseconds = try integer(value, flag: "--redis-timeout-ms", in: 1...60000)
+            config.redisCommandTimeoutMilliseconds = try integer(value, flag: "--redis-timeout-ms", in: 1...60000)
+        },
+        Option(flag: "--redis-tls-ca-file", environment: "SESSION_FCGI_REDIS_TLS_CA_FILE", valueName: "PATH",
+               help: "with rediss...: PEM certificate authorities to trust (default: the system trust store)") { config, value throws(ConfigurationError) in
+            config.redisTLS.caFile = try readablePath(value, flag: "--redis-tls-ca-file")
+            config.redisTLSOptionsGiven = true
+        },
+        Option(flag: "--redis-tls-cert-file", environment: "SESSION_FCGI_REDIS_TLS_CERT_FILE", valueName: "PATH",
+               help: "with rediss...: PEM client certificate for mutual TLS (with --redis-tls-key-file)") { config, value throws(ConfigurationError) in
+            config.redisTLS.certificateFile = try readablePath(value, flag: "--redis-tls-cert-file")
+            config.redisTLSOptionsGiven = true
+        },
+        Option(flag: "--redis-tls-key-file", environment: "SESSION_FCGI_REDIS_TLS_KEY_FILE", valueName: "PATH",
+               help: "with rediss...: PEM private key of the client certificate (mode 0600)") { config, value throws(ConfigurationError) in
+            config.redisTLS.keyFile = try readablePath(value, flag: "--redis-tls-key-file")
+            config.redisTLSOptionsGiven = true
+        },
+        Option(flag: "--redis-tls-server-name", environment: "SESSION_FCGI_REDIS_TLS_SERVER_NAME", valueName: "NAME",
+               help: "with rediss...: the name every Redis certificate must carry (default: each node's own host)") { config, value throws(ConfigurationError) in
+            guard !value.isEmpty, value.utf8.allSatisfy({ $0 > 32 && $0 < 127 }) else { throw ConfigurationError("--redis-tls-server-name: a host name") }
+            config.redisTLS.serverName = value
+            config.redisTLSOptionsGiven = true
+        },
+        Option(flag: "--redis-tls-insecure", environment: "SESSION_FCGI_REDIS_TLS_INSECURE", valueName: "yes|no",
+               help: "with rediss...: skip certificate and name checks (tests only; logged as a warning) (default no)") { config, value throws(ConfigurationError) in
+            config.redisTLS.insecure = try yesNo(value, flag: "--redis-tls-insecure")
+            config.redisTLSOptionsGiven = true
+        },
+        Option(flag: "--redis-wait-replicas", environment: "SESSION_FCGI_REDIS_WAIT_REPLICAS", valueName: "auto|N",
+               help: "replicas that must confirm logout, revoke-all, ending a session and login rotation (WAIT) before the answer; auto: 1 where Redis has replicas; 0: never wait (default auto)") { config, value throws(ConfigurationError) in
+            config.redisWaitReplicas = value.lowercased() == "auto" ? nil : try integer(value, flag: "--redis-wait-replicas", in: 0...16)
+        },
+        Option(flag: "--redis-wait-timeout-ms", environment: "SESSION_FCGI_REDIS_WAIT_TIMEOUT_MS", valueName: "MS",
+               help: "bound on that wait; an unconfirmed write is reported in the answer and the log, not undone (default 200, or half --redis-timeout-ms if less; must be below it)") { config, value throws(ConfigurationError) in
+            config.redisWaitTimeoutGiven = try integer(value, flag: "--redis-wait-timeout-ms", in: 1...10000)
         },
         Option(flag: "--key-prefix", environment: "SESSION_FCGI_KEY_PREFIX", valueName: "PREFIX",
                help: "prefix of session keys in Redis (default sid_)") { config, value throws(ConfigurationError) in
@@ -122,11 +153,7 @@ extension AppConfiguration {
         },
         Option(flag: "--auth-slides", environment: "SESSION_FCGI_AUTH_SLIDES", valueName: "yes|no",
                help: "whether GET /auth (nginx auth_request) refreshes the session's idle timeout (default no)") { config, value throws(ConfigurationError) in
-            switch value.lowercased() {
-            case "yes", "true", "1": config.authSlides = true
-            case "no", "false", "0": config.authSlides = false
-            default: throw ConfigurationError("--auth-slides: yes or no")
-            }
+            config.authSlides = try yesNo(value, flag: "--auth-slides")
         },
         Option(flag: "--cookie-name", environment: "SESSION_FCGI_COOKIE_NAME", valueName: "NAME",
                help: "session cookie name (default sid; a __Host- name forces Secure, Path=/ and no Domain)") { config, value throws(ConfigurationError) in
@@ -187,6 +214,20 @@ extension AppConfiguration {
             config.logLevel = level
         },
     ]
+
+    private static func yesNo(_ value: String, flag: String) throws(ConfigurationError) -> Bool {
+        switch value.lowercased() {
+        case "yes", "true", "1": return true
+        case "no", "false", "0": return false
+        default: throw ConfigurationError("\(flag): yes or no")
+        }
+    }
+
+    /// A path to a file that exists and can be read now (checked at start, not at first use).
+    private static func readablePath(_ value: String, flag: String) throws(ConfigurationError) -> String {
+        guard !value.isEmpty, access(value, R_OK) == 0 else { throw ConfigurationError("\(flag): cannot read \(value)") }
+        return value
+    }
 
     private static func integer(_ text: String, flag: String, in range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
         guard let value = Int(text), range.contains(value) else {

@@ -68,6 +68,15 @@ extension AppConfiguration {
         if keyPrefix == userKeyPrefix {
             throw ConfigurationError("--key-prefix and --user-key-prefix must differ")
         }
+        if redisTLSOptionsGiven && redis.tls == nil {
+            throw ConfigurationError("--redis-tls-... options need a rediss://, rediss-cluster:// or rediss-sentinel:// --redis-url")
+        }
+        if redisTLS.keyFile != nil && redisTLS.certificateFile == nil {
+            throw ConfigurationError("--redis-tls-key-file needs --redis-tls-cert-file")
+        }
+        if redisWaitTimeoutMilliseconds >= redisCommandTimeoutMilliseconds {
+            throw ConfigurationError("--redis-wait-timeout-ms (\(redisWaitTimeoutMilliseconds)) must be below --redis-timeout-ms (\(redisCommandTimeoutMilliseconds))")
+        }
     }
 
     /// The `--help` text: every option with its environment variable.

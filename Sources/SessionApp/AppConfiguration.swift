@@ -5,10 +5,27 @@ import SessionCore
 /// Everything `session-fcgi` needs to run, parsed once from flags and environment.
 public struct AppConfiguration: Equatable, Sendable {
     public var server = FastCGIServerConfiguration()
-    /// The Redis server as `--redis-url` gives it; connect with `redisEndpoint`.
-    public var redis = RedisEndpoint()
+    /// The Redis deployment as `--redis-url` gives it; connect with `redisConfiguration`, which
+    /// adds the settings given apart (password file, TLS files, timeouts).
+    public var redis = RedisConfiguration()
     /// The Redis password from `--redis-password-file`; it wins over one in the URL.
     public var redisPassword: String?
+    /// Connect and per-command bounds for every Redis node, in milliseconds.
+    public var redisConnectTimeoutMilliseconds = 200
+    public var redisCommandTimeoutMilliseconds = 500
+    /// TLS files and names (used with a `rediss…` URL).
+    public var redisTLS = RedisTLSConfiguration()
+    /// Whether any `--redis-tls-…` option was given (they need a `rediss…` URL).
+    public var redisTLSOptionsGiven = false
+    /// Replicas a security write waits for: `nil` is 1 where Redis has replicas; 0 is off.
+    public var redisWaitReplicas: Int?
+    /// Bound on that wait, as given; `nil` is 200 ms or half the command timeout if smaller.
+    public var redisWaitTimeoutGiven: Int?
+
+    /// Bound on the replica wait of security writes.
+    public var redisWaitTimeoutMilliseconds: Int {
+        redisWaitTimeoutGiven ?? min(200, max(1, redisCommandTimeoutMilliseconds / 2))
+    }
     /// Prefix of every session key in Redis (`sid_`).
     public var keyPrefix = "sid_"
     public var session = SessionConfiguration()
@@ -43,11 +60,14 @@ public struct AppConfiguration: Equatable, Sendable {
     /// secret file, say). Never holds a secret.
     public var warnings: [String] = []
 
-    /// Where and how to connect to Redis, password included.
-    public var redisEndpoint: RedisEndpoint {
-        var endpoint = redis
-        if let redisPassword { endpoint.password = redisPassword }
-        return endpoint
+    /// Where and how to connect to Redis: the URL with every setting given apart applied.
+    public var redisConfiguration: RedisConfiguration {
+        var configuration = redis
+        if let redisPassword { configuration.password = redisPassword }
+        if configuration.tls != nil { configuration.tls = redisTLS }
+        configuration.connectTimeoutMilliseconds = redisConnectTimeoutMilliseconds
+        configuration.commandTimeoutMilliseconds = redisCommandTimeoutMilliseconds
+        return configuration
     }
 
     /// Idle and absolute timeouts together.

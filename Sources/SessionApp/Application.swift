@@ -1,4 +1,5 @@
 import FastCGIServer
+import RedisClient
 import Glibc
 
 /// Builds the FastCGI server and the per-thread responders from one configuration, and runs it.
@@ -20,8 +21,17 @@ public struct Application: Sendable {
         } else {
             log = ServerLog(minimumLevel: configuration.logLevel)
         }
-        log.info("session store at \(configuration.redis), key prefix \(configuration.keyPrefix)")
+        log.info("session store at \(configuration.redisConfiguration), key prefix \(configuration.keyPrefix)")
         for warning in configuration.warnings { log.warning(warning) }
+        if configuration.redisConfiguration.tls?.insecure == true {
+            log.warning("--redis-tls-insecure: Redis certificates and names are NOT verified; anyone on the path can read and change sessions")
+        }
+        do {
+            try RedisClient(configuration: configuration.redisConfiguration).validateTLS()
+        } catch {
+            log.error("Redis TLS: \(error)")
+            throw .redisTLS(error.description)
+        }
         let users = try loadUsers(log: log)
         let server = FastCGIServer(configuration: configuration.server, log: log)
         let configuration = self.configuration
@@ -60,12 +70,14 @@ public struct Application: Sendable {
 public enum ApplicationError: Error, Equatable, Sendable, CustomStringConvertible {
     case cannotOpenLog(String)
     case cannotReadUsers(String)
+    case redisTLS(String)
     case server(FastCGIServerError)
 
     public var description: String {
         switch self {
         case .cannotOpenLog(let path): return "cannot open log file \(path)"
         case .cannotReadUsers(let why): return "users file: \(why)"
+        case .redisTLS(let why): return "Redis TLS: \(why)"
         case .server(let error): return error.description
         }
     }

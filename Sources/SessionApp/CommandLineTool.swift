@@ -29,8 +29,12 @@ public enum CommandLineTool {
     /// `revoke-user`: ends every session of the user in Redis, on every instance at once.
     static func revoke(user: String, configuration: AppConfiguration) -> Int32 {
         do {
-            let ended = try configuration.makeManager().revokeAll(of: user)
+            let manager = configuration.makeManager()
+            let ended = try manager.revokeAll(of: user)
             writeStandardOutput("revoked every session of \(user) (\(ended) ended)\n")
+            if case .unconfirmed(let required, let acknowledged) = try? manager.store.confirmWrites() {
+                writeStandardError("session-fcgi: warning: \(acknowledged) of \(required) replicas confirmed in time; the revocation stands on the primary only\n")
+            }
             return 0
         } catch {
             writeStandardError("session-fcgi: \(error)\n")

@@ -27,7 +27,7 @@ extension SessionResponder {
             let answer = isFormPost(request)
                 ? Responses.seeOther(HomePage.safeNext(fields["next"]?.string))
                 : Responses.json(200, JSON.object([("user", JSON.quoted(user)), ("csrfToken", JSON.quoted(record.csrfToken ?? ""))]))
-            return issuing(record.id, request, on: answer)
+            return confirmingWrites(issuing(record.id, request, on: answer), "login")
         } catch {
             return failed(error)
         }
@@ -72,7 +72,7 @@ extension SessionResponder {
             if record.user != nil, let refusal = csrfRefusal(request, record: record) { return refusal }
             try manager.end(record)
             if let user = record.user { log.info("logout user=\(user)") }
-            return loggedOut(request)
+            return confirmingWrites(loggedOut(request), "logout")
         } catch {
             return failed(error)
         }
@@ -116,7 +116,7 @@ extension SessionResponder {
             guard SessionID(validating: handle) != nil, try manager.end(handle: handle, of: user) else {
                 return Responses.error(404, "no such session")
             }
-            return FastCGIResponse(status: 204, headers: [("Cache-Control", "no-store")])
+            return confirmingWrites(FastCGIResponse(status: 204, headers: [("Cache-Control", "no-store")]), "end session")
         } catch {
             return failed(error)
         }
@@ -130,8 +130,8 @@ extension SessionResponder {
                 return Responses.seeOther("/")
             }
             if let refusal = csrfRefusal(request, record: current) { return refusal }
-            if let handle = fields["handle"]?.string, SessionID(validating: handle) != nil {
-                _ = try manager.end(handle: handle, of: user)
+            if let handle = fields["handle"]?.string, SessionID(validating: handle) != nil, try manager.end(handle: handle, of: user) {
+                return confirmingWrites(Responses.seeOther("/"), "end session")
             }
             return Responses.seeOther("/")
         } catch {
@@ -183,7 +183,7 @@ extension SessionResponder {
         do {
             let ended = try manager.revokeAll(of: user)
             log.info("revoked every session of user=\(user) (\(ended) ended)")
-            return Responses.json(200, JSON.object([("user", JSON.quoted(user)), ("ended", String(ended))]))
+            return confirmingWrites(Responses.json(200, JSON.object([("user", JSON.quoted(user)), ("ended", String(ended))])), "revoke-user")
         } catch {
             return failed(error)
         }

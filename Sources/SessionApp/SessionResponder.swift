@@ -132,6 +132,27 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         }
     }
 
+    /// After a write security depends on (login's rotation, logout, ending a session,
+    /// revoke-all): waits for replicas where Redis has them, and says so in the answer
+    /// (`Session-Replication: unconfirmed`) and the log when they did not confirm in time. The
+    /// write itself stands either way.
+    func confirmingWrites(_ response: FastCGIResponse, _ what: String) -> FastCGIResponse {
+        var response = response
+        do {
+            switch try manager.store.confirmWrites() {
+            case .confirmed, .notReplicated:
+                return response
+            case .unconfirmed(let required, let acknowledged):
+                log.warning("\(what): \(acknowledged) of \(required) replicas confirmed in time; the write stands on the primary only")
+                response.headers.append(("Session-Replication", "unconfirmed"))
+            }
+        } catch {
+            log.warning("\(what): could not ask the replicas to confirm: \(error)")
+            response.headers.append(("Session-Replication", "unknown"))
+        }
+        return response
+    }
+
     /// A 500 with its own error line (at most one a second per worker, so a broken store cannot
     /// flood the log). The message never holds a session id.
     func internalError(_ message: String) -> FastCGIResponse {

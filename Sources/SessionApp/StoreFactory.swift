@@ -6,10 +6,11 @@ import SessionRedis
 /// The one place that turns a configuration into the production store and the cookie codec,
 /// for the server's workers and for the operators' commands alike.
 extension AppConfiguration {
-    /// A Redis store with its own connection (call once per thread).
+    /// A Redis store with its own client and connections (call once per thread).
     func makeStore() -> RedisSessionStore {
-        RedisSessionStore(connection: RedisConnection(endpoint: redisEndpoint), keyPrefix: keyPrefix, userKeyPrefix: userKeyPrefix,
-                          indexLifetimeSeconds: absoluteTimeoutSeconds + rotationGraceSeconds + 60)
+        RedisSessionStore(client: RedisClient(configuration: redisConfiguration), keyPrefix: keyPrefix, userKeyPrefix: userKeyPrefix,
+                          indexLifetimeSeconds: absoluteTimeoutSeconds + rotationGraceSeconds + 60,
+                          waitReplicas: redisWaitReplicas, waitTimeoutMilliseconds: redisWaitTimeoutMilliseconds)
     }
 
     /// How the production store waits for a rotated copy.

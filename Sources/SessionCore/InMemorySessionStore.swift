@@ -205,6 +205,14 @@ public final class InMemorySessionStore: SessionStore {
         try begin()
     }
 
+    /// What `confirmWrites` answers (tests set it to see how routes report it).
+    public var confirmation = WriteConfirmation.notReplicated
+
+    public func confirmWrites() throws(SessionStoreError) -> WriteConfirmation {
+        try begin()
+        return confirmation
+    }
+
     /// The live session ids, for assertions.
     public var liveSessionIDs: Set<SessionID> {
         Set(entries.keys.filter { if case .found = live($0) { return true } else { return false } })

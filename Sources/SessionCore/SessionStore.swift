@@ -72,6 +72,22 @@ public protocol SessionStore {
 
     /// Throws when the store cannot serve requests.
     func checkHealth() throws(SessionStoreError)
+
+    /// Waits until the writes made since the last call are held by replicas, where the store
+    /// has replicas, for the writes security depends on (logout, revoke-all, ending a session,
+    /// the rotation of a login): an acknowledged write can otherwise vanish in a failover.
+    /// Bounded in time; the writes are never undone.
+    func confirmWrites() throws(SessionStoreError) -> WriteConfirmation
+}
+
+/// Whether writes are held by replicas.
+public enum WriteConfirmation: Equatable, Sendable {
+    /// Every write is on the replicas asked for.
+    case confirmed
+    /// The store has no replicas to wait for (or waiting is turned off).
+    case notReplicated
+    /// Fewer replicas than asked for confirmed in time; the writes stand on the primary only.
+    case unconfirmed(required: Int, acknowledged: Int)
 }
 
 /// What a rotated-away id holds for its grace period.

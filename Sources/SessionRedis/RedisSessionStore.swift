@@ -9,11 +9,12 @@ import SessionCore
 /// Every session operation is one Lua script called by SHA on one key: atomic, one round trip,
 /// and valid on Redis Cluster (a single key always lives on one node). A user's two keys share
 /// the hash tag `{<user>}`, so the user scripts are single-slot too. Operations on several
-/// sessions (`loadMany`, `destroy`) are one pipelined round trip of single-key commands. The
-/// scripts take the time from Redis (`TIME`), so all instances share one clock. Owns its
-/// connection, so it is used by one thread (one store per worker thread).
+/// sessions (`loadMany`, `destroy`) are one pipelined round trip of single-key commands (one per
+/// node on a cluster, all written before any is read). The scripts take the time from Redis
+/// (`TIME`), so all instances share one clock. Owns its client, so it is used by one thread
+/// (one store per worker thread).
 public final class RedisSessionStore: SessionStore {
-    public let connection: RedisConnection
+    public let client: RedisClient
     /// Prepended to every session id to form its key (`sid_`).
     public let keyPrefix: String
     /// Prepended to `{user}` for the index and generation keys (`sidu_`).
@@ -24,12 +25,25 @@ public final class RedisSessionStore: SessionStore {
     /// holds only dead entries and goes away by itself.
     public let indexLifetimeSeconds: Int
 
-    public init(connection: RedisConnection, keyPrefix: String = "sid_", userKeyPrefix: String = "sidu_",
-                indexLifetimeSeconds: Int = 12 * 3600 + 60) {
-        self.connection = connection
+    /// Replicas a security write waits for (`WAIT`): `nil` is 1 where the node has replicas;
+    /// 0 turns waiting off.
+    public let waitReplicas: Int?
+    /// Bound on that wait, in milliseconds (below the command timeout).
+    public let waitTimeoutMilliseconds: Int
+
+    public init(client: RedisClient, keyPrefix: String = "sid_", userKeyPrefix: String = "sidu_",
+                indexLifetimeSeconds: Int = 12 * 3600 + 60, waitReplicas: Int? = nil, waitTimeoutMilliseconds: Int = 200) {
+        self.client = client
         self.keyPrefix = keyPrefix
         self.userKeyPrefix = userKeyPrefix
         self.indexLifetimeSeconds = indexLifetimeSeconds
+        self.waitReplicas = waitReplicas
+        self.waitTimeoutMilliseconds = waitTimeoutMilliseconds
+    }
+
+    /// A store over a client of `configuration`.
+    public convenience init(configuration: RedisConfiguration, keyPrefix: String = "sid_", userKeyPrefix: String = "sidu_") {
+        self.init(client: RedisClient(configuration: configuration), keyPrefix: keyPrefix, userKeyPrefix: userKeyPrefix)
     }
 
     /// The Redis key of a session.
@@ -45,7 +59,7 @@ public final class RedisSessionStore: SessionStore {
 
     public func increment(_ field: String, by amount: Int64, in id: SessionID, timeouts: SessionTimeouts) throws(SessionStoreError) -> StoreLookup<Int64> {
         let prefix = keyPrefix
-        let reply = try run(Self.incrementScript) { command in
+        let reply = try run(Self.incrementScript, id) { command in
             command.append(concatenating: prefix, id.rawValue)
             command.append(timeouts.idleSeconds)
             command.append(field)
@@ -58,7 +72,7 @@ public final class RedisSessionStore: SessionStore {
     }
 
     public func load(_ id: SessionID, timeouts: SessionTimeouts, touch: Bool, incrementing field: String?) throws(SessionStoreError) -> StoreLookup<SessionRecord> {
-        let reply = try run(Self.loadScript) { command in
+        let reply = try run(Self.loadScript, id) { command in
             Self.loadArguments(&command, key: self.key(for: id), timeouts: timeouts, touch: touch, incrementing: field)
         }
         return try Self.record(reply, id: id)
@@ -66,12 +80,12 @@ public final class RedisSessionStore: SessionStore {
 
     public func loadMany(_ ids: [SessionID], timeouts: SessionTimeouts) throws(SessionStoreError) -> [SessionRecord?] {
         let calls = ids.map { id in
-            RedisScriptCall(Self.loadScript, keyCount: 1) { command in
+            RedisScriptCall(Self.loadScript, keyCount: 1, routingKey: key(for: id)) { command in
                 Self.loadArguments(&command, key: self.key(for: id), timeouts: timeouts, touch: false, incrementing: nil)
             }
         }
         let replies: [RedisReply]
-        do { replies = try connection.runPipelined(calls) } catch { throw Self.storeError(error) }
+        do { replies = try client.runPipelined(calls) } catch { throw Self.storeError(error) }
         var records: [SessionRecord?] = []
         records.reserveCapacity(ids.count)
         for (id, reply) in zip(ids, replies) {
@@ -84,7 +98,7 @@ public final class RedisSessionStore: SessionStore {
     public func create(_ id: SessionID, fields: [(name: String, value: String)], timeouts: SessionTimeouts,
                        limits: SessionLimits) throws(SessionStoreError) -> CreateOutcome {
         let prefix = keyPrefix
-        let reply = try run(Self.createScript) { command in
+        let reply = try run(Self.createScript, id) { command in
             command.append(concatenating: prefix, id.rawValue)
             command.append(timeouts.idleSeconds)
             command.append(timeouts.absoluteSeconds)
@@ -115,7 +129,7 @@ public final class RedisSessionStore: SessionStore {
         }
         let removals = Array(Set(remove).subtracting(order))
         let prefix = keyPrefix
-        let reply = try run(Self.updateScript) { command in
+        let reply = try run(Self.updateScript, id) { command in
             command.append(concatenating: prefix, id.rawValue)
             command.append(timeouts.idleSeconds)
             command.append(limits.maxAttributes)
@@ -134,7 +148,7 @@ public final class RedisSessionStore: SessionStore {
     }
 
     public func destroy(_ ids: [SessionID]) throws(SessionStoreError) -> Int {
-        let replies = try pipeline(ids.map { RedisCommand("DEL", key(for: $0)) })
+        let replies = try pipeline(ids.map { (RedisCommand("DEL", key(for: $0)), key(for: $0)) })
         var existed = 0
         for reply in replies {
             if let error = reply.serverError { throw Self.storeError(.server(error)) }
@@ -145,7 +159,7 @@ public final class RedisSessionStore: SessionStore {
 
     public func rotate(_ id: SessionID, to newID: SessionID, leaving mark: RotationMark, graceSeconds: Int) throws(SessionStoreError) -> StoreLookup<[String: String]> {
         let prefix = keyPrefix
-        let reply = try run(Self.rotateScript) { command in
+        let reply = try run(Self.rotateScript, id) { command in
             command.append(concatenating: prefix, id.rawValue)
             command.append(newID.rawValue)
             command.append(mark == .alias ? "alias" : "superseded")
@@ -160,7 +174,7 @@ public final class RedisSessionStore: SessionStore {
     // MARK: - Users
 
     public func userGeneration(_ user: String) throws(SessionStoreError) -> Int64 {
-        let reply = try send(RedisCommand("GET", generationKey(user)))
+        let reply = try send(RedisCommand("GET", generationKey(user)), key: generationKey(user))
         if case .null = reply { return 0 }
         guard let text = reply.text, let value = Int64(text) else { throw .failed("generation: unexpected reply") }
         return value
@@ -174,7 +188,7 @@ public final class RedisSessionStore: SessionStore {
     }
 
     public func indexedSessions(of user: String) throws(SessionStoreError) -> [UserIndexEntry] {
-        guard case .array(let pairs) = try send(RedisCommand("HGETALL", indexKey(user))) else {
+        guard case .array(let pairs) = try send(RedisCommand("HGETALL", indexKey(user)), key: indexKey(user)) else {
             throw .failed("index: unexpected reply")
         }
         return Self.dictionary(pairs).compactMap { Self.indexEntry(handle: $0.key, value: $0.value) }.sorted { $0.handle < $1.handle }
@@ -197,8 +211,15 @@ public final class RedisSessionStore: SessionStore {
     }
 
     public func checkHealth() throws(SessionStoreError) {
-        let reply = try send(RedisCommand("PING"))
-        guard reply.text == "PONG" else { throw .failed("PING answered \(reply)") }
+        do { try client.checkHealth() } catch { throw Self.storeError(error) }
+    }
+
+    public func confirmWrites() throws(SessionStoreError) -> WriteConfirmation {
+        guard waitReplicas != 0 else { return .notReplicated }
+        let outcome: ReplicationOutcome
+        do { outcome = try client.waitForReplicas(waitReplicas, timeoutMilliseconds: waitTimeoutMilliseconds) } catch { throw Self.storeError(error) }
+        if outcome.required == 0 { return .notReplicated }
+        return outcome.isConfirmed ? .confirmed : .unconfirmed(required: outcome.required, acknowledged: outcome.acknowledged)
     }
 
     // MARK: - Helpers
@@ -255,22 +276,22 @@ public final class RedisSessionStore: SessionStore {
         return result
     }
 
-    private func send(_ command: RedisCommand) throws(SessionStoreError) -> RedisReply {
+    private func send(_ command: RedisCommand, key: String) throws(SessionStoreError) -> RedisReply {
         let reply: RedisReply
-        do { reply = try connection.send(command) } catch { throw Self.storeError(error) }
+        do { reply = try client.send(command, key: key) } catch { throw Self.storeError(error) }
         if let error = reply.serverError { throw Self.storeError(.server(error)) }
         return reply
     }
 
-    private func pipeline(_ commands: [RedisCommand]) throws(SessionStoreError) -> [RedisReply] {
+    private func pipeline(_ commands: [(RedisCommand, String)]) throws(SessionStoreError) -> [RedisReply] {
         guard !commands.isEmpty else { return [] }
-        do { return try connection.pipeline(commands) } catch { throw Self.storeError(error) }
+        do { return try client.pipeline(commands.map { ($0.0, $0.1) }) } catch { throw Self.storeError(error) }
     }
 
-    /// Runs a one-key session script; `addArguments` appends the key first.
-    private func run(_ script: RedisScript, _ addArguments: (inout RedisCommand) -> Void) throws(SessionStoreError) -> RedisReply {
+    /// Runs a one-key session script on the session `id`; `addArguments` appends the key first.
+    private func run(_ script: RedisScript, _ id: SessionID, _ addArguments: (inout RedisCommand) -> Void) throws(SessionStoreError) -> RedisReply {
         do {
-            return try connection.run(script, keyCount: 1, addArguments)
+            return try client.run(script, keyCount: 1, routingKey: key(for: id), addArguments)
         } catch {
             throw Self.storeError(error)
         }
@@ -278,7 +299,7 @@ public final class RedisSessionStore: SessionStore {
 
     private func run(_ script: RedisScript, keys: [String], arguments: [String]) throws(SessionStoreError) -> RedisReply {
         do {
-            return try connection.run(script, keys: keys, arguments: arguments)
+            return try client.run(script, keys: keys, arguments: arguments)
         } catch {
             throw Self.storeError(error)
         }

@@ -135,12 +135,11 @@ final class RedisConnectionTests: XCTestCase {
     func testAuthAndDatabaseSelection() throws {
         let admin = redis.connection()
         XCTAssertEqual(try admin.send(RedisCommand("CONFIG", "SET", "requirepass", "s3cret")), .status("OK"))
-        guard var endpoint = RedisEndpoint(url: "redis://:s3cret@127.0.0.1:\(redis.port)/2") else { return XCTFail("url") }
-        endpoint.commandTimeoutMilliseconds = 500
+        let endpoint = try RedisConfiguration(url: "redis://:s3cret@127.0.0.1:\(redis.port)/2").endpoint(.tcp(host: "127.0.0.1", port: redis.port))
         let connection = RedisConnection(endpoint: endpoint)
         XCTAssertEqual(try connection.send(RedisCommand("SET", "indb2", "yes")), .status("OK"))
         XCTAssertEqual(try connection.send(RedisCommand("CLIENT", "INFO")).text?.contains("db=2"), true)
-        let wrong = RedisConnection(endpoint: RedisEndpoint(url: "redis://:wrong@127.0.0.1:\(redis.port)") ?? endpoint)
+        let wrong = RedisConnection(endpoint: try RedisConfiguration(url: "redis://:wrong@127.0.0.1:\(redis.port)").endpoint(.tcp(host: "127.0.0.1", port: redis.port)))
         XCTAssertThrowsError(try wrong.send(RedisCommand("PING"))) { error in
             guard case .server = error as? RedisError else { return XCTFail("got \(error)") }
         }

@@ -54,29 +54,98 @@ final class RedisReplyReaderTests: XCTestCase {
     }
 }
 
-final class RedisEndpointTests: XCTestCase {
-    func testParsesURLs() {
-        XCTAssertEqual(RedisEndpoint(url: "redis://10.0.0.5:6380")?.address, .tcp(host: "10.0.0.5", port: 6380))
-        XCTAssertEqual(RedisEndpoint(url: "redis://localhost")?.address, .tcp(host: "localhost", port: 6379))
-        XCTAssertEqual(RedisEndpoint(url: "redis://")?.address, .tcp(host: "127.0.0.1", port: 6379))
-        let full = RedisEndpoint(url: "redis://user:p%40ss:word@h:1/3")
-        XCTAssertEqual(full?.username, "user")
-        XCTAssertEqual(full?.password, "p%40ss:word")
-        XCTAssertEqual(full?.database, 3)
-        XCTAssertEqual(full?.address, .tcp(host: "h", port: 1))
-        XCTAssertEqual(RedisEndpoint(url: "redis://:secret@h:2")?.password, "secret")
-        XCTAssertNil(RedisEndpoint(url: "redis://:secret@h:2")?.username)
-        XCTAssertEqual(RedisEndpoint(url: "unix:///run/redis.sock")?.address, .unix(path: "/run/redis.sock"))
+final class RedisConfigurationTests: XCTestCase {
+    private func parse(_ url: String) throws -> RedisConfiguration { try RedisConfiguration(url: url) }
+
+    func testSingleNodeURLs() throws {
+        XCTAssertEqual(try parse("redis://10.0.0.5:6380").topology, .single(.tcp(host: "10.0.0.5", port: 6380)))
+        XCTAssertEqual(try parse("redis://localhost").topology, .single(.tcp(host: "localhost", port: 6379)))
+        XCTAssertEqual(try parse("redis://[::1]:7000").topology, .single(.tcp(host: "::1", port: 7000)))
+        let full = try parse("redis://user:p%40ss:word@h:1/3")
+        XCTAssertEqual(full.username, "user")
+        XCTAssertEqual(full.password, "p@ss:word", "percent-escapes in the password are decoded")
+        XCTAssertEqual(full.database, 3)
+        XCTAssertEqual(full.topology, .single(.tcp(host: "h", port: 1)))
+        XCTAssertEqual(try parse("redis://:secret@h:2").password, "secret")
+        XCTAssertNil(try parse("redis://:secret@h:2").username)
+        XCTAssertEqual(try parse("unix:///run/redis.sock").topology, .single(.unix(path: "/run/redis.sock")))
+        XCTAssertEqual(try parse("unix:///run/redis.sock?db=4").database, 4)
+        XCTAssertNil(try parse("redis://h").tls)
+        XCTAssertNotNil(try parse("rediss://h").tls, "rediss is TLS")
+        XCTAssertEqual(try parse("rediss://h").tls?.insecure, false, "verification is on by default")
     }
 
-    func testRejectsBadURLs() {
-        for url in ["", "http://h:1", "redis://h:0", "redis://h:70000", "redis://h:x", "redis://h/-1", "redis://h/x", "unix://relative"] {
-            XCTAssertNil(RedisEndpoint(url: url), url)
+    func testClusterAndSentinelURLs() throws {
+        let cluster = try parse("rediss-cluster://app:pw@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002")
+        XCTAssertEqual(cluster.topology, .cluster(seeds: [.tcp(host: "10.0.0.1", port: 7000), .tcp(host: "10.0.0.2", port: 7001), .tcp(host: "::1", port: 7002)]))
+        XCTAssertEqual(cluster.username, "app")
+        XCTAssertNotNil(cluster.tls)
+        let sentinel = try parse("redis-sentinel://:pw@s1:26379,s2,s3:26380/mymaster/2")
+        XCTAssertEqual(sentinel.topology, .sentinel(sentinels: [.tcp(host: "s1", port: 26379), .tcp(host: "s2", port: 26379), .tcp(host: "s3", port: 26380)],
+                                                    masterName: "mymaster"))
+        XCTAssertEqual(sentinel.database, 2)
+        XCTAssertEqual(sentinel.password, "pw")
+    }
+
+    /// A bad URL stops the program at start with a message that names the problem.
+    func testBadURLsAreRefusedWithAReason() {
+        let cases: [(String, String)] = [
+            ("", "no scheme"), ("http://h:1", "unknown scheme"), ("redis://h:0", "bad port"), ("redis://h:70000", "bad port"),
+            ("redis://h:x", "bad port"), ("redis://h/-1", "database"), ("redis://h/x", "database"), ("unix://relative", "unix"),
+            ("redis://a:1,b:2", "one host"), ("redis-cluster://a:1/2", "database 0"), ("redis-sentinel://s:1", "master name"),
+            ("redis-sentinel://s:1/bad name", "master name"), ("redis://:%zz@h", "%-escape"), ("redis-cluster://a:1,,b:2", "empty host"),
+        ]
+        for (url, reason) in cases {
+            XCTAssertThrowsError(try parse(url), url) { error in
+                XCTAssertTrue("\(error)".contains(reason), "\(url): \(error)")
+            }
         }
     }
 
-    func testDescriptionHidesThePassword() {
-        XCTAssertFalse(RedisEndpoint(url: "redis://:hunter2@h:1")?.description.contains("hunter2") ?? true)
+    func testDescriptionHidesThePassword() throws {
+        for url in ["redis://:hunter2@h:1", "rediss-cluster://u:hunter2@a:1,b:2", "redis-sentinel://:hunter2@s/m"] {
+            XCTAssertFalse(try parse(url).description.contains("hunter2"), url)
+        }
+    }
+}
+
+final class HashSlotTests: XCTestCase {
+    func testCRC16AndSlotsMatchRedisCluster() {
+        var vector = "123456789"
+        XCTAssertEqual(vector.withUTF8 { HashSlot.crc16($0) }, 0x31C3, "CRC-16/XMODEM check value")
+        XCTAssertEqual(HashSlot.of("foo"), 12182)
+        XCTAssertEqual(HashSlot.of("bar"), 5061)
+        XCTAssertEqual(HashSlot.of("{user1000}.following"), HashSlot.of("{user1000}.followers"))
+        XCTAssertEqual(HashSlot.of("{user1000}.following"), HashSlot.of("user1000"))
+        XCTAssertEqual(HashSlot.of("foo{}{bar}"), HashSlot.of("foo{}{bar}"), "an empty tag hashes the whole key")
+        XCTAssertNotEqual(HashSlot.of("foo{}{bar}"), HashSlot.of("bar"))
+        XCTAssertEqual(HashSlot.of("foo{{bar}}zap"), HashSlot.of("{bar"))
+        XCTAssertEqual(HashSlot.of("sidu_{ada}:sessions"), HashSlot.of("sidu_{ada}:gen"))
+    }
+
+    func testSlotMapFromClusterSlotsAndRedirections() throws {
+        func node(_ host: String, _ port: Int64) -> RedisReply { .array([.string(Array(host.utf8)), .integer(port), .string(Array("id".utf8))]) }
+        let reply = RedisReply.array([
+            .array([.integer(0), .integer(5460), node("10.0.0.1", 7000), node("10.0.0.4", 7003)]),
+            .array([.integer(5461), .integer(10922), node("", 7001)]),
+            .array([.integer(10923), .integer(16383), node("10.0.0.3", 7002), node("10.0.0.5", 7004), node("10.0.0.6", 7005)]),
+        ])
+        let map = try XCTUnwrap(ClusterSlotMap(clusterSlots: reply, answeredBy: .tcp(host: "10.0.0.2", port: 7001)))
+        XCTAssertTrue(map.coversAllSlots)
+        XCTAssertEqual(map.owner(of: 0), .tcp(host: "10.0.0.1", port: 7000))
+        XCTAssertEqual(map.owner(of: 6000), .tcp(host: "10.0.0.2", port: 7001), "an empty host is the node that answered")
+        XCTAssertEqual(map.replicas(of: .tcp(host: "10.0.0.3", port: 7002)), 2)
+        XCTAssertEqual(map.replicas(of: .tcp(host: "10.0.0.2", port: 7001)), 0)
+        var moved = map
+        moved.move(0, to: .tcp(host: "10.0.0.9", port: 7009))
+        XCTAssertEqual(moved.owner(of: 0), .tcp(host: "10.0.0.9", port: 7009))
+        XCTAssertEqual(moved.owner(of: 1), .tcp(host: "10.0.0.1", port: 7000))
+        XCTAssertNil(ClusterSlotMap(clusterSlots: .array([.array([.integer(0), .integer(99999), node("h", 1)])]), answeredBy: .tcp(host: "h", port: 1)))
+        XCTAssertEqual(ClusterRedirect(RedisServerError(message: "MOVED 3999 127.0.0.1:6381")),
+                       ClusterRedirect(kind: .moved, slot: 3999, address: .tcp(host: "127.0.0.1", port: 6381)))
+        XCTAssertEqual(ClusterRedirect(RedisServerError(message: "ASK 3999 [::1]:6381"))?.kind, .ask)
+        XCTAssertNil(ClusterRedirect(RedisServerError(message: "ERR MOVED 1 h:1")))
+        XCTAssertNil(ClusterRedirect(RedisServerError(message: "MOVED 99999 h:1")))
     }
 }
 

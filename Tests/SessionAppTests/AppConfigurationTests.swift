@@ -16,7 +16,7 @@ final class AppConfigurationTests: XCTestCase {
         let config = try configuration([])
         XCTAssertEqual(config.server.listen, .inherited)
         XCTAssertEqual(config.server.threads, 64)
-        XCTAssertEqual(config.redis.address, .tcp(host: "127.0.0.1", port: 6379))
+        XCTAssertEqual(config.redis.topology, .single(.tcp(host: "127.0.0.1", port: 6379)))
         XCTAssertEqual(config.keyPrefix, "sid_")
         XCTAssertEqual(config.session.cookieName, "sid")
         XCTAssertEqual(config.idleTimeoutSeconds, 1800)
@@ -30,7 +30,7 @@ final class AppConfigurationTests: XCTestCase {
             ["--threads", "12", "--redis-url=redis://10.1.2.3:7000/1", "--key-prefix", "app:sid_", "--listen", "127.0.0.1:9100"],
             ["SESSION_FCGI_THREADS": "3", "REDIS_URL": "redis://elsewhere:1", "SESSION_FCGI_IDLE_TIMEOUT": "60"])
         XCTAssertEqual(config.server.threads, 12)
-        XCTAssertEqual(config.redis.address, .tcp(host: "10.1.2.3", port: 7000))
+        XCTAssertEqual(config.redis.topology, .single(.tcp(host: "10.1.2.3", port: 7000)))
         XCTAssertEqual(config.redis.database, 1)
         XCTAssertEqual(config.keyPrefix, "app:sid_")
         XCTAssertEqual(config.server.listen, .tcp(host: "127.0.0.1", port: 9100))
@@ -38,8 +38,8 @@ final class AppConfigurationTests: XCTestCase {
     }
 
     func testTimeoutsSurviveARedisURLGivenLater() throws {
-        let config = try configuration(["--redis-timeout-ms", "50", "--redis-url", "redis://h:1"])
-        XCTAssertEqual(config.redis.commandTimeoutMilliseconds, 50)
+        let config = try configuration(["--redis-timeout-ms", "50", "--redis-wait-timeout-ms", "20", "--redis-url", "redis://h:1"])
+        XCTAssertEqual(config.redisConfiguration.commandTimeoutMilliseconds, 50)
     }
 
     func testInvalidValuesAreRefusedWithTheirFlag() {
@@ -109,7 +109,7 @@ final class AppConfigurationTests: XCTestCase {
             "--admin-token-file", try file("token", token + "\n"),
             "--cookie-signing-keys-file", try file("keys", keys, mode: 0o644),
         ])
-        XCTAssertEqual(config.redisEndpoint.password, "from-file", "the file wins over the URL")
+        XCTAssertEqual(config.redisConfiguration.password, "from-file", "the file wins over the URL")
         XCTAssertEqual(config.adminToken, token)
         XCTAssertEqual(config.cookieSigningKeys, ["Yk3vQ9pLx2RmT7wZs4NcJ8bHd6FgA1eU", "p0Oi9Uy8Tr7Ee6Ww5Qq4Aa3Ss2Dd1Ff0Gg"])
         XCTAssertEqual(config.warnings.count, 1, "a world-readable key file is warned about: \(config.warnings)")
@@ -123,6 +123,25 @@ final class AppConfigurationTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("--admin-token-file"))
         }
         XCTAssertThrowsError(try configuration(["--redis-password-file", try file("empty", "\n")]))
+    }
+
+    func testRedisTopologyAndTLSOptions() throws {
+        let cluster = try configuration(["--redis-url", "rediss-cluster://a:7000,b:7001", "--redis-tls-server-name", "redis.internal"])
+        XCTAssertEqual(cluster.redisConfiguration.topology, .cluster(seeds: [.tcp(host: "a", port: 7000), .tcp(host: "b", port: 7001)]))
+        XCTAssertEqual(cluster.redisConfiguration.tls?.serverName, "redis.internal")
+        XCTAssertEqual(cluster.redisConfiguration.tls?.insecure, false)
+        XCTAssertThrowsError(try configuration(["--redis-url", "redis://h", "--redis-tls-server-name", "x"])) { error in
+            XCTAssertTrue("\(error)".contains("rediss"), "\(error)")
+        }
+        XCTAssertThrowsError(try configuration(["--redis-tls-ca-file", "/nonexistent/ca.pem", "--redis-url", "rediss://h"])) { error in
+            XCTAssertTrue("\(error)".contains("--redis-tls-ca-file"))
+        }
+        XCTAssertThrowsError(try configuration(["--redis-url", "redis-sentinel://s:26379"])) { error in
+            XCTAssertTrue("\(error)".contains("--redis-url") && "\(error)".contains("master name"), "\(error)")
+        }
+        XCTAssertThrowsError(try configuration(["--redis-wait-timeout-ms", "600"]), "the wait must fit in the command timeout")
+        XCTAssertNil(try configuration([]).redisWaitReplicas, "auto by default")
+        XCTAssertEqual(try configuration(["--redis-wait-replicas", "2"]).redisWaitReplicas, 2)
     }
 
     func testKeyPrefixesCannotChangeTheClusterSlot() {

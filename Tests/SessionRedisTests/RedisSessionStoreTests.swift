@@ -25,7 +25,7 @@ final class RedisSessionStoreTests: XCTestCase {
     /// A store with key prefixes of its own, so tests never share keys.
     private func makeStore(indexLifetimeSeconds: Int = 12 * 3600 + 60) throws -> RedisSessionStore {
         let tag = UUID().uuidString.prefix(8)
-        return RedisSessionStore(connection: try server.connection(), keyPrefix: "t\(tag):sid_", userKeyPrefix: "t\(tag):u_",
+        return RedisSessionStore(client: try server.client(), keyPrefix: "t\(tag):sid_", userKeyPrefix: "t\(tag):u_",
                                  indexLifetimeSeconds: indexLifetimeSeconds)
     }
 
@@ -118,33 +118,33 @@ final class RedisSessionStoreTests: XCTestCase {
 
     func testConcurrentIncrementsOnOneSessionAllCount() throws {
         let prefix = "t\(UUID().uuidString.prefix(8)):sid_"
-        let endpoint = try server.endpoint
+        let configuration = try server.configuration
         let timeouts = self.timeouts
-        let id = try create(RedisSessionStore(connection: RedisConnection(endpoint: endpoint), keyPrefix: prefix), [("count", "0")])
+        let id = try create(RedisSessionStore(client: RedisClient(configuration: configuration), keyPrefix: prefix), [("count", "0")])
         let threads = 8, perThread = 200
         let failures = LockedCounter()
         DispatchQueue.concurrentPerform(iterations: threads) { _ in
             // One connection per thread, as in the server.
-            let store = RedisSessionStore(connection: RedisConnection(endpoint: endpoint), keyPrefix: prefix)
+            let store = RedisSessionStore(client: RedisClient(configuration: configuration), keyPrefix: prefix)
             for _ in 0..<perThread {
                 if case .found = (try? store.increment("count", by: 1, in: id, timeouts: timeouts)) ?? .missing {} else { failures.add() }
             }
         }
         XCTAssertEqual(failures.value, 0)
-        let final = try RedisSessionStore(connection: RedisConnection(endpoint: endpoint), keyPrefix: prefix)
+        let final = try RedisSessionStore(client: RedisClient(configuration: configuration), keyPrefix: prefix)
             .increment("count", by: 0, in: id, timeouts: timeouts)
         XCTAssertEqual(final, .found(Int64(threads * perThread)))
     }
 
     func testConcurrentWritesToDifferentFieldsAllSurviveWithinTheLimit() throws {
         let prefix = "t\(UUID().uuidString.prefix(8)):sid_"
-        let endpoint = try server.endpoint
+        let configuration = try server.configuration
         let timeouts = self.timeouts
-        let id = try create(RedisSessionStore(connection: RedisConnection(endpoint: endpoint), keyPrefix: prefix))
+        let id = try create(RedisSessionStore(client: RedisClient(configuration: configuration), keyPrefix: prefix))
         let writers = 8, perWriter = 25, limit = 150
         let applied = LockedCounter(), refused = LockedCounter()
         DispatchQueue.concurrentPerform(iterations: writers) { writer in
-            let store = RedisSessionStore(connection: RedisConnection(endpoint: endpoint), keyPrefix: prefix)
+            let store = RedisSessionStore(client: RedisClient(configuration: configuration), keyPrefix: prefix)
             for field in 0..<perWriter {
                 switch try? store.update(id, set: [("w\(writer)f\(field)", "v")], remove: [], timeouts: timeouts,
                                          limits: SessionLimits(maxAttributes: limit, maxBytes: 100_000)) {
@@ -156,7 +156,7 @@ final class RedisSessionStoreTests: XCTestCase {
         }
         XCTAssertEqual(applied.value, limit, "exactly the limit is admitted under concurrency")
         XCTAssertEqual(refused.value, writers * perWriter - limit)
-        let store = RedisSessionStore(connection: RedisConnection(endpoint: endpoint), keyPrefix: prefix)
+        let store = RedisSessionStore(client: RedisClient(configuration: configuration), keyPrefix: prefix)
         guard case .found(let record) = try store.load(id, timeouts: timeouts, touch: false, incrementing: nil) else { return XCTFail("gone") }
         XCTAssertEqual(record.attributes.count, limit, "every admitted write survives")
     }
@@ -193,7 +193,7 @@ final class RedisSessionStoreTests: XCTestCase {
     }
 
     func testStoreReportsUnavailableWhenRedisIsDown() throws {
-        let store = RedisSessionStore(connection: RedisConnection(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: FreePort.next()))))
+        let store = RedisSessionStore(configuration: RedisConfiguration(topology: .single(.tcp(host: "127.0.0.1", port: FreePort.next()))))
         XCTAssertThrowsError(try store.increment("count", by: 1, in: SessionID.generate(), timeouts: timeouts)) { error in
             guard case .unavailable = error as? SessionStoreError else { return XCTFail("got \(error)") }
         }

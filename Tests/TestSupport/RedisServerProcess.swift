@@ -42,6 +42,16 @@ public final class RedisServerProcess: @unchecked Sendable {
         RedisConnection(endpoint: endpoint)
     }
 
+    /// The deployment as a client configuration (one node).
+    public var configuration: RedisConfiguration {
+        RedisConfiguration(topology: .single(.tcp(host: "127.0.0.1", port: port)))
+    }
+
+    /// A new client (as the store uses) for this server.
+    public func client() -> RedisClient {
+        RedisClient(configuration: configuration)
+    }
+
     /// Calls per command from `INFO commandstats` (`evalsha` → 12, …).
     public func commandCalls() throws -> [String: Int] {
         let reply = try connection().send(RedisCommand("INFO", "commandstats"))

@@ -9,9 +9,10 @@ import Glibc
 ///
 /// Lifecycle: the connection is made lazily on the first command. After any I/O or protocol
 /// error the transport and reader are dropped at once and the next command connects anew, so
-/// the owner recovers by itself when Redis comes back. Failed connects back off (50 ms,
-/// doubling, at most 1 s) so an outage answers fast instead of every request waiting for a
-/// connect timeout. A command is never retried after it may have reached the server.
+/// the owner recovers by itself when Redis comes back. After two failed connects in a row
+/// further attempts back off (50 ms, doubling, at most 1 s) so an outage answers fast instead
+/// of every request waiting for a connect timeout. A command is never retried after it may
+/// have reached the server.
 public final class RedisConnection {
     public let endpoint: RedisEndpoint
     private let tlsContext: TLSContext?
@@ -30,6 +31,7 @@ public final class RedisConnection {
     /// When a failed connect may be tried again, and the current pause.
     private var nextConnectAllowed: UInt64 = 0
     private var backoffMilliseconds = 0
+    private var failedConnects = 0
     /// How many connections this object has made, for tests and metrics.
     public private(set) var connectionsOpened = 0
 
@@ -149,11 +151,15 @@ public final class RedisConnection {
         do throws(RedisError) {
             let fresh = try connect()
             backoffMilliseconds = 0
+            failedConnects = 0
             nextConnectAllowed = 0
             return fresh
         } catch {
-            backoffMilliseconds = min(1000, max(50, backoffMilliseconds * 2))
-            nextConnectAllowed = Deadline.now() &+ UInt64(backoffMilliseconds) &* 1_000_000
+            failedConnects += 1
+            if failedConnects >= 2 {
+                backoffMilliseconds = min(1000, max(50, backoffMilliseconds * 2))
+                nextConnectAllowed = Deadline.now() &+ UInt64(backoffMilliseconds) &* 1_000_000
+            }
             throw error
         }
     }

@@ -288,7 +288,8 @@ final class LifecycleEndToEndTests: XCTestCase {
             busyStatuses.append((Date().timeIntervalSince(started), try stack.get("/me", cookie: busy.cookie).status))
         }
         XCTAssertEqual(try stack.get("/me", cookie: idle.cookie).status, 401, "idle timeout")
-        let alive = busyStatuses.filter { $0.seconds < 2.5 }
+        // Redis counts whole seconds, so the 3 s lifetime may end up to 1 s early.
+        let alive = busyStatuses.filter { $0.seconds < 1.95 }
         XCTAssertGreaterThanOrEqual(alive.count, 3)
         XCTAssertEqual(Set(alive.map(\.status)), [200], "activity keeps the session past its idle timeout: \(busyStatuses)")
         XCTAssertEqual(busyStatuses.last?.status, 401, "absolute timeout: \(busyStatuses)")

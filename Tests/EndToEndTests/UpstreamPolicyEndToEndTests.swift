@@ -8,7 +8,7 @@ import TestSupport
 /// slow requests never make nginx answer "no live upstreams".
 final class UpstreamPolicyEndToEndTests: XCTestCase {
     /// The template's fastcgi_read_timeout, in seconds.
-    static let readTimeout = 3.0
+    static let readTimeout = 5.0
 
     /// Review finding: with max_fails=1 (and each nginx worker counting on its own), one request
     /// per instance that outlived the read timeout took both instances out of that worker, and
@@ -93,7 +93,7 @@ final class UpstreamPolicyEndToEndTests: XCTestCase {
         Thread.sleep(forTimeInterval: 1.5)
         let pausedAt = Date().timeIntervalSince(start)
         stack.pauseInstance(address: hung)
-        Thread.sleep(forTimeInterval: 9)
+        Thread.sleep(forTimeInterval: 14)
         let resumedAt = Date().timeIntervalSince(start)
         stack.resumeInstance(address: hung)
         Thread.sleep(forTimeInterval: 5)
@@ -125,10 +125,10 @@ final class UpstreamPolicyEndToEndTests: XCTestCase {
         // Every request waits at most one read timeout (plus the retry).
         XCTAssertLessThan(samples.map(\.seconds).max() ?? 0, Self.readTimeout + 1.5)
         // Once the hang is noticed, the hung instance only gets an occasional probe.
-        let noticed = samples.filter { $0.began > pausedAt + Self.readTimeout + 1 && $0.began < resumedAt - Self.readTimeout }
+        let noticed = samples.filter { $0.began > pausedAt + Self.readTimeout + 1 && $0.began < resumedAt }
         let probes = noticed.filter { $0.seconds > 1 }
         XCTAssertGreaterThan(noticed.count, 50)
-        XCTAssertLessThanOrEqual(probes.count, 4, "requests sent to the hung instance after it was noticed: \(probes.count)")
+        XCTAssertLessThanOrEqual(probes.count, 3, "requests sent to the hung instance after it was noticed: \(probes.count)")
 
         // The instance serves again soon after it wakes up, and takes its share.
         let servedByHungAfterWake = samples.filter { $0.began > resumedAt && log[$0.target]?.upstreams.last == hung && $0.status == 200 }

@@ -174,6 +174,33 @@ def test_sessions_survive_a_killed_redis(base):
         local.down()
 
 
+def test_sessions_of_a_state_folder_from_before_the_append_only_file_are_kept(base):
+    local = Local(base)
+    try:
+        local.up()
+        count, cookie = count_with(local)
+        count, cookie = count_with(local, cookie)
+        password = local.secret("redis-password")
+        assert redis_cli(local, "save", password=password) == "OK"
+        local.down()
+        # What an older deploy/local left: the data in dump.rdb (0644), no append-only file.
+        shutil.rmtree(os.path.join(local.state, "appendonlydir"))
+        os.chmod(os.path.join(local.state, "dump.rdb"), 0o644)
+        local.up()
+        assert count_with(local, cookie)[0] == 3, "the session in dump.rdb must survive the upgrade"
+        assert os.path.isdir(os.path.join(local.state, "appendonlydir"))
+        assert stat.S_IMODE(os.stat(os.path.join(local.state, "dump.rdb")).st_mode) == 0o600
+        assert redis_cli(local, "config", "get", "appendonly", password=password).split() == ["appendonly", "yes"]
+        # And from now on a crash keeps it.
+        with open(os.path.join(local.state, "redis.pid")) as f:
+            os.kill(int(f.read()), signal.SIGKILL)
+        time.sleep(0.3)
+        local.up()
+        assert count_with(local, cookie)[0] == 4
+    finally:
+        local.down()
+
+
 def test_external_redis_password_stays_off_command_lines(base):
     password = "external-" + os.urandom(12).hex()
     port = free_port()

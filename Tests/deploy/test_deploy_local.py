@@ -266,7 +266,8 @@ def socket_instances(local, paths):
 def test_unix_socket_instances_only_nginx_can_use(base):
     if not IS_ROOT:
         pytest.skip("as root: sockets for nginx's www-data workers")
-    sockets = [os.path.join(base, "run", "a.sock"), os.path.join(base, "run", "b.sock")]
+    # Two folders deep: deploy/local makes both, the way through open, the last one closed.
+    sockets = [os.path.join(base, "run", "session-store", "a.sock"), os.path.join(base, "run", "session-store", "b.sock")]
     local = Local(base, FCGI_SOCKETS=" ".join(sockets))
     try:
         local.up()

@@ -45,9 +45,9 @@ public final class ManagedProcess: @unchecked Sendable {
     }
 
     /// Stops the process where it stands (SIGSTOP), as a hang would: its sockets stay open and
-    /// the kernel keeps queueing connections and requests for it.
-    /// Returns once every thread of the process has stopped (signals are delivered
-    /// asynchronously, and a thread that was running could still answer a request).
+    /// the kernel keeps queueing connections and requests for it. Returns once every thread
+    /// has stopped (a signal is delivered asynchronously, and a thread still running could
+    /// answer one more request).
     public func pause() {
         guard process.isRunning else { return }
         kill(pid, SIGSTOP)

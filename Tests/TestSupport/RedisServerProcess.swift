@@ -23,13 +23,9 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// `configurationFile`, with whatever it saved in `directory`. Returns once the server
     /// answers commands (loading a saved dataset comes first).
     public func start() throws {
-        var arguments: [String] = []
-        if let configurationFile {
-            // The file's settings, then only what places this server: port, address, folder.
-            arguments = [configurationFile.path]
-        } else {
-            arguments = ["--save", "", "--appendonly", "no"]
-        }
+        // The file's settings (then only what places this server: port, address, folder), or
+        // no persistence at all.
+        var arguments = configurationFile.map { [$0.path] } ?? ["--save", "", "--appendonly", "no"]
         arguments += ["--port", String(port), "--bind", "127.0.0.1", "--enable-debug-command", "local",
                       "--dir", directory.path, "--daemonize", "no"]
         process = try ManagedProcess(

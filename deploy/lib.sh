@@ -19,12 +19,20 @@ ensure_packages() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# True when process $1 runs. A process that has exited but that its parent has not reaped yet
+# (a zombie: a daemon killed with SIGKILL, until init collects it) does not count.
+process_running() {
+    local pid=$1 state
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    state=$(ps -o stat= -p "$pid" 2>/dev/null) || return 1
+    [[ $state != Z* ]]
+}
+
 # True when the pid in file $1 names a running process.
 pid_alive() {
-    local file=$1 pid
+    local file=$1
     [ -s "$file" ] || return 1
-    pid=$(cat "$file")
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+    process_running "$(cat "$file")"
 }
 
 # Sends signal $2 (default TERM) to the pid in file $1 and waits up to 10 s for it to exit,
@@ -34,8 +42,8 @@ stop_pid_file() {
     if pid_alive "$file"; then
         pid=$(cat "$file")
         kill "-$signal" "$pid" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+        for _ in $(seq 100); do process_running "$pid" || break; sleep 0.1; done
+        if process_running "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
     fi
     rm -f "$file"
 }
@@ -55,6 +63,17 @@ wait_port() {
     local port=$1 seconds=${2:-10}
     for _ in $(seq $((seconds * 10))); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# Waits up to $2 seconds until the Unix socket at path $1 exists (spawn-fcgi creates it
+# listening, before it starts the application).
+wait_socket() {
+    local path=$1 seconds=${2:-10}
+    for _ in $(seq $((seconds * 10))); do
+        [ -S "$path" ] && return 0
         sleep 0.1
     done
     return 1

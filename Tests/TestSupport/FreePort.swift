@@ -51,6 +51,37 @@ public enum FreePort {
     }
 }
 
+/// Unix-domain sockets of FastCGI instances.
+public enum UnixSocketProbe {
+    /// Waits until something accepts connections on the socket at `path`.
+    public static func waitUntilListening(_ path: String, timeout: TimeInterval = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if isListening(path) { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    /// Whether a connection to the Unix socket at `path` succeeds now.
+    public static func isListening(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in bytes.enumerated() { buffer[index] = byte }
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        return result == 0
+    }
+}
+
 /// A TCP connection to 127.0.0.1.
 enum LoopbackSocket {
     /// A connected socket (the caller closes it), or nil if nothing accepts on `port`.

@@ -30,16 +30,46 @@ public final class ManagedProcess: @unchecked Sendable {
     public var pid: Int32 { process.processIdentifier }
     public var isRunning: Bool { process.isRunning }
 
-    /// Sends `signal` and waits up to `timeout` for the exit, then SIGKILL.
+    /// Sends `signal` and waits up to `timeout` for the exit, then SIGKILL. A paused process
+    /// is resumed after the signal, so that it can act on it.
     public func stop(signal: Int32 = SIGTERM, timeout: TimeInterval = 10) {
         guard process.isRunning else { return }
         kill(pid, signal)
+        kill(pid, SIGCONT)
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(10_000) }
         if process.isRunning {
             kill(pid, SIGKILL)
             process.waitUntilExit()
         }
+    }
+
+    /// Stops the process where it stands (SIGSTOP), as a hang would: its sockets stay open and
+    /// the kernel keeps queueing connections and requests for it. Returns once every thread
+    /// has stopped (a signal is delivered asynchronously, and a thread still running could
+    /// answer one more request).
+    public func pause() {
+        guard process.isRunning else { return }
+        kill(pid, SIGSTOP)
+        let deadline = Date().addingTimeInterval(2)
+        while !allThreadsStopped() && Date() < deadline { usleep(1_000) }
+    }
+
+    /// Whether /proc shows every thread of the process stopped (state `T`).
+    private func allThreadsStopped() -> Bool {
+        let tasks = "/proc/\(pid)/task"
+        guard let threads = try? FileManager.default.contentsOfDirectory(atPath: tasks), !threads.isEmpty else { return false }
+        return threads.allSatisfy { thread in
+            guard let stat = try? String(contentsOfFile: "\(tasks)/\(thread)/stat", encoding: .utf8),
+                  let end = stat.lastIndex(of: ")") else { return false }
+            return stat[stat.index(after: end)...].trimmingCharacters(in: .whitespaces).first == "T"
+        }
+    }
+
+    /// Lets a paused process go on (SIGCONT).
+    public func resume() {
+        guard process.isRunning else { return }
+        kill(pid, SIGCONT)
     }
 
     /// Kills the process at once (SIGKILL), as a crash would.

@@ -1,79 +1,168 @@
 import Foundation
 
 /// The whole service on free loopback ports: a private redis-server, `instanceCount`
-/// session-fcgi instances started by spawn-fcgi, and nginx in front, rendered from
+/// session-fcgi instances started by spawn-fcgi (on TCP ports, or on Unix sockets), and nginx
+/// in front (HTTP, or HTTPS with a self-signed certificate made for the stack), rendered from
 /// `nginx/session-store.conf.template`. Everything is stopped by pid when the stack goes away.
 public final class SessionStack: @unchecked Sendable {
     // @unchecked: used from one test at a time; the mutable instance list is only changed by
-    // the owning test (kill/start), never concurrently with requests that read it.
+    // the owning test (kill/start/pause), never concurrently with requests that read it.
+
+    /// How nginx reaches the instances.
+    public enum Transport: Sendable {
+        /// A loopback TCP port per instance.
+        case tcp
+        /// A Unix socket per instance in the stack's folder: mode 0660 with nginx's worker group
+        /// when the tests run as root (nginx's workers then run as www-data), 0600 otherwise.
+        case unixSocket
+    }
+
     public let redis: RedisServerProcess
     public let nginxPort: Int
+    /// Ports of the instances (empty when they listen on Unix sockets).
     public let instancePorts: [Int]
+    /// Every instance as nginx names it (in `$upstream_addr`): `127.0.0.1:PORT` or `unix:/path`.
+    public let instanceAddresses: [String]
     /// Port of the demo second upstream behind the gateway (`/app/`).
     public let appPort: Int
     public let directory: URL
     public let extraArguments: [String]
-    private var instances: [Int: ManagedProcess] = [:]
+    public let https: Bool
+    private var instances: [String: ManagedProcess] = [:]
     private var nginx: ManagedProcess?
 
-    public init(instanceCount: Int = 2, threads: Int = 8, extraArguments: [String] = []) throws {
-        directory = try Paths.temporaryDirectory("stack")
-        redis = try RedisServerProcess()
+    /// The group nginx's workers run as when nginx starts as root (see nginx/render).
+    public static let nginxWorkerGroup = "www-data"
+
+    /// - Parameters:
+    ///   - redis: a Redis of the test's own (say, with a configuration file); the stack stops it.
+    public init(instanceCount: Int = 2, threads: Int = 8, extraArguments: [String] = [],
+                transport: Transport = .tcp, https: Bool = false, redis: RedisServerProcess? = nil) throws {
+        let directory = try Paths.temporaryDirectory("stack")
+        self.directory = directory
+        self.redis = try redis ?? RedisServerProcess()
         nginxPort = FreePort.next()
         appPort = FreePort.next()
-        instancePorts = (0..<instanceCount).map { _ in FreePort.next() }
+        self.https = https
+        switch transport {
+        case .tcp:
+            instancePorts = (0..<instanceCount).map { _ in FreePort.next() }
+            instanceAddresses = instancePorts.map { "127.0.0.1:\($0)" }
+        case .unixSocket:
+            instancePorts = []
+            instanceAddresses = (0..<instanceCount).map { "unix:" + directory.appendingPathComponent("fcgi-\($0).sock").path }
+        }
         self.extraArguments = ["--threads", String(threads)] + extraArguments
-        for port in instancePorts { try startInstance(port: port) }
+        for address in instanceAddresses { try startInstance(address: address) }
         try startNginx()
     }
 
     /// Starts (or restarts) the instance on `port` through spawn-fcgi.
     public func startInstance(port: Int) throws {
+        try startInstance(address: "127.0.0.1:\(port)")
+    }
+
+    /// Starts (or restarts) the instance at `address` (one of `instanceAddresses`).
+    public func startInstance(address: String) throws {
         let binary = Paths.sessionFCGIBinary
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw TestSupportError.didNotStart("session-fcgi: no binary at \(binary) (swift build first)")
         }
+        var socketArguments: [String]
+        let socketPath = address.hasPrefix("unix:") ? String(address.dropFirst("unix:".count)) : nil
+        if let socketPath {
+            try? FileManager.default.removeItem(atPath: socketPath)
+            socketArguments = ["-s", socketPath]
+            socketArguments += getuid() == 0 ? ["-M", "0660", "-G", Self.nginxWorkerGroup] : ["-M", "0600"]
+        } else {
+            let port = address.split(separator: ":").last.map(String.init) ?? ""
+            socketArguments = ["-a", "127.0.0.1", "-p", port]
+        }
         // -n: spawn-fcgi binds the socket and execs the app in its own process, so the pid we
         // hold is the instance's.
-        instances[port] = try ManagedProcess(
-            name: "session-fcgi:\(port)", executable: Paths.tool("spawn-fcgi"),
-            arguments: ["-n", "-a", "127.0.0.1", "-p", String(port), "--", binary,
-                        "--redis-url", redis.url, "--log-file", logFile(port: port).path] + extraArguments,
-            logFile: directory.appendingPathComponent("spawn-\(port).log"))
-        guard FreePort.waitUntilListening(port) else { throw TestSupportError.didNotStart("session-fcgi on \(port)") }
+        instances[address] = try ManagedProcess(
+            name: "session-fcgi:\(address)", executable: Paths.tool("spawn-fcgi"),
+            arguments: ["-n"] + socketArguments + ["--", binary,
+                        "--redis-url", redis.url, "--log-file", logFile(address: address).path] + extraArguments,
+            logFile: directory.appendingPathComponent("spawn-\(Self.fileName(address)).log"))
+        let listening: Bool
+        if let socketPath { listening = UnixSocketProbe.waitUntilListening(socketPath) }
+        else { listening = FreePort.waitUntilListening(Int(address.split(separator: ":").last ?? "") ?? 0) }
+        guard listening else { throw TestSupportError.didNotStart("session-fcgi on \(address)") }
     }
 
     public func logFile(port: Int) -> URL {
-        directory.appendingPathComponent("fcgi-\(port).log")
+        logFile(address: "127.0.0.1:\(port)")
+    }
+
+    public func logFile(address: String) -> URL {
+        directory.appendingPathComponent("fcgi-\(Self.fileName(address)).log")
+    }
+
+    private static func fileName(_ address: String) -> String {
+        if address.hasPrefix("unix:") { return URL(fileURLWithPath: String(address.dropFirst(5))).lastPathComponent }
+        return address.split(separator: ":").last.map(String.init) ?? address
     }
 
     /// Kills the instance on `port` at once (SIGKILL), as a crash would.
     public func killInstance(port: Int) {
-        instances[port]?.kill9()
-        instances[port] = nil
+        instances["127.0.0.1:\(port)"]?.kill9()
+        instances["127.0.0.1:\(port)"] = nil
     }
 
     /// Stops the instance on `port` with SIGTERM and returns whether it exited by itself.
     public func terminateInstance(port: Int) -> Int32? {
-        guard let instance = instances[port] else { return nil }
+        guard let instance = instances["127.0.0.1:\(port)"] else { return nil }
         instance.stop(signal: SIGTERM, timeout: 10)
-        instances[port] = nil
+        instances["127.0.0.1:\(port)"] = nil
         return instance.process.isRunning ? nil : instance.process.terminationStatus
     }
 
-    public func instancePID(port: Int) -> Int32? { instances[port]?.pid }
+    /// Freezes the instance at `address` (SIGSTOP), as a hang would: nginx can still connect
+    /// and send requests, and nothing answers them.
+    public func pauseInstance(address: String) {
+        instances[address]?.pause()
+    }
+
+    /// Lets a paused instance go on (SIGCONT).
+    public func resumeInstance(address: String) {
+        instances[address]?.resume()
+    }
+
+    public func instancePID(port: Int) -> Int32? { instances["127.0.0.1:\(port)"]?.pid }
+
+    public func instancePID(address: String) -> Int32? { instances[address]?.pid }
+
+    /// nginx's folder: the rendered nginx.conf, its logs, the certificate of an HTTPS stack.
+    public var nginxDirectory: URL { directory.appendingPathComponent("nginx") }
+
+    /// nginx's access log (format `session_store`: see the template; `AccessLog` reads it).
+    public var accessLog: URL { nginxDirectory.appendingPathComponent("nginx-access.log") }
+
+    /// nginx's error log.
+    public var errorLog: URL { nginxDirectory.appendingPathComponent("nginx-error.log") }
+
+    /// `http://127.0.0.1:PORT` or `https://…`.
+    public var baseURL: String { "\(https ? "https" : "http")://127.0.0.1:\(nginxPort)" }
 
     private func startNginx() throws {
-        let stateDirectory = directory.appendingPathComponent("nginx")
+        let stateDirectory = nginxDirectory
         try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
         let render = Process()
         render.executableURL = Paths.repositoryRoot.appendingPathComponent("nginx/render")
         var environment = ProcessInfo.processInfo.environment
         environment["STATE_DIR"] = stateDirectory.path
         environment["LISTEN"] = "127.0.0.1:\(nginxPort)"
-        environment["FCGI_ADDRESSES"] = instancePorts.map { "127.0.0.1:\($0)" }.joined(separator: " ")
+        environment["FCGI_ADDRESSES"] = instanceAddresses.joined(separator: " ")
         environment["NGINX_WORKERS"] = "2"
         environment["APP_UPSTREAM"] = "127.0.0.1:\(appPort)"
+        environment["TLS_CERT"] = nil
+        environment["TLS_KEY"] = nil
+        if https {
+            let (certificate, key) = try makeCertificate(in: stateDirectory)
+            environment["TLS_CERT"] = certificate.path
+            environment["TLS_KEY"] = key.path
+        }
         render.environment = environment
         let output = Pipe()
         render.standardOutput = output
@@ -85,14 +174,32 @@ public final class SessionStack: @unchecked Sendable {
         try config.write(to: configFile)
         nginx = try ManagedProcess(
             name: "nginx", executable: Paths.tool("nginx"),
-            arguments: ["-p", stateDirectory.path, "-c", configFile.path, "-g", "daemon off;"],
+            arguments: ["-p", stateDirectory.path, "-c", configFile.path, "-e", errorLog.path, "-g", "daemon off;"],
             logFile: stateDirectory.appendingPathComponent("nginx-stdout.log"))
         guard FreePort.waitUntilListening(nginxPort) else { throw TestSupportError.didNotStart("nginx on \(nginxPort)") }
     }
 
-    /// `GET path` through nginx.
+    /// A self-signed certificate for 127.0.0.1 and its key, made with openssl.
+    private func makeCertificate(in folder: URL) throws -> (certificate: URL, key: URL) {
+        let certificate = folder.appendingPathComponent("tls-cert.pem")
+        let key = folder.appendingPathComponent("tls-key.pem")
+        let openssl = try ManagedProcess(
+            name: "openssl", executable: Paths.tool("openssl"),
+            arguments: ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key.path, "-out", certificate.path])
+        openssl.process.waitUntilExit()
+        guard openssl.process.terminationStatus == 0 else { throw TestSupportError.didNotStart("openssl req") }
+        return (certificate, key)
+    }
+
+    /// `GET path` through nginx (over TLS with curl when the stack serves HTTPS).
     public func get(_ path: String, cookie: String? = nil, headers: [(String, String)] = []) throws -> HTTPResponse {
-        try HTTPClient.get(port: nginxPort, path: path, cookie: cookie, headers: headers)
+        if https {
+            var all = headers
+            if let cookie { all.append(("Cookie", cookie)) }
+            return try Curl.request(baseURL + path, headers: all)
+        }
+        return try HTTPClient.get(port: nginxPort, path: path, cookie: cookie, headers: headers)
     }
 
     /// Stops nginx, the instances and Redis, by pid.

@@ -1,0 +1,328 @@
+"""deploy/local itself: private state, secrets off command lines, the password-protected and
+durable Redis, Unix-socket instances, running as root and as an ordinary user, and the
+systemd unit. Each test runs deploy/local on free ports with a state folder of its own and
+stops exactly what it started (`deploy/local down`, by pid files).
+
+Run by deploy/test after `swift build`; alone: python3 -m pytest Tests/deploy -q
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LOCAL = os.path.join(ROOT, "deploy", "local")
+IS_ROOT = os.geteuid() == 0
+NGINX_GROUP = "www-data"
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+RUNUSER = shutil.which("runuser", path=SYSTEM_PATH) or "runuser"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def debug_binary():
+    path = os.environ.get("SESSION_FCGI_BIN") or os.path.join(ROOT, ".build", "debug", "session-fcgi")
+    if not os.access(path, os.X_OK):
+        pytest.skip(f"no session-fcgi binary at {path} (swift build first)")
+    return path
+
+
+class Local:
+    """deploy/local on free ports with a private state folder, run as `user` (None: as we are)."""
+
+    def __init__(self, base, user=None, **settings):
+        self.base = base
+        self.user = user
+        self.state = os.path.join(base, "state")
+        self.port = free_port()
+        self.redis_port = free_port()
+        self.env = {"PATH": SYSTEM_PATH, "HOME": base, "STATE_DIR": self.state,
+                    "PORT": str(self.port), "REDIS_PORT": str(self.redis_port), "APP_PORT": str(free_port()),
+                    "FCGI_THREADS": "8", "SESSION_FCGI_BIN": debug_binary()}
+        if "FCGI_SOCKETS" not in settings:
+            self.env["FCGI_PORTS"] = f"{free_port()} {free_port()}"
+        self.env.update(settings)
+
+    def run(self, command, check=True):
+        prefix = [RUNUSER, "-u", self.user, "--"] if self.user else []
+        # env -i: deploy/local sees only these settings (and the secrets in them stay in the
+        # environment, where the tests put them, not on a command line).
+        result = subprocess.run(prefix + ["env", "-i"] + [f"{k}={v}" for k, v in self.env.items()] + [LOCAL, command],
+                                capture_output=True, text=True, timeout=180)
+        if check and result.returncode != 0:
+            raise AssertionError(f"deploy/local {command} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def up(self):
+        return self.run("up")
+
+    def down(self):
+        return self.run("down", check=False)
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def secret(self, name):
+        with open(os.path.join(self.state, name)) as f:
+            return f.read().strip()
+
+
+@pytest.fixture
+def base():
+    folder = tempfile.mkdtemp(prefix="session-deploy-")
+    os.chmod(folder, 0o755)  # the tests' folder; deploy/local makes STATE_DIR 0700 inside it
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def get(url, cookie=None):
+    request = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode(), response.headers
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(), error.headers
+
+
+def count_with(local, cookie=None):
+    status, body, headers = get(local.url("/count"), cookie)
+    assert status == 200, body
+    sid = re.match(r"sid=([^;]+)", headers["Set-Cookie"]).group(1)
+    return json.loads(body)["count"], "sid=" + sid
+
+
+def command_lines():
+    """Every process's command line, as any local user can read it."""
+    lines = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    lines.append(f.read().replace(b"\0", b" ").decode(errors="replace"))
+            except OSError:
+                pass
+    return lines
+
+
+def redis_cli(local, *arguments, password=None):
+    env = {"PATH": "/usr/bin:/bin"}
+    if password is not None:
+        env["REDISCLI_AUTH"] = password
+    return subprocess.run(["redis-cli", "-p", str(local.redis_port)] + list(arguments), env=env,
+                          capture_output=True, text=True, timeout=10).stdout.strip()
+
+
+def test_state_is_private_and_no_secret_is_on_a_command_line(base):
+    local = Local(base)
+    try:
+        output = local.up().stderr
+        assert stat.S_IMODE(os.stat(local.state).st_mode) == 0o700
+        for folder, directories, files in os.walk(local.state):
+            for name in directories + files:
+                path = os.path.join(folder, name)
+                mode = stat.S_IMODE(os.lstat(path).st_mode)
+                assert mode & 0o077 == 0, f"{path} is open to others: {oct(mode)}"
+        password = local.secret("redis-password")
+        assert len(password) >= 32
+        with open(os.path.join(local.state, "redis.conf")) as f:
+            assert f"requirepass {password}" in f.read()
+        secrets = [password, local.secret("admin-token"), local.secret("demo-credentials").split(" / ")[1]]
+        assert count_with(local)[0] == 1, "the instances must reach the password-protected Redis"
+        for line in command_lines():
+            for secret in secrets:
+                assert secret not in line, f"a secret is on a command line: {line}"
+        # Operators: the hint printed by `up` works as printed.
+        hint = f"REDISCLI_AUTH=$(cat {local.state}/redis-password) redis-cli -p {local.redis_port}"
+        assert hint in output, output
+        assert subprocess.run(["bash", "-c", hint + " ping"], capture_output=True, text=True).stdout.strip() == "PONG"
+        assert redis_cli(local, "ping").startswith("NOAUTH")
+        assert redis_cli(local, "config", "get", "appendonly", password=password).split() == ["appendonly", "yes"]
+        assert redis_cli(local, "config", "get", "appendfsync", password=password).split() == ["appendfsync", "everysec"]
+        assert redis_cli(local, "config", "get", "bind", password=password).split()[1:] == ["127.0.0.1"]
+        assert "redis" in local.run("status").stdout and "PONG" in local.run("status").stdout
+    finally:
+        local.down()
+
+
+def test_sessions_survive_a_killed_redis(base):
+    local = Local(base)
+    try:
+        local.up()
+        count, cookie = count_with(local)
+        for expected in range(2, 6):
+            count, cookie = count_with(local, cookie)
+            assert count == expected
+        with open(os.path.join(local.state, "redis.pid")) as f:
+            os.kill(int(f.read()), signal.SIGKILL)
+        time.sleep(0.3)
+        local.up()  # starts Redis again (only what is not running)
+        assert count_with(local, cookie)[0] == 6, "the session must survive the crash"
+    finally:
+        local.down()
+
+
+def test_sessions_of_a_state_folder_from_before_the_append_only_file_are_kept(base):
+    local = Local(base)
+    try:
+        local.up()
+        count, cookie = count_with(local)
+        count, cookie = count_with(local, cookie)
+        password = local.secret("redis-password")
+        assert redis_cli(local, "save", password=password) == "OK"
+        local.down()
+        # What an older deploy/local left: the data in dump.rdb (0644), no append-only file.
+        shutil.rmtree(os.path.join(local.state, "appendonlydir"))
+        os.chmod(os.path.join(local.state, "dump.rdb"), 0o644)
+        local.up()
+        assert count_with(local, cookie)[0] == 3, "the session in dump.rdb must survive the upgrade"
+        assert os.path.isdir(os.path.join(local.state, "appendonlydir"))
+        assert stat.S_IMODE(os.stat(os.path.join(local.state, "dump.rdb")).st_mode) == 0o600
+        assert redis_cli(local, "config", "get", "appendonly", password=password).split() == ["appendonly", "yes"]
+        # And from now on a crash keeps it.
+        with open(os.path.join(local.state, "redis.pid")) as f:
+            os.kill(int(f.read()), signal.SIGKILL)
+        time.sleep(0.3)
+        local.up()
+        assert count_with(local, cookie)[0] == 4
+    finally:
+        local.down()
+
+
+def test_external_redis_password_stays_off_command_lines(base):
+    password = "external-" + os.urandom(12).hex()
+    port = free_port()
+    config = os.path.join(base, "external-redis.conf")
+    with open(config, "w") as f:
+        f.write(f"port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\nrequirepass {password}\n")
+    os.chmod(config, 0o600)
+    redis = subprocess.Popen(["redis-server", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True).stdout.strip():
+                break
+            time.sleep(0.05)
+        password_file = os.path.join(base, "external-password")
+        with open(password_file, "w") as f:
+            f.write(password + "\n")
+        os.chmod(password_file, 0o600)
+        for settings in ({"REDIS_URL": f"redis://:{password}@127.0.0.1:{port}"},
+                         {"REDIS_URL": f"redis://127.0.0.1:{port}", "REDIS_PASSWORD_FILE": password_file}):
+            local = Local(base, **settings)
+            try:
+                local.up()
+                assert count_with(local)[0] == 1, settings
+                assert "external (REDIS_URL)" in local.run("status").stdout
+                for line in command_lines():
+                    assert password not in line, f"the Redis password is on a command line: {line}"
+            finally:
+                local.down()
+                shutil.rmtree(local.state, ignore_errors=True)
+    finally:
+        redis.send_signal(signal.SIGTERM)
+        redis.wait(timeout=10)
+
+
+def test_secret_flags_in_extra_args_are_refused(base):
+    for extra in ("--admin-token abcdefghijklmnopqrstuvwxyz0123456789",
+                  "--cookie-signing-keys=abcdefghijklmnopqrstuvwxyz0123456789",
+                  "--redis-url redis://:pw@127.0.0.1:1"):
+        local = Local(base, FCGI_EXTRA_ARGS=extra)
+        try:
+            result = local.run("up", check=False)
+            assert result.returncode != 0, extra
+            assert "FCGI_EXTRA_ARGS" in result.stderr, result.stderr
+            assert not os.path.exists(os.path.join(local.state, "redis.pid")), "nothing should have started"
+        finally:
+            local.down()
+
+
+def socket_instances(local, paths):
+    """Checks a deploy/local stack whose instances listen on `paths`."""
+    statuses = local.run("status").stdout
+    for path in paths:
+        assert re.search(rf"session-fcgi unix:{re.escape(path)}\s+running", statuses), statuses
+        assert stat.S_ISSOCK(os.stat(path).st_mode)
+    for _ in range(4):
+        count_with(local)
+    time.sleep(0.2)
+    with open(os.path.join(local.state, "nginx-access.log")) as f:
+        used = set(re.findall(r'upstream="(unix:[^"]+)"', f.read()))
+    assert used == {"unix:" + p for p in paths}, used
+
+
+def test_unix_socket_instances_only_nginx_can_use(base):
+    if not IS_ROOT:
+        pytest.skip("as root: sockets for nginx's www-data workers")
+    # Two folders deep: deploy/local makes both, the way through open, the last one closed.
+    sockets = [os.path.join(base, "run", "session-store", "a.sock"), os.path.join(base, "run", "session-store", "b.sock")]
+    local = Local(base, FCGI_SOCKETS=" ".join(sockets))
+    try:
+        local.up()
+        socket_instances(local, sockets)
+        for path in sockets:
+            info = os.stat(path)
+            assert stat.S_IMODE(info.st_mode) == 0o660
+            assert info.st_gid == shutil._get_gid(NGINX_GROUP)
+        folder = os.stat(os.path.dirname(sockets[0]))
+        assert stat.S_IMODE(folder.st_mode) == 0o750 and folder.st_gid == shutil._get_gid(NGINX_GROUP)
+        # Another local user cannot even reach the sockets.
+        probe = subprocess.run([RUNUSER, "-u", "nobody", "--", "cgi-fcgi", "-bind", "-connect", sockets[0]],
+                               env={"PATH": "/usr/bin:/bin", "REQUEST_METHOD": "GET", "DOCUMENT_URI": "/livez"},
+                               capture_output=True, text=True, timeout=10)
+        assert probe.returncode != 0 and "alive" not in probe.stdout
+    finally:
+        local.down()
+    assert not any(os.path.exists(p) for p in sockets), "down must remove the sockets"
+    assert "stopped" in local.run("status").stdout
+
+
+def test_sockets_that_nginx_cannot_reach_are_refused(base):
+    if not IS_ROOT:
+        pytest.skip("as root only (nginx's workers are then another user)")
+    local = Local(base)
+    local.env["FCGI_SOCKETS"] = os.path.join(local.state, "a.sock")  # inside the private STATE_DIR
+    del local.env["FCGI_PORTS"]
+    try:
+        result = local.run("up", check=False)
+        assert result.returncode != 0
+        assert "cannot reach" in result.stderr, result.stderr
+    finally:
+        local.down()
+
+
+def test_runs_as_an_ordinary_user(base):
+    if not IS_ROOT:
+        pytest.skip("needs root to act as another user")
+    os.chown(base, pwd_uid("nobody"), -1)
+    sockets = [os.path.join(base, "run", "a.sock"), os.path.join(base, "run", "b.sock")]
+    local = Local(base, user="nobody", FCGI_SOCKETS=" ".join(sockets))
+    try:
+        local.up()
+        socket_instances(local, sockets)
+        for path in sockets:
+            assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+            assert os.stat(path).st_uid == pwd_uid("nobody")
+        assert stat.S_IMODE(os.stat(local.state).st_mode) == 0o700
+        password = local.secret("redis-password")
+        assert redis_cli(local, "ping", password=password) == "PONG"
+    finally:
+        local.down()
+    assert "stopped" in local.run("status").stdout
+
+
+def pwd_uid(name):
+    import pwd
+    return pwd.getpwnam(name).pw_uid

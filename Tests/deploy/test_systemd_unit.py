@@ -1,0 +1,164 @@
+"""The systemd unit (deploy/systemd/session-fcgi@.service): valid for systemd, and its socket
+setup does what it says. systemd itself does not run here (no systemd as PID 1 in CI), so the
+socket test plays its part: the runtime folder as RuntimeDirectory=/RuntimeDirectoryMode= make
+it, the privileged ExecStartPre, then the ExecStart command line run as an unprivileged user
+under the unit's UMask, all taken from the unit file itself.
+"""
+import os
+import re
+import shlex
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SYSTEMD = os.path.join(ROOT, "deploy", "systemd")
+UNIT = os.path.join(SYSTEMD, "session-fcgi@.service")
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+RUNUSER = shutil.which("runuser", path=SYSTEM_PATH) or "runuser"
+
+
+def unit_settings(path=UNIT):
+    """Key → list of values of the unit file (comments skipped)."""
+    settings = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith(("#", ";", "[")):
+                continue
+            key, _, value = line.partition("=")
+            settings.setdefault(key, []).append(value)
+    return settings
+
+
+def test_systemd_analyze_verify_finds_nothing():
+    analyze = shutil.which("systemd-analyze", path=SYSTEM_PATH)
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    folder = tempfile.mkdtemp(prefix="session-unit-")
+    try:
+        shutil.copy(UNIT, folder)
+        os.makedirs(os.path.join(folder, "session-fcgi@.service.d"))
+        checks = [("session-fcgi@a.service", None)]
+        # The TCP drop-in on top of the unit.
+        shutil.copy(os.path.join(SYSTEMD, "session-fcgi-tcp.conf"), os.path.join(folder, "session-fcgi@.service.d", "tcp.conf"))
+        checks.append(("session-fcgi@9001.service", None))
+        # The commented secret recipe, switched on, is valid too.
+        with open(UNIT) as f:
+            recipe = re.sub(r"^# (LoadCredential=|Environment=SESSION_FCGI_)", r"\1", f.read(), flags=re.M)
+        with open(os.path.join(folder, "credentials@.service"), "w") as f:
+            f.write(recipe)
+        checks.append(("credentials@a.service", None))
+        for name, _ in checks:
+            result = subprocess.run([analyze, "verify", name], env={"PATH": SYSTEM_PATH, "SYSTEMD_UNIT_PATH": folder + ":"},
+                                    capture_output=True, text=True, timeout=60)
+            assert result.returncode == 0 and result.stdout.strip() == "" and result.stderr.strip() == "", \
+                f"{name}:\n{result.stdout}{result.stderr}"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_unit_listens_on_a_socket_in_its_runtime_folder_and_keeps_its_sandbox():
+    settings = unit_settings()
+    assert settings["RuntimeDirectory"] == ["session-fcgi/%i"]
+    assert settings["RuntimeDirectoryMode"] == ["2750"]
+    start = shlex.split(settings["ExecStart"][0])
+    assert start[start.index("-s") + 1] == "%t/session-fcgi/%i/fcgi.sock"
+    assert start[start.index("-M") + 1] == "0660"
+    assert "-a" not in start and "-p" not in start, "TCP only through the drop-in"
+    for key, value in [("DynamicUser", "yes"), ("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
+                       ("ProtectHome", "yes"), ("PrivateTmp", "yes"), ("PrivateDevices", "yes"),
+                       ("CapabilityBoundingSet", ""), ("RestrictSUIDSGID", "yes")]:
+        assert settings.get(key) == [value], key
+    assert "AF_UNIX" in settings["RestrictAddressFamilies"][0]
+
+
+def test_only_nginxs_group_can_use_the_units_socket():
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as the service's user and as nginx's")
+    binary = os.path.join(ROOT, ".build", "debug", "session-fcgi")
+    if not os.access(binary, os.X_OK):
+        pytest.skip("swift build first")
+    settings = unit_settings()
+    group = dict(v.split("=", 1) for v in settings["Environment"])["NGINX_GROUP"]
+    runtime = tempfile.mkdtemp(prefix="session-unit-run-")  # stands for %t (/run)
+    os.chmod(runtime, 0o755)
+    instance = "a"
+
+    def expand(word):
+        return (word.replace("%t", runtime).replace("%i", instance).replace("${NGINX_GROUP}", group)
+                .replace("/usr/local/bin/session-fcgi", binary))
+
+    process = None
+    try:
+        # What systemd does for RuntimeDirectory= and RuntimeDirectoryMode= (the service's
+        # user: nobody stands for the dynamic one).
+        folder = os.path.join(runtime, expand(settings["RuntimeDirectory"][0]))
+        os.makedirs(folder)
+        os.chown(folder, pwd_uid("nobody"), pwd_gid("nobody"))
+        os.chmod(folder, int(settings["RuntimeDirectoryMode"][0], 8))
+        # ExecStartPre=+… runs as root.
+        for line in settings["ExecStartPre"]:
+            subprocess.run([expand(w) for w in shlex.split(line.lstrip("+"))], check=True)
+        # ExecStart as the service's user, with the unit's umask.
+        start = [expand(w) for w in shlex.split(settings["ExecStart"][0])]
+        umask = settings["UMask"][0]
+        process = subprocess.Popen([RUNUSER, "-u", "nobody", "--", "sh", "-c", f'umask {umask}; exec "$@"', "sh"] + start,
+                                   env={"PATH": SYSTEM_PATH, "REDIS_URL": "redis://127.0.0.1:1"},
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        path = os.path.join(folder, "fcgi.sock")
+        for _ in range(100):
+            if os.path.exists(path):
+                break
+            time.sleep(0.05)
+        info = os.stat(path)
+        assert stat.S_ISSOCK(info.st_mode)
+        assert stat.S_IMODE(info.st_mode) == 0o660
+        assert info.st_gid == pwd_gid_of_group(group), "the socket must belong to nginx's group"
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o2750
+
+        def ask(user):
+            return subprocess.run([RUNUSER, "-u", user, "--", "cgi-fcgi", "-bind", "-connect", path],
+                                  env={"PATH": SYSTEM_PATH, "REQUEST_METHOD": "GET", "DOCUMENT_URI": "/livez",
+                                       "REQUEST_URI": "/livez"}, capture_output=True, text=True, timeout=10)
+
+        nginx = ask(group)
+        assert nginx.returncode == 0 and '{"status":"alive"}' in nginx.stdout, nginx
+        stranger = ask("daemon")
+        assert stranger.returncode != 0 and "alive" not in stranger.stdout
+    finally:
+        if process is not None:
+            # runuser forks: stop the instance by its own pid (the socket's listener), then runuser.
+            for pid in child_pids(process.pid):
+                os.kill(pid, signal.SIGTERM)
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=15)
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def child_pids(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def pwd_uid(name):
+    import pwd
+    return pwd.getpwnam(name).pw_uid
+
+
+def pwd_gid(name):
+    import pwd
+    return pwd.getpwnam(name).pw_gid
+
+
+def pwd_gid_of_group(name):
+    import grp
+    return grp.getgrnam(name).gr_gid

@@ -34,7 +34,8 @@ final class DurabilityEndToEndTests: XCTestCase {
                     guard let response = try? HTTPClient.get(port: stack.nginxPort, path: "/count?c=\(client)",
                                                              cookie: id.map { "sid=\($0)" }) else { continue }
                     let at = Date()
-                    guard response.status == 200, let count = response.count, let cookie = response.setCookieValue() else { continue }
+                    // A new session's cookie comes in Set-Cookie; a known one is not re-sent.
+                    guard response.status == 200, let count = response.count, let cookie = id ?? response.setCookieValue() else { continue }
                     if id == nil { sessions.append(cookie) }
                     acknowledged.record(id: cookie, count: count, at: at)
                 }
@@ -73,8 +74,12 @@ final class DurabilityEndToEndTests: XCTestCase {
         XCTAssertGreaterThan(lastSecond.writes, 100, "too little load in the last second")
         XCTAssertEqual(old.lost, 0, "writes acknowledged more than 1.5 s before the kill were lost")
 
-        // The instances carry on with the reloaded sessions without a restart of their own.
+        // The instances carry on with the reloaded sessions without a restart of their own (each
+        // worker reconnects within its connect back-off, at most 1 s).
         let latest = try XCTUnwrap(writes.max { $0.at < $1.at })
+        let restarted = Date()
+        while try stack.get("/healthz").status != 200 && Date().timeIntervalSince(restarted) < 2 { usleep(50_000) }
+        usleep(1_100_000)
         let again = try stack.get("/count", cookie: "sid=\(latest.id)")
         XCTAssertEqual(again.status, 200)
         XCTAssertEqual(again.count, (stored[latest.id] ?? 0) + 1)

@@ -98,10 +98,13 @@ def get(url, cookie=None):
 
 
 def count_with(local, cookie=None):
+    """Counts a visit; returns the count and the session cookie (a new session's comes in
+    Set-Cookie; a known one is not re-sent)."""
     status, body, headers = get(local.url("/count"), cookie)
     assert status == 200, body
-    sid = re.match(r"sid=([^;]+)", headers["Set-Cookie"]).group(1)
-    return json.loads(body)["count"], "sid=" + sid
+    if headers["Set-Cookie"]:
+        cookie = "sid=" + re.match(r"sid=([^;]+)", headers["Set-Cookie"]).group(1)
+    return json.loads(body)["count"], cookie
 
 
 def command_lines():

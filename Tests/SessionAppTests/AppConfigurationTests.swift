@@ -15,7 +15,7 @@ final class AppConfigurationTests: XCTestCase {
     func testDefaultsAreTheDocumentedOnes() throws {
         let config = try configuration([])
         XCTAssertEqual(config.server.listen, .inherited)
-        XCTAssertEqual(config.server.threads, 64)
+        XCTAssertEqual(config.server.threads, 8)
         XCTAssertEqual(config.redis.address, .tcp(host: "127.0.0.1", port: 6379))
         XCTAssertEqual(config.keyPrefix, "sid_")
         XCTAssertEqual(config.session.cookieName, "sid")

@@ -38,7 +38,7 @@ extension ConnectionDispatcher {
                 // once for the same pending connection. Rest; the sweeper resumes the listener.
                 acceptErrorLog.warning("accept failed (error \(error)); pausing accepts for \(Self.acceptPauseMilliseconds) ms")
                 let deadline = MonotonicClock.deadline(after: Self.acceptPauseMilliseconds)
-                if let paused = table.rearm(descriptor, generation: generation, timed: true, deadline: deadline) {
+                if let paused = table.rearm(descriptor, generation: generation, timed: true, deadline: deadline, served: false) {
                     table.finishArming(descriptor, generation: paused)
                 }
                 return
@@ -54,7 +54,7 @@ extension ConnectionDispatcher {
             closeListener(generation: generation)
             return
         }
-        guard let next = table.rearm(descriptor, generation: generation, timed: false, deadline: 0) else { return }
+        guard let next = table.rearm(descriptor, generation: generation, timed: false, deadline: 0, served: false) else { return }
         guard control(EPOLL_CTL_MOD, descriptor, generation: next) == 0 else {
             log.error("cannot re-arm the listening socket (error \(errno))")
             return

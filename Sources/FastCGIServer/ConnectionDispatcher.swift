@@ -81,7 +81,25 @@ final class ConnectionDispatcher: Sendable {
             return
         }
         let deadline = MonotonicClock.deadline(after: configuration.idleConnectionTimeoutSeconds * 1000)
-        guard let next = table.rearm(descriptor, generation: generation, timed: true, deadline: deadline) else {
+        rearm(descriptor, generation: generation, deadline: deadline, served: true, raisedLowWater: false)
+    }
+
+    /// The worker found only part of a request: back into epoll, woken once `bytesNeeded` bytes
+    /// are waiting (SO_RCVLOWAT, which epoll honours on TCP), with the deadline it had, so that
+    /// a peer trickling bytes is still closed at its first-request or idle timeout.
+    func waitForRest(_ descriptor: Int32, slot: ConnectionSlot, bytesNeeded: Int) {
+        var lowWater = Int32(clamping: bytesNeeded)
+        guard setsockopt(descriptor, SOL_SOCKET, SO_RCVLOWAT, &lowWater, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+            log.error("cannot set SO_RCVLOWAT on connection \(descriptor) (error \(errno)); closing it")
+            close(descriptor, generation: slot.generation)
+            return
+        }
+        rearm(descriptor, generation: slot.generation, deadline: slot.deadline, served: slot.served, raisedLowWater: true)
+    }
+
+    private func rearm(_ descriptor: Int32, generation: UInt32, deadline: UInt32, served: Bool, raisedLowWater: Bool) {
+        guard let next = table.rearm(descriptor, generation: generation, timed: true, deadline: deadline,
+                                     served: served, raisedLowWater: raisedLowWater) else {
             log.error("connection \(descriptor) was not held by its worker; closing it")
             Glibc.close(descriptor)
             openConnections.subtract(1, ordering: .relaxed)

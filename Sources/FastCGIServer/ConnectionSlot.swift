@@ -11,8 +11,8 @@
 /// generation is the current one, so an event that was already on its way when the descriptor
 /// was closed (or closed and reused by a new connection, or re-armed) is recognised as stale.
 ///
-/// Layout: bits 0–1 state, bit 2 kind, bit 3 timed, bit 4 served, bits 5–31 generation,
-/// bits 32–63 deadline.
+/// Layout: bits 0–1 state, bit 2 kind, bit 3 timed, bit 4 served, bit 5 raised low-water mark,
+/// bits 6–31 generation, bits 32–63 deadline.
 struct ConnectionSlot: Equatable, Sendable, CustomStringConvertible {
     enum State: UInt64, Sendable {
         /// Not a descriptor the server uses.
@@ -30,9 +30,9 @@ struct ConnectionSlot: Equatable, Sendable, CustomStringConvertible {
         case listener = 1
     }
 
-    /// Generations wrap at 2^27: a stale event would have to survive 134 million re-arms of the
+    /// Generations wrap at 2^26: a stale event would have to survive 67 million re-arms of the
     /// same descriptor to be mistaken for a current one.
-    static let generationMask: UInt32 = (1 << 27) - 1
+    static let generationMask: UInt32 = (1 << 26) - 1
 
     var state: State
     var kind: Kind
@@ -41,17 +41,21 @@ struct ConnectionSlot: Equatable, Sendable, CustomStringConvertible {
     /// Whether the connection has served a request (its deadline is then the idle timeout,
     /// not the first-request timeout).
     var served: Bool
+    /// Whether the connection waits for the rest of a request with SO_RCVLOWAT raised, to be
+    /// put back to 1 before libfcgi reads from it.
+    var raisedLowWater: Bool
     var generation: UInt32
     /// In `MonotonicClock` milliseconds, compared with wrap-around.
     var deadline: UInt32
 
     static let unused = ConnectionSlot(state: .free, kind: .connection, timed: false, served: false, generation: 0, deadline: 0)
 
-    init(state: State, kind: Kind, timed: Bool, served: Bool, generation: UInt32, deadline: UInt32) {
+    init(state: State, kind: Kind, timed: Bool, served: Bool, raisedLowWater: Bool = false, generation: UInt32, deadline: UInt32) {
         self.state = state
         self.kind = kind
         self.timed = timed
         self.served = served
+        self.raisedLowWater = raisedLowWater
         self.generation = generation & Self.generationMask
         self.deadline = deadline
     }
@@ -61,13 +65,14 @@ struct ConnectionSlot: Equatable, Sendable, CustomStringConvertible {
         kind = Kind(rawValue: (word >> 2) & 1) ?? .connection
         timed = (word >> 3) & 1 == 1
         served = (word >> 4) & 1 == 1
-        generation = UInt32(truncatingIfNeeded: word >> 5) & Self.generationMask
+        raisedLowWater = (word >> 5) & 1 == 1
+        generation = UInt32(truncatingIfNeeded: word >> 6) & Self.generationMask
         deadline = UInt32(truncatingIfNeeded: word >> 32)
     }
 
     var word: UInt64 {
-        state.rawValue | kind.rawValue << 2 | (timed ? 1 << 3 : 0) | (served ? 1 << 4 : 0)
-            | UInt64(generation & Self.generationMask) << 5 | UInt64(deadline) << 32
+        state.rawValue | kind.rawValue << 2 | (timed ? 1 << 3 : 0) | (served ? 1 << 4 : 0) | (raisedLowWater ? 1 << 5 : 0)
+            | UInt64(generation & Self.generationMask) << 6 | UInt64(deadline) << 32
     }
 
     private var nextGeneration: UInt32 { (generation &+ 1) & Self.generationMask }
@@ -80,11 +85,11 @@ struct ConnectionSlot: Equatable, Sendable, CustomStringConvertible {
         ConnectionSlot(state: .arming, kind: kind, timed: timed, served: false, generation: nextGeneration, deadline: deadline)
     }
 
-    /// A worker that holds the descriptor hands it back to epoll (a connection after serving a
-    /// request on it).
-    func rearming(timed: Bool, deadline: UInt32) -> ConnectionSlot? {
+    /// A worker that holds the descriptor hands it back to epoll: after serving a request on it
+    /// (`served`), or to wait for the rest of one (keeping its deadline).
+    func rearming(timed: Bool, deadline: UInt32, served: Bool, raisedLowWater: Bool = false) -> ConnectionSlot? {
         guard state == .busy else { return nil }
-        return ConnectionSlot(state: .arming, kind: kind, timed: timed, served: kind == .connection,
+        return ConnectionSlot(state: .arming, kind: kind, timed: timed, served: served, raisedLowWater: raisedLowWater,
                               generation: nextGeneration, deadline: deadline)
     }
 
@@ -132,6 +137,7 @@ struct ConnectionSlot: Equatable, Sendable, CustomStringConvertible {
     }
 
     var description: String {
-        "\(state) \(kind)\(served ? " served" : "") gen \(generation)" + (timed ? " deadline \(deadline)" : "")
+        "\(state) \(kind)\(served ? " served" : "")\(raisedLowWater ? " low-water" : "") gen \(generation)"
+            + (timed ? " deadline \(deadline)" : "")
     }
 }

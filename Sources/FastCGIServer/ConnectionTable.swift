@@ -56,12 +56,13 @@ final class ConnectionTable: @unchecked Sendable {
 
     /// The holder hands the descriptor back to epoll: `busy` → `arming` with a new generation
     /// (nil if it is not busy with `generation`). Then re-arm it in epoll and call `finishArming`.
-    func rearm(_ descriptor: Int32, generation: UInt32, timed: Bool, deadline: UInt32) -> UInt32? {
+    func rearm(_ descriptor: Int32, generation: UInt32, timed: Bool, deadline: UInt32,
+               served: Bool, raisedLowWater: Bool = false) -> UInt32? {
         let index = Int(descriptor)
         let current = words[index].load(ordering: .acquiring)
         let slot = ConnectionSlot(word: current)
         guard slot.generation == generation & ConnectionSlot.generationMask,
-              let next = slot.rearming(timed: timed, deadline: deadline),
+              let next = slot.rearming(timed: timed, deadline: deadline, served: served, raisedLowWater: raisedLowWater),
               words[index].compareExchange(expected: current, desired: next.word, ordering: .acquiringAndReleasing).exchanged
         else { return nil }
         return next.generation
@@ -77,9 +78,10 @@ final class ConnectionTable: @unchecked Sendable {
         _ = words[index].compareExchange(expected: current, desired: next.word, ordering: .acquiringAndReleasing)
     }
 
-    /// A worker woken by an event carrying `generation` takes the descriptor (`busy`). Nil when
-    /// the event is stale: the descriptor was closed, reused, re-armed, or taken by the sweeper.
-    func claim(_ descriptor: Int32, generation: UInt32) -> ConnectionSlot.Kind? {
+    /// A worker woken by an event carrying `generation` takes the descriptor (`busy`) and gets
+    /// its slot. Nil when the event is stale: the descriptor was closed, reused, re-armed, or
+    /// taken by the sweeper.
+    func claim(_ descriptor: Int32, generation: UInt32) -> ConnectionSlot? {
         guard contains(descriptor) else { return nil }
         let index = Int(descriptor)
         while true {
@@ -87,7 +89,7 @@ final class ConnectionTable: @unchecked Sendable {
             let slot = ConnectionSlot(word: current)
             guard let next = slot.claimed(by: generation) else { return nil }
             if words[index].compareExchange(expected: current, desired: next.word, ordering: .acquiringAndReleasing).exchanged {
-                return slot.kind
+                return next
             }
             // `arming` became `armed` meanwhile: try again with the new word.
         }

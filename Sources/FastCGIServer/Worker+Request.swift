@@ -25,8 +25,11 @@ extension Worker {
         // libfcgi only accepts when ipcFd < 0: it reads this request from the descriptor given.
         request.pointee.ipcFd = descriptor
         guard FCGX_Accept_r(request) >= 0 else {
+            // libfcgi fails only after closing the descriptor (its ipcFd is then -1); should it
+            // ever fail with the descriptor still in place, it is still the worker's to close.
+            let closedByLibrary = request.pointee.ipcFd != descriptor
             request.pointee.ipcFd = -1
-            return .connectionGone
+            return closedByLibrary ? .connectionGone : .close
         }
         counters.requests.add(1, ordering: .relaxed)
         let incoming = Self.readRequest(request, maxBodyBytes: maxBodyBytes)

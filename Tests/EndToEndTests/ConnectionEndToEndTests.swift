@@ -166,21 +166,63 @@ final class ConnectionEndToEndTests: XCTestCase {
         XCTAssertEqual(server.summary?["connections"], 1, server.log)
     }
 
-    /// One worker; a peer sends half a request and stops. The read timeout frees the worker,
-    /// which then serves the next connection; the stalled one is closed.
-    func testHalfARequestHoldsAWorkerOnlyForTheIOTimeout() throws {
+    /// One worker, 20 peers that each sent part of a request and stopped, one that trickles a
+    /// byte every 50 ms: none of them holds the worker (a partial request waits in epoll like
+    /// a silent connection), whole requests are answered at once, and the partial ones are
+    /// closed at the first-request timeout.
+    func testPartialRequestsDoNotHoldAWorker() throws {
         let redis = try RedisServerProcess()
         let port = FreePort.next()
-        let server = try instance(.spawnedTCP(port: port), redis: redis, ["--threads", "1", "--io-timeout-ms", "300"])
-        let stalled = try FastCGIConnection(port: port, timeout: 3)
+        let server = try instance(.spawnedTCP(port: port), redis: redis,
+                                  ["--threads", "1", "--first-request-timeout-ms", "1500", "--io-timeout-ms", "10000"])
         let whole = FastCGIConnection.requestBytes(params: FastCGIConnection.getParams("/livez"), keepConnection: true)
-        try stalled.send(Array(whole.prefix(30)))
-        usleep(50_000)
-        let started = Date()
-        XCTAssertEqual(try FastCGIConnection(port: port, timeout: 3).get("/livez").status, 200)
-        XCTAssertLessThan(Date().timeIntervalSince(started), 1.5)
-        XCTAssertNotNil(stalled.secondsUntilClosed(), "the stalled connection was kept")
+        let opened = Date()
+        let stalled = try (0..<20).map { index in
+            let connection = try FastCGIConnection(port: port, timeout: 4)
+            try connection.send(Array(whole.prefix(1 + index * (whole.count - 2) / 19)))
+            return connection
+        }
+        let trickler = try FastCGIConnection(port: port, timeout: 4)
+        let trickled = trickler.descriptor
+        Thread {
+            for var byte in whole {
+                guard send(trickled, &byte, 1, Int32(MSG_NOSIGNAL)) == 1 else { return }
+                usleep(50_000)
+            }
+        }.start()
+        usleep(100_000)
+        for _ in 0..<5 {
+            let started = Date()
+            XCTAssertEqual(try FastCGIConnection(port: port, timeout: 3).get("/livez").status, 200)
+            XCTAssertLessThan(Date().timeIntervalSince(started), 0.5, "a whole request waited behind partial ones")
+        }
+        for connection in stalled + [trickler] {
+            XCTAssertNotNil(connection.secondsUntilClosed(), "a partial request was kept")
+        }
+        let elapsed = Date().timeIntervalSince(opened)
+        XCTAssertGreaterThanOrEqual(elapsed, 1.3, "closed before the first-request timeout")
+        XCTAssertLessThan(elapsed, 3.0, "closed long after the first-request timeout")
         XCTAssertEqual(server.terminate().status, 0)
+        XCTAssertEqual(server.summary?["silent"], 21, server.log)
+    }
+
+    /// A request that arrives in pieces is served once whole, and the connection serves the
+    /// next request normally (the raised low-water mark is put back).
+    func testRequestArrivingInPiecesIsServedWhenWhole() throws {
+        let redis = try RedisServerProcess()
+        let port = FreePort.next()
+        let server = try instance(.spawnedTCP(port: port), redis: redis, ["--threads", "1"])
+        let connection = try FastCGIConnection(port: port, timeout: 3)
+        let whole = FastCGIConnection.requestBytes(params: FastCGIConnection.getParams("/livez"), keepConnection: true)
+        for cut in [1, 8, 20, whole.count - 1] {
+            try connection.send(Array(whole.prefix(cut)))
+            usleep(150_000)
+            try connection.send(Array(whole.dropFirst(cut)))
+            XCTAssertEqual(try connection.readResponse().status, 200, "cut at \(cut)")
+            XCTAssertEqual(try connection.get("/livez").status, 200, "the request after one cut at \(cut)")
+        }
+        XCTAssertEqual(server.terminate().status, 0)
+        XCTAssertEqual(server.summary?["requests"], 8, server.log)
     }
 
     /// Bytes that are not FastCGI close that connection (libfcgi's own close, on a descriptor

@@ -10,6 +10,7 @@ final class ConnectionSlotTests: XCTestCase {
             ConnectionSlot(state: .busy, kind: .listener, timed: true, served: true, generation: ConnectionSlot.generationMask, deadline: .max),
             ConnectionSlot(state: .armed, kind: .connection, timed: true, served: false, generation: 12345, deadline: 0x8000_0001),
             ConnectionSlot(state: .arming, kind: .connection, timed: false, served: true, generation: 1, deadline: 7),
+            ConnectionSlot(state: .armed, kind: .connection, timed: true, served: false, raisedLowWater: true, generation: 3, deadline: 9),
         ] {
             XCTAssertEqual(ConnectionSlot(word: slot.word), slot, "\(slot)")
         }
@@ -35,20 +36,34 @@ final class ConnectionSlotTests: XCTestCase {
         XCTAssertEqual(registered.generation, 1)
         XCTAssertFalse(registered.served)
         let busy = try XCTUnwrap(registered.armedAfterArming()?.claimed(by: 1))
-        let rearmed = try XCTUnwrap(busy.rearming(timed: true, deadline: 90))
+        let rearmed = try XCTUnwrap(busy.rearming(timed: true, deadline: 90, served: true))
         XCTAssertEqual(rearmed.generation, 2)
         XCTAssertTrue(rearmed.served)
         XCTAssertEqual(rearmed.deadline, 90)
         let released = try XCTUnwrap(rearmed.armedAfterArming()?.claimed(by: 2)?.releasedByHolder(generation: 2))
         XCTAssertEqual(released.state, .free)
         XCTAssertEqual(released.generation, 3)
-        XCTAssertNil(rearmed.rearming(timed: true, deadline: 1), "only the holder re-arms")
+        XCTAssertNil(rearmed.rearming(timed: true, deadline: 1, served: true), "only the holder re-arms")
         XCTAssertNil(busy.releasedByHolder(generation: 2), "a holder with an old generation releases nothing")
+    }
+
+    /// Waiting for the rest of a first request keeps the first-request deadline: a peer that
+    /// trickles bytes does not earn more time.
+    func testWaitingForTheRestKeepsDeadlineAndServedFlag() throws {
+        let busy = ConnectionSlot(state: .busy, kind: .connection, timed: true, served: false, generation: 5, deadline: 1234)
+        let waiting = try XCTUnwrap(busy.rearming(timed: true, deadline: busy.deadline, served: busy.served, raisedLowWater: true))
+        XCTAssertEqual(waiting.deadline, 1234)
+        XCTAssertFalse(waiting.served)
+        XCTAssertTrue(waiting.raisedLowWater)
+        XCTAssertEqual(waiting.generation, 6)
+        let claimed = try XCTUnwrap(waiting.armedAfterArming()?.claimed(by: 6))
+        XCTAssertTrue(claimed.raisedLowWater, "the next holder learns that SO_RCVLOWAT must be reset")
+        XCTAssertFalse(try XCTUnwrap(claimed.rearming(timed: true, deadline: 1, served: true)).raisedLowWater)
     }
 
     func testGenerationsWrap() {
         let last = ConnectionSlot(state: .busy, kind: .connection, timed: true, served: true, generation: ConnectionSlot.generationMask, deadline: 0)
-        XCTAssertEqual(last.rearming(timed: true, deadline: 0)?.generation, 0)
+        XCTAssertEqual(last.rearming(timed: true, deadline: 0, served: true)?.generation, 0)
     }
 
     func testSweeperTakesOnlyIdleSlots() throws {

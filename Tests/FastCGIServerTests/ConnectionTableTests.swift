@@ -27,7 +27,7 @@ final class ConnectionTableTests: XCTestCase {
     func testWorkerFirstKeepsTheSweeperAway() {
         let table = ConnectionTable(capacity: 16)
         let event = accept(table)
-        XCTAssertEqual(table.claim(fd, generation: event), .connection)
+        XCTAssertEqual(table.claim(fd, generation: event)?.state, .busy)
         XCTAssertNil(table.takeIdle(fd, if: expired(200)), "never close a connection being served")
         XCTAssertEqual(table.slot(fd).state, .busy)
     }
@@ -35,12 +35,12 @@ final class ConnectionTableTests: XCTestCase {
     func testReArmedConnectionIsNotSweptWithItsOldDeadline() throws {
         let table = ConnectionTable(capacity: 16)
         let event = accept(table, deadline: 100)
-        XCTAssertEqual(table.claim(fd, generation: event), .connection)
-        let next = try XCTUnwrap(table.rearm(fd, generation: event, timed: true, deadline: 75_100))
+        XCTAssertEqual(table.claim(fd, generation: event)?.state, .busy)
+        let next = try XCTUnwrap(table.rearm(fd, generation: event, timed: true, deadline: 75_100, served: true))
         table.finishArming(fd, generation: next)
         XCTAssertNil(table.takeIdle(fd, if: expired(200)))
         XCTAssertNil(table.claim(fd, generation: event), "the first event's generation is spent")
-        XCTAssertEqual(table.claim(fd, generation: next), .connection)
+        XCTAssertEqual(table.claim(fd, generation: next)?.state, .busy)
     }
 
     /// Closed by the sweeper, the number reused by accept: the old event must not serve the
@@ -52,7 +52,7 @@ final class ConnectionTableTests: XCTestCase {
         let new = accept(table, deadline: 300)
         XCTAssertNotEqual(old, new)
         XCTAssertNil(table.claim(fd, generation: old))
-        XCTAssertEqual(table.claim(fd, generation: new), .connection)
+        XCTAssertEqual(table.claim(fd, generation: new)?.state, .busy)
     }
 
     /// libfcgi closed the descriptor inside FCGX_Accept_r and accept(2) handed the number to a
@@ -60,11 +60,11 @@ final class ConnectionTableTests: XCTestCase {
     func testLateReleaseAfterLibfcgiClosedLeavesTheNewConnectionAlone() {
         let table = ConnectionTable(capacity: 16)
         let old = accept(table)
-        XCTAssertEqual(table.claim(fd, generation: old), .connection)
+        XCTAssertEqual(table.claim(fd, generation: old)?.state, .busy)
         let new = accept(table)
         XCTAssertFalse(table.release(fd, generation: old))
         XCTAssertEqual(table.slot(fd).state, .armed)
-        XCTAssertEqual(table.claim(fd, generation: new), .connection)
+        XCTAssertEqual(table.claim(fd, generation: new)?.state, .busy)
     }
 
     /// The event arrives between epoll_ctl and the armer's finishArming: the woken worker takes
@@ -73,8 +73,8 @@ final class ConnectionTableTests: XCTestCase {
     func testLateFinishArmingDoesNotUndoAClaim() throws {
         let table = ConnectionTable(capacity: 16)
         let first = table.register(fd, kind: .connection, timed: true, deadline: 100)
-        XCTAssertEqual(table.claim(fd, generation: first), .connection)
-        let second = try XCTUnwrap(table.rearm(fd, generation: first, timed: true, deadline: 100))
+        XCTAssertEqual(table.claim(fd, generation: first)?.state, .busy)
+        let second = try XCTUnwrap(table.rearm(fd, generation: first, timed: true, deadline: 100, served: true))
         table.finishArming(fd, generation: first)
         XCTAssertEqual(table.slot(fd).state, .arming, "the first armer's late call changes nothing")
         XCTAssertNil(table.takeIdle(fd, if: expired(200)), "an arming slot may not be in epoll yet: never swept")
@@ -116,7 +116,7 @@ final class ConnectionTableTests: XCTestCase {
                 claims.add(1, ordering: .relaxed)
                 if holders.add(1, ordering: .acquiringAndReleasing).newValue > 1 { doubleHolds.add(1, ordering: .relaxed) }
                 holders.subtract(1, ordering: .acquiringAndReleasing)
-                if let next = table.rearm(fd, generation: slot.generation, timed: true, deadline: 0) {
+                if let next = table.rearm(fd, generation: slot.generation, timed: true, deadline: 0, served: true) {
                     table.finishArming(fd, generation: next)
                 } else {
                     doubleHolds.add(1, ordering: .relaxed)  // the holder could not hand it back

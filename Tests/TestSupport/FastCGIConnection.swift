@@ -148,14 +148,6 @@ public final class FastCGIConnection {
 
     // MARK: - Closing
 
-    /// Whether the server has closed the connection (end of stream or reset) by now, without
-    /// waiting. Bytes the server sent are dropped.
-    public var isClosedByServer: Bool {
-        var byte: UInt8 = 0
-        let n = recv(descriptor, &byte, 1, Int32(MSG_DONTWAIT))
-        return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-    }
-
     /// Waits up to the receive timeout for the server to close the connection; returns the
     /// seconds it took, or nil if it stayed open (bytes received meanwhile are dropped).
     public func secondsUntilClosed() -> TimeInterval? {

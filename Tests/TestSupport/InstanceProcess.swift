@@ -3,8 +3,7 @@ import Foundation
 /// One session-fcgi instance on its own (no nginx), for tests of its connection handling:
 /// started by spawn-fcgi on a TCP port or a Unix socket (the inherited fd 0), or binding
 /// `--listen` itself. Stopped by pid.
-public final class InstanceProcess: @unchecked Sendable {
-    // @unchecked: every property is set in init; `process` is only stopped from the owning test.
+public final class InstanceProcess {
     public enum Socket: Sendable {
         /// spawn-fcgi binds 127.0.0.1:port and hands the socket over on fd 0.
         case spawnedTCP(port: Int)

@@ -3,8 +3,7 @@ import Foundation
 /// nginx rendered from `nginx/session-store.conf.template` in front of instances the test
 /// started itself, with extra server-level directives (e.g. `fastcgi_bind 127.0.0.2;`).
 /// Stopped by pid.
-public final class NginxFrontend: @unchecked Sendable {
-    // @unchecked: every property is set in init; `process` is only stopped from the owning test.
+public final class NginxFrontend {
     public let port: Int
     private let process: ManagedProcess
 

@@ -9,7 +9,8 @@ import Synchronization
 /// its descriptor until that worker re-arms it, so the kernel is the queue and no dispatcher
 /// thread sits between a request and its worker. A worker woken on the listener accepts until
 /// EAGAIN and re-arms it; a worker woken on a connection serves one request and hands the
-/// connection back (or closes it). `ConnectionTable` makes each hand-off a compare-and-swap,
+/// connection back (or closes it). On TCP it first peeks at the waiting bytes: a request that
+/// has not fully arrived goes back into epoll (`waitForRest`) instead of blocking the worker. `ConnectionTable` makes each hand-off a compare-and-swap,
 /// so the sweeper (the server's main thread) can close idle connections without racing a
 /// worker that is just being woken for them.
 final class ConnectionDispatcher: Sendable {

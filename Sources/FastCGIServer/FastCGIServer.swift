@@ -5,8 +5,8 @@ import Glibc
 ///
 /// `FCGX_Init` runs once. `threads` workers share one epoll set holding the listening socket
 /// and every idle connection (see `ConnectionDispatcher`): a worker is tied to a connection
-/// only while it serves a request from it, so idle, silent or kept-alive connections cost a
-/// descriptor, never a thread. Each worker owns one `FCGX_Request` and one responder made by
+/// only while it serves a request from it, so idle, silent, half-sent or kept-alive
+/// connections cost a descriptor, never a thread. Each worker owns one `FCGX_Request` and one responder made by
 /// the factory on its thread. The calling thread closes connections past their timeouts, waits
 /// for SIGTERM or SIGINT, then stops accepting, closes idle connections and waits up to the
 /// grace period for requests in flight.

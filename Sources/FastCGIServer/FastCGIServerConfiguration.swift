@@ -1,8 +1,10 @@
 /// How the FastCGI server listens, how much it accepts, and how long it waits.
 ///
 /// Connections are not tied to threads: every idle connection waits in one epoll set, and a
-/// worker takes a connection only when a request has arrived on it, serves that one request,
-/// and hands the connection back. The limits below bound what idle, silent or slow peers cost.
+/// worker takes a connection only when a whole request has arrived on it (on TCP; see
+/// `ioTimeoutMilliseconds` for the exceptions), serves that one request, and hands the
+/// connection back. The limits below bound what idle, silent or slow peers cost: a descriptor
+/// each, for a bounded time, and never a thread.
 public struct FastCGIServerConfiguration: Equatable, Sendable {
     /// Where to accept connections (`.inherited`: fd 0, as spawn-fcgi hands it over; TCP or
     /// Unix socket, told apart with getsockname(2)).
@@ -19,11 +21,11 @@ public struct FastCGIServerConfiguration: Equatable, Sendable {
     /// How long to wait for in-flight requests after SIGTERM/SIGINT. Idle connections are
     /// closed at once; the process exits as soon as no connection is left, or after this.
     public var shutdownGraceMilliseconds: Int
-    /// A new connection that has not sent a request within this time is closed (silent
-    /// connections cost a descriptor and nothing else until then). nginx sends its request
-    /// right after connecting.
+    /// A new connection that has not sent a whole request within this time is closed (silent
+    /// or half-sent connections cost a descriptor and nothing else until then). nginx sends its
+    /// request right after connecting.
     public var firstRequestTimeoutMilliseconds: Int
-    /// A kept connection (FCGI_KEEP_CONN) idle for this long between requests is closed. Keep
+    /// A kept connection (FCGI_KEEP_CONN) without a whole next request for this long is closed. Keep
     /// it above nginx's upstream `keepalive_timeout` (60 s in our template) so that nginx, not
     /// the instance, closes idle connections: a request nginx sends just as the instance closes
     /// would otherwise fail and be retried.
@@ -33,9 +35,10 @@ public struct FastCGIServerConfiguration: Equatable, Sendable {
     /// computed at start (see `effectiveMaxConnections`).
     public var maxConnections: Int?
     /// Bound on each read and each write of a request in progress (SO_RCVTIMEO, SO_SNDTIMEO):
-    /// a peer that sends half a request, or stops reading the response, loses the connection
-    /// after this. It bounds each system call, not the whole request: a peer that trickles a
-    /// byte at a time can keep one worker longer (only allowed peers can connect at all).
+    /// a peer that stops reading its response loses the connection after this. On TCP a worker
+    /// reads only requests that have fully arrived, so reads wait only for requests larger than
+    /// 128 KiB (handed over once that much is in) and on Unix sockets (whose peers the file
+    /// permissions admit). It bounds each system call, not the whole request.
     public var ioTimeoutMilliseconds: Int
     /// TCP peers allowed to connect (`FCGI_WEB_SERVER_ADDRS`). `nil`: loopback only
     /// (127.0.0.0/8 and ::1). Not applied to Unix sockets: their file permissions decide.

@@ -29,15 +29,15 @@ extension AppConfiguration {
             config.server.maxConnections = try integer(value, flag: "--max-connections", in: 1...(1 << 20))
         },
         Option(flag: "--first-request-timeout-ms", environment: "SESSION_FCGI_FIRST_REQUEST_TIMEOUT_MS", valueName: "MS",
-               help: "close a new connection that sends no request within this time (default 5000)") { config, value throws(ConfigurationError) in
+               help: "close a new connection that has not sent a whole request within this time (default 5000)") { config, value throws(ConfigurationError) in
             config.server.firstRequestTimeoutMilliseconds = try integer(value, flag: "--first-request-timeout-ms", in: 10...600_000)
         },
         Option(flag: "--idle-connection-timeout", environment: "SESSION_FCGI_IDLE_CONNECTION_TIMEOUT", valueName: "SECONDS",
-               help: "close a kept connection idle this long between requests; keep it above nginx's upstream keepalive_timeout (default 75)") { config, value throws(ConfigurationError) in
+               help: "close a kept connection without a whole next request for this long; keep it above nginx's upstream keepalive_timeout (default 75)") { config, value throws(ConfigurationError) in
             config.server.idleConnectionTimeoutSeconds = try integer(value, flag: "--idle-connection-timeout", in: 1...86400)
         },
         Option(flag: "--io-timeout-ms", environment: "SESSION_FCGI_IO_TIMEOUT_MS", valueName: "MS",
-               help: "bound on each read and write of a request in progress; a peer that stalls mid-request loses the connection (default 10000)") { config, value throws(ConfigurationError) in
+               help: "bound on each read and write of a request being served; a peer that stops reading its response loses the connection (default 10000)") { config, value throws(ConfigurationError) in
             config.server.ioTimeoutMilliseconds = try integer(value, flag: "--io-timeout-ms", in: 10...600_000)
         },
         Option(flag: "--allowed-peers", environment: "FCGI_WEB_SERVER_ADDRS", valueName: "ADDR[,ADDR...]",

@@ -66,7 +66,8 @@ public struct FastCGIParams: Sendable, ExpressibleByDictionaryLiteral {
                              valueStart: Int32(start + equals + 1), valueLength: Int32(entry.count - equals - 1)))
     }
 
-    /// Adds a param (later duplicates are shadowed by the first).
+    /// Adds a param. A name may repeat: the subscripts, `has`, `withValue` and `length` see the
+    /// first value, `forEachValue` sees them all.
     public mutating func append<Name: Collection, Value: Collection>(name: Name, value: Value)
     where Name.Element == UInt8, Value.Element == UInt8 {
         let nameStart = bytes.count
@@ -93,6 +94,31 @@ public struct FastCGIParams: Sendable, ExpressibleByDictionaryLiteral {
     public func withValue<Result>(of name: String, _ body: (UnsafeBufferPointer<UInt8>?) -> Result) -> Result {
         guard let range = valueRange(name) else { return body(nil) }
         return bytes.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[range])) }
+    }
+
+    /// Lends `body` the raw bytes of every value of param `name`, in the order received,
+    /// without copying them or making Strings. nginx 1.22 sends one `HTTP_COOKIE` param per
+    /// `Cookie` header line when a client sends several; this visits each of them. The buffers
+    /// are valid only during `body`.
+    public func forEachValue(of name: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> Void) rethrows {
+        var name = name
+        try name.withUTF8 { wanted in
+            try bytes.withUnsafeBufferPointer { buffer in
+                for entry in entries where Int(entry.nameLength) == wanted.count {
+                    let nameRange = Int(entry.nameStart)..<Int(entry.nameStart + entry.nameLength)
+                    guard UnsafeBufferPointer(rebasing: buffer[nameRange]).elementsEqual(wanted) else { continue }
+                    try body(UnsafeBufferPointer(rebasing: buffer[Int(entry.valueStart)..<Int(entry.valueStart + entry.valueLength)]))
+                }
+            }
+        }
+    }
+
+    /// Every value of param `name`, in the order received (Strings: for tests and slow paths;
+    /// the hot path uses `forEachValue`).
+    public func values(of name: String) -> [String] {
+        var result: [String] = []
+        forEachValue(of: name) { result.append(String(decoding: $0, as: UTF8.self)) }
+        return result
     }
 
     /// The length in bytes of param `name`'s value, without copying it.

@@ -29,20 +29,22 @@ public struct FastCGIResponse: Sendable, Equatable {
     }
 
     /// Appends the CGI response to `buffer`.
-    /// A header value never carries a line break: CR and LF are dropped (no response splitting).
+    /// A header can never split the response or smuggle another one: control characters other
+    /// than tab (CR, LF, NUL, …) are dropped from values, and a name that is not an RFC 9110
+    /// token drops the whole header.
     public func serialize(into buffer: inout OutputBuffer) {
         buffer.append("Status: " as StaticString)
         buffer.appendDecimal(Int64(status))
         buffer.append(byte: UInt8(ascii: " "))
         buffer.append(Self.reasonPhrase(status))
         buffer.append("\r\n" as StaticString)
-        for header in headers {
+        for header in headers where Self.isToken(header.name) {
             buffer.append(header.name)
             buffer.append(": " as StaticString)
             var value = header.value
             value.withUTF8 { text in
-                if text.contains(where: { $0 == 13 || $0 == 10 }) {
-                    buffer.append(text.filter { $0 != 13 && $0 != 10 })
+                if text.contains(where: Self.isForbiddenInValue) {
+                    buffer.append(text.filter { !Self.isForbiddenInValue($0) })
                 } else {
                     buffer.append(UnsafeRawBufferPointer(text))
                 }
@@ -53,6 +55,16 @@ public struct FastCGIResponse: Sendable, Equatable {
         buffer.appendDecimal(Int64(body.count))
         buffer.append("\r\n\r\n" as StaticString)
         buffer.append(body)
+    }
+
+    /// Control characters other than horizontal tab, and DEL.
+    private static func isForbiddenInValue(_ byte: UInt8) -> Bool {
+        (byte < 32 && byte != 9) || byte == 127
+    }
+
+    /// An RFC 9110 token: visible ASCII except separators.
+    private static func isToken(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.allSatisfy { $0 > 32 && $0 < 127 && !"()<>@,;:\\\"/[]?={}".utf8.contains($0) }
     }
 
     static func reasonPhrase(_ status: Int) -> StaticString {

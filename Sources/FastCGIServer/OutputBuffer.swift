@@ -4,14 +4,19 @@ import Glibc
 /// written as digits in place. Each worker thread owns one and reuses it for every response,
 /// so serializing allocates nothing. A noncopyable struct passed `inout`: it owns its memory
 /// alone and its accesses are checked at compile time, with no runtime exclusivity checks.
+/// It grows to the largest response written; `removeAll(shrinkingAbove:)` gives the memory of
+/// an unusually large one back, so a long-lived worker stays small.
 public struct OutputBuffer: ~Copyable {
     private var base: UnsafeMutableRawPointer
-    private var capacity: Int
+    /// Bytes allocated now.
+    public private(set) var capacity: Int
+    private let initialCapacity: Int
     /// Bytes written since the last `removeAll()`.
     public private(set) var count = 0
 
     public init(capacity: Int = 4096) {
         self.capacity = max(capacity, 64)
+        initialCapacity = self.capacity
         base = UnsafeMutableRawPointer.allocate(byteCount: self.capacity, alignment: 16)
     }
 
@@ -19,6 +24,16 @@ public struct OutputBuffer: ~Copyable {
 
     /// Forgets the content, keeping the storage.
     public mutating func removeAll() { count = 0 }
+
+    /// Forgets the content; if the storage grew beyond `limit` bytes, goes back to the
+    /// initial capacity (one free and one allocation, only after a large response).
+    public mutating func removeAll(shrinkingAbove limit: Int) {
+        count = 0
+        guard capacity > limit, capacity > initialCapacity else { return }
+        base.deallocate()
+        base = UnsafeMutableRawPointer.allocate(byteCount: initialCapacity, alignment: 16)
+        capacity = initialCapacity
+    }
 
     /// The bytes written so far, valid until the next write.
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }

@@ -21,8 +21,32 @@ extension AppConfiguration {
             config.server.listen = address
         },
         Option(flag: "--threads", environment: "SESSION_FCGI_THREADS", valueName: "N",
-               help: "worker threads, each with its own Redis connection (default 64; keep >= nginx workers x upstream keepalive + peak load)") { config, value throws(ConfigurationError) in
+               help: "worker threads, each with its own Redis connection; a thread is busy only while it serves a request, so this bounds concurrent requests, not connections (default 8)") { config, value throws(ConfigurationError) in
             config.server.threads = try integer(value, flag: "--threads", in: 1...4096)
+        },
+        Option(flag: "--max-connections", environment: "SESSION_FCGI_MAX_CONNECTIONS", valueName: "N",
+               help: "most FastCGI connections open at once; more are closed as soon as accepted (default min(open-file limit - 64 - 2 x threads, 4096))") { config, value throws(ConfigurationError) in
+            config.server.maxConnections = try integer(value, flag: "--max-connections", in: 1...(1 << 20))
+        },
+        Option(flag: "--first-request-timeout-ms", environment: "SESSION_FCGI_FIRST_REQUEST_TIMEOUT_MS", valueName: "MS",
+               help: "close a new connection that has not sent a whole request within this time (default 5000)") { config, value throws(ConfigurationError) in
+            config.server.firstRequestTimeoutMilliseconds = try integer(value, flag: "--first-request-timeout-ms", in: 10...600_000)
+        },
+        Option(flag: "--idle-connection-timeout", environment: "SESSION_FCGI_IDLE_CONNECTION_TIMEOUT", valueName: "SECONDS",
+               help: "close a kept connection without a whole next request for this long; keep it above nginx's upstream keepalive_timeout (default 75)") { config, value throws(ConfigurationError) in
+            config.server.idleConnectionTimeoutSeconds = try integer(value, flag: "--idle-connection-timeout", in: 1...86400)
+        },
+        Option(flag: "--io-timeout-ms", environment: "SESSION_FCGI_IO_TIMEOUT_MS", valueName: "MS",
+               help: "bound on each read and write of a request being served; a peer that stops reading its response loses the connection (default 10000)") { config, value throws(ConfigurationError) in
+            config.server.ioTimeoutMilliseconds = try integer(value, flag: "--io-timeout-ms", in: 10...600_000)
+        },
+        Option(flag: "--allowed-peers", environment: "FCGI_WEB_SERVER_ADDRS", valueName: "ADDR[,ADDR...]",
+               help: "TCP peers (the nginx hosts) allowed to connect: IPv4/IPv6 addresses or ADDR/PREFIX networks; others are closed at once (default on TCP: loopback only, 127.0.0.0/8 and ::1; not applied to Unix sockets, whose file permissions decide)") { config, value throws(ConfigurationError) in
+            do {
+                config.server.allowedPeers = try AllowedPeers(parsing: value)
+            } catch {
+                throw ConfigurationError("--allowed-peers: \(error)")
+            }
         },
         Option(flag: "--backlog", environment: "SESSION_FCGI_BACKLOG", valueName: "N",
                help: "listen backlog when binding with --listen (default 1024)") { config, value throws(ConfigurationError) in

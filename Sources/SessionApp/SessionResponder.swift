@@ -49,19 +49,23 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
             case .truncated: return Responses.error(400, "request body shorter than Content-Length")
             }
         }
-        if let length = request.params.length(of: "HTTP_COOKIE"), length > configuration.maxCookieHeaderBytes {
-            return Responses.error(431, "Cookie header larger than \(configuration.maxCookieHeaderBytes) bytes")
+        var cookieBytes = 0
+        request.params.forEachValue(of: "HTTP_COOKIE") { cookieBytes += $0.count }
+        if cookieBytes > configuration.maxCookieHeaderBytes {
+            return Responses.error(431, "Cookie headers larger than \(configuration.maxCookieHeaderBytes) bytes")
         }
         return router.route(request)
     }
 
     /// The session id the request presents: the first well-formed (and, when signing, correctly
-    /// signed) value of the session cookie.
+    /// signed) value of the session cookie, in every `Cookie` header the client sent (nginx 1.22
+    /// passes each one as its own `HTTP_COOKIE` param).
     func presentedID(_ request: FastCGIRequest) -> SessionID? {
-        let cookies = self.cookies
-        return request.params.withValue(of: "HTTP_COOKIE") { header in
-            header.flatMap { cookies.presentedID(cookieHeader: $0) }
+        var found: SessionID?
+        request.params.forEachValue(of: "HTTP_COOKIE") { header in
+            if found == nil { found = cookies.presentedID(cookieHeader: header) }
         }
+        return found
     }
 
     /// `response` with a `Set-Cookie` handing `id` to the browser; a 500 if the cookie cannot be

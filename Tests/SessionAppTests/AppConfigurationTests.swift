@@ -15,7 +15,7 @@ final class AppConfigurationTests: XCTestCase {
     func testDefaultsAreTheDocumentedOnes() throws {
         let config = try configuration([])
         XCTAssertEqual(config.server.listen, .inherited)
-        XCTAssertEqual(config.server.threads, 64)
+        XCTAssertEqual(config.server.threads, 8)
         XCTAssertEqual(config.redis.topology, .single(.tcp(host: "127.0.0.1", port: 6379)))
         XCTAssertEqual(config.keyPrefix, "sid_")
         XCTAssertEqual(config.session.cookieName, "sid")
@@ -161,8 +161,13 @@ final class ResponseTests: XCTestCase {
     }
 
     func testHeaderValuesCannotSplitTheResponse() {
-        let response = FastCGIResponse(status: 200, headers: [("X", "a\r\nSet-Cookie: evil=1")])
-        XCTAssertFalse(String(decoding: response.serialized(), as: UTF8.self).contains("\r\nSet-Cookie"))
+        let response = FastCGIResponse(status: 200, headers: [("X", "a\r\nSet-Cookie: evil=1"), ("Y", "b\nc\u{0}d\u{7f}e\tf"),
+                                                                ("Bad Name", "v"), ("Bad\r\nName", "v"), ("", "v")])
+        let text = String(decoding: response.serialized(), as: UTF8.self)
+        XCTAssertFalse(text.contains("\r\nSet-Cookie"))
+        XCTAssertTrue(text.contains("\r\nY: bcde\tf\r\n"), text)
+        XCTAssertFalse(text.contains("Bad"), "a header whose name is not a token is dropped")
+        XCTAssertEqual(text.components(separatedBy: "\r\n").filter { $0.hasPrefix(":") }.count, 0)
     }
 
     func testJSONEscaping() {

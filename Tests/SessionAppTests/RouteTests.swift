@@ -215,6 +215,20 @@ final class RouteTests: XCTestCase {
         XCTAssertEqual(app.request("GET", "/me", cookie: session.cookie).status, 200)
     }
 
+    /// Review finding 9: only the first Cookie header was read (nginx 1.22 passes each header
+    /// line as its own param).
+    func testTheSessionCookieIsFoundInAnyCookieHeader() throws {
+        let app = try RouteHarness()
+        let cookie = try XCTUnwrap(app.request("GET", "/count").sessionCookie)
+        var params = FastCGIParams()
+        for (name, value) in [("REQUEST_METHOD", "GET"), ("DOCUMENT_URI", "/count"), ("HTTP_COOKIE", "other=1; sid=garbage"), ("HTTP_COOKIE", cookie)] {
+            params.append(name: Array(name.utf8), value: Array(value.utf8))
+        }
+        let response = app.responder.respond(to: FastCGIRequest(params: params))
+        XCTAssertEqual(response.text, #"{"count":2}"#)
+        XCTAssertEqual(response.setCookies, [])
+    }
+
     func testBadRequestsGetClearAnswers() throws {
         let app = try RouteHarness()
         XCTAssertEqual(app.request("GET", "/nothing").status, 404)

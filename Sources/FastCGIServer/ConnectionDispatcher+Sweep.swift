@@ -1,0 +1,69 @@
+import Glibc
+
+extension ConnectionDispatcher {
+    /// How often the main thread looks for expired connections: a quarter of the shortest
+    /// timeout, between 10 ms and 250 ms.
+    var sweepIntervalMilliseconds: Int {
+        let shortest = min(configuration.firstRequestTimeoutMilliseconds, configuration.idleConnectionTimeoutSeconds * 1000)
+        return min(250, max(10, shortest / 4))
+    }
+
+    /// Closes idle connections past their deadline (silent new ones after the first-request
+    /// timeout, kept ones after the idle timeout) and resumes a paused listener. A connection
+    /// a worker is being woken for is left alone: whichever of the two moves the slot first
+    /// wins, and the other sees a slot that is no longer what it expected.
+    func sweep(now: UInt32 = MonotonicClock.now()) {
+        for descriptor in table.registeredRange {
+            guard let slot = table.takeIdle(descriptor, if: { $0.hasExpired(at: now) }) else { continue }
+            switch slot.kind {
+            case .connection:
+                Glibc.close(descriptor)
+                openConnections.subtract(1, ordering: .relaxed)
+                if slot.served {
+                    counters.idleClosed.add(1, ordering: .relaxed)
+                } else {
+                    counters.silentClosed.add(1, ordering: .relaxed)
+                }
+            case .listener:
+                resumeListener(generation: slot.generation)
+            }
+        }
+    }
+
+    /// Shutdown: stop accepting, close every idle connection, let the requests in progress
+    /// (and any already waiting on a connection) finish, each connection being closed after
+    /// its response. Returns whether everything was closed within `graceMilliseconds`.
+    func drain(graceMilliseconds: Int) -> Bool {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        let deadline = MonotonicClock.deadline(after: graceMilliseconds)
+        while true {
+            var open = 0
+            for descriptor in table.registeredRange {
+                if table.slot(descriptor).state == .free { continue }
+                // An armed connection with bytes waiting has a request (or its peer's close)
+                // on the way to a worker: leave it to the worker, which closes it after.
+                let idle = table.takeIdle(descriptor) { slot in
+                    slot.state == .armed && (slot.kind == .listener || !Self.hasInput(descriptor))
+                }
+                switch idle?.kind {
+                case .connection:
+                    Glibc.close(descriptor)
+                    openConnections.subtract(1, ordering: .relaxed)
+                case .listener:
+                    if let idle { closeListener(generation: idle.generation) }
+                case nil:
+                    open += 1
+                }
+            }
+            if open == 0 { return true }
+            if MonotonicClock.hasPassed(deadline, now: MonotonicClock.now()) { return false }
+            usleep(10_000)
+        }
+    }
+
+    /// Whether `descriptor` has bytes (or an end of stream) to read now.
+    static func hasInput(_ descriptor: Int32) -> Bool {
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 0) == 1 && entry.revents != 0
+    }
+}

@@ -1,0 +1,139 @@
+import CLinux
+import Glibc
+import Synchronization
+
+/// Hands connections to workers only when a request has arrived on them.
+///
+/// One epoll set, shared by every worker, holds the listening socket and every idle
+/// connection, each registered `EPOLLONESHOT`: an event wakes exactly one worker and disarms
+/// its descriptor until that worker re-arms it, so the kernel is the queue and no dispatcher
+/// thread sits between a request and its worker. A worker woken on the listener accepts until
+/// EAGAIN and re-arms it; a worker woken on a connection serves one request and hands the
+/// connection back (or closes it). On TCP it first peeks at the waiting bytes: a request that
+/// has not fully arrived goes back into epoll (`waitForRest`) instead of blocking the worker. `ConnectionTable` makes each hand-off a compare-and-swap,
+/// so the sweeper (the server's main thread) can close idle connections without racing a
+/// worker that is just being woken for them.
+final class ConnectionDispatcher: Sendable {
+    let configuration: FastCGIServerConfiguration
+    let log: ServerLog
+    let table: ConnectionTable
+    let listener: Listener
+    /// Applied to TCP listeners only.
+    let peers: AllowedPeers?
+    let maxConnections: Int
+    let counters = ServerCounters()
+    let openConnections = Atomic<Int>(0)
+    let stopping = Atomic<Bool>(false)
+    let refusedLog: RateLimitedLog
+    let overLimitLog: RateLimitedLog
+    let failureLog: RateLimitedLog
+    let acceptErrorLog: RateLimitedLog
+    private let epoll: Int32
+
+    init(configuration: FastCGIServerConfiguration, listener: Listener, log: ServerLog) throws(FastCGIServerError) {
+        self.configuration = configuration
+        self.listener = listener
+        self.log = log
+        peers = listener.isTCP ? (configuration.allowedPeers ?? .loopback) : nil
+        var limit = rlimit()
+        let openFileLimit = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 ? Int(clamping: limit.rlim_cur) : 1024
+        maxConnections = configuration.effectiveMaxConnections(openFileLimit: openFileLimit)
+        // Descriptor numbers are allocated lowest first, so with at most `maxConnections`
+        // connections they stay below this unless the process holds many other descriptors;
+        // a connection numbered beyond it is closed like one over the limit.
+        table = ConnectionTable(capacity: min(openFileLimit, maxConnections + configuration.reservedDescriptors + 64))
+        refusedLog = RateLimitedLog(log)
+        overLimitLog = RateLimitedLog(log)
+        failureLog = RateLimitedLog(log)
+        acceptErrorLog = RateLimitedLog(log)
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epoll >= 0 else { throw .cannotPoll(errno) }
+        guard table.contains(listener.descriptor) else { throw .cannotListen("descriptor \(listener.descriptor) out of range") }
+        let generation = table.register(listener.descriptor, kind: .listener, timed: false, deadline: 0)
+        guard control(EPOLL_CTL_ADD, listener.descriptor, generation: generation) == 0 else { throw .cannotPoll(errno) }
+        table.finishArming(listener.descriptor, generation: generation)
+    }
+
+    var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
+    // MARK: - Events
+
+    /// Blocks until a descriptor is ready; nil when interrupted.
+    func nextEvent(_ event: inout epoll_event) -> (descriptor: Int32, generation: UInt32)? {
+        guard epoll_wait(epoll, &event, 1, -1) == 1 else { return nil }
+        return ConnectionTable.decode(event.data.u64)
+    }
+
+    /// Adds or re-arms `descriptor` for one readiness event carrying `generation`.
+    func control(_ operation: Int32, _ descriptor: Int32, generation: UInt32) -> Int32 {
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue | EPOLLONESHOT.rawValue
+        event.data.u64 = ConnectionTable.token(descriptor, generation: generation)
+        return epoll_ctl(epoll, operation, descriptor, &event)
+    }
+
+    // MARK: - Connections a worker holds
+
+    /// The worker served a request on a connection that may be kept: back into epoll to wait
+    /// for the next one (or closed, when stopping).
+    func handBack(_ descriptor: Int32, generation: UInt32) {
+        if isStopping {
+            close(descriptor, generation: generation)
+            return
+        }
+        let deadline = MonotonicClock.deadline(after: configuration.idleConnectionTimeoutSeconds * 1000)
+        rearm(descriptor, generation: generation, deadline: deadline, served: true, raisedLowWater: false)
+    }
+
+    /// The worker found only part of a request: back into epoll, woken once `bytesNeeded` bytes
+    /// are waiting (SO_RCVLOWAT, which epoll honours on TCP), with the deadline it had, so that
+    /// a peer trickling bytes is still closed at its first-request or idle timeout.
+    func waitForRest(_ descriptor: Int32, slot: ConnectionSlot, bytesNeeded: Int) {
+        var lowWater = Int32(clamping: bytesNeeded)
+        guard setsockopt(descriptor, SOL_SOCKET, SO_RCVLOWAT, &lowWater, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+            log.error("cannot set SO_RCVLOWAT on connection \(descriptor) (error \(errno)); closing it")
+            close(descriptor, generation: slot.generation)
+            return
+        }
+        rearm(descriptor, generation: slot.generation, deadline: slot.deadline, served: slot.served, raisedLowWater: true)
+    }
+
+    private func rearm(_ descriptor: Int32, generation: UInt32, deadline: UInt32, served: Bool, raisedLowWater: Bool) {
+        guard let next = table.rearm(descriptor, generation: generation, timed: true, deadline: deadline,
+                                     served: served, raisedLowWater: raisedLowWater) else {
+            log.error("connection \(descriptor) was not held by its worker; closing it")
+            Glibc.close(descriptor)
+            openConnections.subtract(1, ordering: .relaxed)
+            return
+        }
+        guard control(EPOLL_CTL_MOD, descriptor, generation: next) == 0 else {
+            log.error("cannot re-arm connection \(descriptor) (error \(errno)); closing it")
+            _ = table.claim(descriptor, generation: next)
+            close(descriptor, generation: next)
+            return
+        }
+        table.finishArming(descriptor, generation: next)
+    }
+
+    /// The worker closes a connection it holds.
+    func close(_ descriptor: Int32, generation: UInt32) {
+        if !table.release(descriptor, generation: generation) {
+            log.error("connection \(descriptor) was not held by its worker when closed")
+        }
+        Glibc.close(descriptor)
+        openConnections.subtract(1, ordering: .relaxed)
+    }
+
+    /// libfcgi closed a connection the worker held (end of stream or a protocol error before a
+    /// request): only the slot is left to free, if accept(2) has not already reused the number.
+    func forget(_ descriptor: Int32, generation: UInt32) {
+        table.release(descriptor, generation: generation)
+        openConnections.subtract(1, ordering: .relaxed)
+    }
+
+    /// A request or its response failed on the wire; the connection is being closed.
+    func reportFailedResponse() {
+        counters.writeFailures.add(1, ordering: .relaxed)
+        failureLog.warning("a FastCGI request or response failed on the connection (peer gone, or too slow for --io-timeout-ms); closed it")
+    }
+}

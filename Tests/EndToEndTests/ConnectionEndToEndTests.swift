@@ -1,0 +1,275 @@
+import Foundation
+import XCTest
+import RedisClient
+import TestSupport
+
+/// FastCGI connections that nginx does not send: silent ones, idle ones, from peers that are
+/// not allowed, too many, half a request, garbage. Each test runs its own processes.
+final class ConnectionEndToEndTests: XCTestCase {
+    private var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = try Paths.temporaryDirectory("connections")
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private func instance(_ socket: InstanceProcess.Socket, redis: RedisServerProcess, _ arguments: [String]) throws -> InstanceProcess {
+        try InstanceProcess(socket: socket, redisURL: redis.url, arguments: arguments, directory: directory)
+    }
+
+    /// The finding: 64 silent connections used to stop an instance indefinitely. With 4 threads
+    /// and 200 silent connections (only options the old server knew, so this fails on it),
+    /// requests through nginx and straight over cgi-fcgi are still answered promptly.
+    func testSilentConnectionsDoNotStopAnInstance() throws {
+        let stack = try SessionStack(instanceCount: 1, threads: 4)
+        defer { stack.stop() }
+        let port = stack.instancePorts[0]
+        let id = try XCTUnwrap(stack.get("/count").setCookieValue())
+        let silent = try SilentConnections(count: 200, port: port)
+
+        let started = Date()
+        for expected in 2...21 {
+            let request = Date()
+            let response = try stack.get("/count", cookie: "sid=\(id)")
+            XCTAssertEqual(response.status, 200)
+            XCTAssertEqual(response.count, expected)
+            XCTAssertLessThan(Date().timeIntervalSince(request), 1, "request \(expected) waited")
+        }
+        XCTAssertEqual(try stack.get("/livez").status, 200)
+        let direct = try FastCGIClient.get(port: port, path: "/livez", timeout: 2)
+        XCTAssertEqual(direct.status, 200)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 3)
+        XCTAssertEqual(silent.closedCount, 0, "the silent connections were still open (first-request timeout 5 s)")
+    }
+
+    func testSilentConnectionsAreClosedAfterTheFirstRequestTimeout() throws {
+        let redis = try RedisServerProcess()
+        let port = FreePort.next()
+        let server = try instance(.spawnedTCP(port: port), redis: redis, ["--threads", "2", "--first-request-timeout-ms", "500"])
+        let opened = Date()
+        let silent = try SilentConnections(count: 200, port: port, timeout: 4)
+        let closedAfter = silent.secondsUntilEachClosed(since: opened)
+        XCTAssertTrue(closedAfter.allSatisfy { $0 != nil }, "\(closedAfter.filter { $0 == nil }.count) connections stayed open")
+        let times = closedAfter.compactMap { $0 }
+        XCTAssertGreaterThanOrEqual(times.min() ?? 0, 0.4, "closed before the timeout")
+        XCTAssertLessThan(times.max() ?? 99, 2.0, "closed long after the timeout")
+        // The instance still serves, and counted what it closed.
+        XCTAssertEqual(try FastCGIConnection(port: port).get("/livez").status, 200)
+        XCTAssertEqual(server.terminate().status, 0)
+        XCTAssertEqual(server.summary?["silent"], 200, server.log)
+    }
+
+    /// A kept connection is closed after the idle timeout, not the (shorter) first-request one.
+    func testKeptConnectionIsClosedAfterTheIdleTimeout() throws {
+        let redis = try RedisServerProcess()
+        let port = FreePort.next()
+        let server = try instance(.spawnedTCP(port: port), redis: redis,
+                                  ["--threads", "2", "--first-request-timeout-ms", "200", "--idle-connection-timeout", "1"])
+        let connection = try FastCGIConnection(port: port, timeout: 4)
+        for _ in 0..<5 { XCTAssertEqual(try connection.get("/livez").status, 200) }
+        let closedAfter = try XCTUnwrap(connection.secondsUntilClosed(), "the idle connection was never closed")
+        XCTAssertGreaterThanOrEqual(closedAfter, 0.8)
+        XCTAssertLessThan(closedAfter, 2.5)
+        XCTAssertEqual(server.terminate().status, 0)
+        XCTAssertEqual(server.summary?["idle"], 1, server.log)
+    }
+
+    /// Allowed: 127.0.0.2, which nginx binds to. A connection from 127.0.0.1 is closed at once
+    /// (long before the first-request timeout) and logged once, however many there are.
+    func testPeersNotAllowedAreClosedAtOnceWhileNginxFromAnAllowedAddressWorks() throws {
+        let redis = try RedisServerProcess()
+        let port = FreePort.next()
+        let server = try instance(.spawnedTCP(port: port), redis: redis,
+                                  ["--threads", "2", "--allowed-peers", "127.0.0.2", "--first-request-timeout-ms", "30000"])
+        let nginx = try NginxFrontend(fastCGIAddresses: ["127.0.0.1:\(port)"], serverDirectives: "        fastcgi_bind 127.0.0.2;",
+                                      directory: directory)
+        defer { nginx.stop() }
+        let id = try XCTUnwrap(nginx.get("/count").setCookieValue())
+        XCTAssertEqual(try nginx.get("/count", cookie: "sid=\(id)").count, 2)
+
+        for _ in 0..<20 {
+            let refused = try FastCGIConnection(port: port, timeout: 2)
+            try? refused.send(FastCGIConnection.requestBytes(params: FastCGIConnection.getParams("/livez"), keepConnection: true))
+            let closedAfter = try XCTUnwrap(refused.secondsUntilClosed(), "a peer that is not allowed stayed connected")
+            XCTAssertLessThan(closedAfter, 0.5)
+        }
+        XCTAssertEqual(try FastCGIConnection(port: port, sourceAddress: "127.0.0.2").get("/livez").status, 200)
+        XCTAssertThrowsError(try FastCGIClient.get(port: port, path: "/livez", timeout: 2), "cgi-fcgi connects from 127.0.0.1")
+
+        XCTAssertTrue(server.waitForLog(containing: "refused a FastCGI connection from 127.0.0.1"), server.log)
+        let lines = server.log.split(separator: "\n").filter { $0.contains("refused a FastCGI connection from 127.0.0.1") }
+        XCTAssertTrue((1...3).contains(lines.count), "rate-limited to one line a second: \(lines.count) lines")
+        XCTAssertEqual(server.terminate().status, 0)
+        XCTAssertEqual(server.summary?["peers"], 21, server.log)
+    }
+
+    /// On TCP without --allowed-peers only loopback peers may connect: the same instance,
+    /// reached over a non-loopback address of this machine, closes the connection at once.
+    func testDefaultAllowsOnlyLoopbackPeers() throws {
+        guard let external = LocalAddresses.firstNonLoopbackIPv4() else { throw XCTSkip("no non-loopback IPv4 address") }
+        let redis = try RedisServerProcess()
+        let port = FreePort.next()
+        let server = try instance(.listen("0.0.0.0:\(port)"), redis: redis, ["--threads", "2"])
+        XCTAssertEqual(try FastCGIConnection(port: port).get("/livez").status, 200)
+        let outside = try FastCGIConnection(port: port, host: external, timeout: 2)
+        try? outside.send(FastCGIConnection.requestBytes(params: FastCGIConnection.getParams("/livez"), keepConnection: true))
+        XCTAssertNotNil(outside.secondsUntilClosed(), "a peer at \(external) was served by default")
+        XCTAssertTrue(server.waitForLog(containing: "refused a FastCGI connection from \(external)"), server.log)
+    }
+
+    /// Unix sockets are not filtered by address, whether inherited from spawn-fcgi (told apart
+    /// from TCP with getsockname) or bound with --listen.
+    func testUnixSocketsAreNotFilteredByAddress() throws {
+        let redis = try RedisServerProcess()
+        for (index, socket) in [InstanceProcess.Socket.spawnedUnix(path: directory.appendingPathComponent("spawned.sock").path),
+                                .listen("unix:" + directory.appendingPathComponent("bound.sock").path)].enumerated() {
+            let server = try instance(socket, redis: redis, ["--threads", "2", "--allowed-peers", "192.0.2.250"])
+            let path = index == 0 ? directory.appendingPathComponent("spawned.sock").path : directory.appendingPathComponent("bound.sock").path
+            let connection = try FastCGIConnection(unixPath: path)
+            for _ in 0..<3 { XCTAssertEqual(try connection.get("/livez").status, 200) }
+            XCTAssertTrue(server.log.contains("Unix socket (no peer filter)"), server.log)
+            XCTAssertEqual(server.terminate().status, 0)
+        }
+    }
+
+    /// nginx keeps its connections: many requests, few accepted connections.
+    func testKeptNginxConnectionsServeManyRequests() throws {
+        let stack = try SessionStack(instanceCount: 1, threads: 4)
+        defer { stack.stop() }
+        for _ in 0..<300 { XCTAssertEqual(try stack.get("/livez").status, 200) }
+        XCTAssertEqual(stack.terminateInstance(port: stack.instancePorts[0]), 0)
+        let log = try String(contentsOf: stack.logFile(port: stack.instancePorts[0]), encoding: .utf8)
+        let summary = try XCTUnwrap(log.split(separator: "\n").last { $0.contains("accepted connections") }, log)
+        let numbers = summary.split(separator: " ").compactMap { Int($0) }
+        let (requests, connections) = (numbers[0], numbers[1])
+        XCTAssertGreaterThanOrEqual(requests, 300, String(summary))
+        XCTAssertLessThanOrEqual(connections, 10, "nginx's kept connections were not kept: \(summary)")
+    }
+
+    func testConnectionLimitClosesTheExcessAtOnce() throws {
+        let redis = try RedisServerProcess()
+        let port = FreePort.next()
+        let server = try instance(.spawnedTCP(port: port), redis: redis, ["--threads", "2", "--max-connections", "10"])
+        var held = try (0..<10).map { _ in try FastCGIConnection(port: port, timeout: 2) }
+        XCTAssertEqual(try held[0].get("/livez").status, 200)
+        let excess = try FastCGIConnection(port: port, timeout: 2)
+        XCTAssertLessThan(try XCTUnwrap(excess.secondsUntilClosed(), "the 11th connection was kept"), 0.5)
+        XCTAssertEqual(try held[9].get("/livez").status, 200, "the connections within the limit still work")
+        held.removeLast(5)
+        usleep(200_000)
+        let later = try FastCGIConnection(port: port, timeout: 2)
+        XCTAssertEqual(try later.get("/livez").status, 200, "room again once connections closed")
+        XCTAssertEqual(server.terminate().status, 0)
+        XCTAssertEqual(server.summary?["connections"], 1, server.log)
+    }
+
+    /// One worker, 20 peers that each sent part of a request and stopped, one that trickles a
+    /// byte every 50 ms: none of them holds the worker (a partial request waits in epoll like
+    /// a silent connection), whole requests are answered at once, and the partial ones are
+    /// closed at the first-request timeout.
+    func testPartialRequestsDoNotHoldAWorker() throws {
+        let redis = try RedisServerProcess()
+        let port = FreePort.next()
+        let server = try instance(.spawnedTCP(port: port), redis: redis,
+                                  ["--threads", "1", "--first-request-timeout-ms", "1500", "--io-timeout-ms", "10000"])
+        let whole = FastCGIConnection.requestBytes(params: FastCGIConnection.getParams("/livez"), keepConnection: true)
+        let opened = Date()
+        let stalled = try (0..<20).map { index in
+            let connection = try FastCGIConnection(port: port, timeout: 4)
+            try connection.send(Array(whole.prefix(1 + index * (whole.count - 2) / 19)))
+            return connection
+        }
+        let trickler = try FastCGIConnection(port: port, timeout: 4)
+        let trickled = trickler.descriptor
+        Thread {
+            for var byte in whole {
+                guard send(trickled, &byte, 1, Int32(MSG_NOSIGNAL)) == 1 else { return }
+                usleep(50_000)
+            }
+        }.start()
+        usleep(100_000)
+        for _ in 0..<5 {
+            let started = Date()
+            XCTAssertEqual(try FastCGIConnection(port: port, timeout: 3).get("/livez").status, 200)
+            XCTAssertLessThan(Date().timeIntervalSince(started), 0.5, "a whole request waited behind partial ones")
+        }
+        for connection in stalled + [trickler] {
+            XCTAssertNotNil(connection.secondsUntilClosed(), "a partial request was kept")
+        }
+        let elapsed = Date().timeIntervalSince(opened)
+        XCTAssertGreaterThanOrEqual(elapsed, 1.3, "closed before the first-request timeout")
+        XCTAssertLessThan(elapsed, 3.0, "closed long after the first-request timeout")
+        XCTAssertEqual(server.terminate().status, 0)
+        XCTAssertEqual(server.summary?["silent"], 21, server.log)
+    }
+
+    /// A request that arrives in pieces is served once whole, and the connection serves the
+    /// next request normally (the raised low-water mark is put back).
+    func testRequestArrivingInPiecesIsServedWhenWhole() throws {
+        let redis = try RedisServerProcess()
+        let port = FreePort.next()
+        let server = try instance(.spawnedTCP(port: port), redis: redis, ["--threads", "1"])
+        let connection = try FastCGIConnection(port: port, timeout: 3)
+        let whole = FastCGIConnection.requestBytes(params: FastCGIConnection.getParams("/livez"), keepConnection: true)
+        for cut in [1, 8, 20, whole.count - 1] {
+            try connection.send(Array(whole.prefix(cut)))
+            usleep(150_000)
+            try connection.send(Array(whole.dropFirst(cut)))
+            XCTAssertEqual(try connection.readResponse().status, 200, "cut at \(cut)")
+            XCTAssertEqual(try connection.get("/livez").status, 200, "the request after one cut at \(cut)")
+        }
+        XCTAssertEqual(server.terminate().status, 0)
+        XCTAssertEqual(server.summary?["requests"], 8, server.log)
+    }
+
+    /// Bytes that are not FastCGI close that connection (libfcgi's own close, on a descriptor
+    /// the server accepted) and nothing else.
+    func testGarbageClosesOnlyItsConnection() throws {
+        let redis = try RedisServerProcess()
+        let port = FreePort.next()
+        let server = try instance(.spawnedTCP(port: port), redis: redis, ["--threads", "2"])
+        let kept = try FastCGIConnection(port: port)
+        XCTAssertEqual(try kept.get("/livez").status, 200)
+        for _ in 0..<20 {
+            let garbage = try FastCGIConnection(port: port, timeout: 2)
+            try garbage.send(Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+            XCTAssertNotNil(garbage.secondsUntilClosed(), "a connection sending garbage stayed open")
+        }
+        for _ in 0..<3 { XCTAssertEqual(try kept.get("/livez").status, 200) }
+        XCTAssertEqual(server.terminate().status, 0)
+    }
+
+    /// SIGTERM with 50 silent connections, an idle kept one and a request in flight (Redis
+    /// paused): idle connections are closed at once, the request is answered, and the process
+    /// exits as soon as it is, well within the grace period (5 s).
+    func testSIGTERMDrainsWithIdleConnectionsOpen() throws {
+        let redis = try RedisServerProcess()
+        let port = FreePort.next()
+        let server = try instance(.spawnedTCP(port: port), redis: redis, ["--threads", "4", "--redis-timeout-ms", "3000"])
+        let idle = try FastCGIConnection(port: port, timeout: 4)
+        let id = try XCTUnwrap(idle.get("/count").setCookieValue())
+        let silent = try SilentConnections(count: 50, port: port, timeout: 4)
+        let inFlight = try FastCGIConnection(port: port, timeout: 4)
+
+        XCTAssertEqual(try redis.connection().send(RedisCommand("CLIENT", "PAUSE", "1500", "ALL")), .status("OK"))
+        try inFlight.send(FastCGIConnection.requestBytes(params: FastCGIConnection.getParams("/count", cookie: "sid=\(id)"), keepConnection: true))
+        usleep(300_000)
+        let signalled = Date()
+        kill(server.process.pid, SIGTERM)
+
+        XCTAssertLessThan(try XCTUnwrap(idle.secondsUntilClosed(), "idle connection kept"), 0.5)
+        let silentClosed = silent.secondsUntilEachClosed(since: signalled)
+        XCTAssertTrue(silentClosed.allSatisfy { ($0 ?? 99) < 0.6 }, "silent connections not closed at once: \(silentClosed.compactMap { $0 }.max() ?? -1)")
+        let answer = try inFlight.readResponse()
+        XCTAssertEqual(answer.status, 200)
+        XCTAssertEqual(answer.count, 2)
+        XCTAssertNotNil(inFlight.secondsUntilClosed(), "closed after its response while stopping")
+
+        let (status, _) = server.terminate(timeout: 5)
+        XCTAssertEqual(status, 0)
+        XCTAssertLessThan(Date().timeIntervalSince(signalled), 3, "exit waited for more than the request in flight")
+    }
+}

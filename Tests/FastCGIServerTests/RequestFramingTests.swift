@@ -1,0 +1,65 @@
+import XCTest
+@testable import FastCGIServer
+
+/// Deciding from record headers whether a whole request is waiting.
+final class RequestFramingTests: XCTestCase {
+    private func record(_ type: UInt8, id: UInt16 = 1, _ content: [UInt8] = [], padding: Int = -1) -> [UInt8] {
+        let pad = padding >= 0 ? padding : (8 - content.count % 8) % 8
+        return [1, type, UInt8(id >> 8), UInt8(id & 0xff), UInt8(content.count >> 8), UInt8(content.count & 0xff), UInt8(pad), 0]
+            + content + [UInt8](repeating: 0, count: pad)
+    }
+
+    private var begin: [UInt8] { record(1, [0, 1, 1, 0, 0, 0, 0, 0]) }
+    private var params: [UInt8] { record(4, [14, 3] + Array("REQUEST_METHODGET".utf8)) + record(4) }
+
+    private func inspect(_ bytes: [UInt8]) -> RequestFraming.Verdict {
+        bytes.withUnsafeBytes { RequestFraming.inspect($0) }
+    }
+
+    func testWholeRequestWithoutBody() {
+        XCTAssertEqual(inspect(begin + params + record(5)), .complete)
+    }
+
+    func testWholeRequestWithBodyInSeveralRecords() {
+        let body = record(5, [UInt8](repeating: 65, count: 1000)) + record(5, [UInt8](repeating: 66, count: 5))
+        XCTAssertEqual(inspect(begin + params + body + record(5)), .complete)
+    }
+
+    func testEveryProperPrefixIsIncompleteAndNamesWhatItNeeds() {
+        let whole = begin + params + record(5, [1, 2, 3]) + record(5)
+        for length in 0..<whole.count {
+            guard case .incomplete(let needed) = inspect(Array(whole.prefix(length))) else {
+                return XCTFail("\(length) bytes judged whole")
+            }
+            XCTAssertGreaterThan(needed, length, "at \(length) bytes")
+            XCTAssertLessThanOrEqual(needed, whole.count, "at \(length) bytes")
+        }
+    }
+
+    /// A half-sent record asks for the whole record plus nothing more.
+    func testNeededBytesCoverTheRecordInProgress() {
+        let bytes = begin + Array(record(4, [UInt8](repeating: 0, count: 100)).prefix(20))
+        XCTAssertEqual(inspect(bytes), .incomplete(bytesNeeded: begin.count + 8 + 100 + 4))
+    }
+
+    func testEmptyStdinOfAnotherRequestOrBeforeBeginDoesNotCount() {
+        XCTAssertEqual(inspect(record(5) + begin + params), .incomplete(bytesNeeded: 8 + begin.count + params.count + 8))
+        XCTAssertEqual(inspect(begin + params + record(5, id: 2)), .incomplete(bytesNeeded: begin.count + params.count + 16))
+    }
+
+    func testManagementRecordsAreSkipped() {
+        let getValues = record(9, id: 0, [10, 0] + Array("FCGI_MPXS_CONNS".utf8.prefix(10)))
+        XCTAssertEqual(inspect(getValues + begin + params + record(5)), .complete)
+    }
+
+    func testNotFastCGIIsHandedOverToBeRefused() {
+        XCTAssertEqual(inspect(Array("GET / HTTP/1.1\r\n\r\n".utf8)), .notFastCGI)
+        XCTAssertEqual(inspect(begin + [2, 1, 0, 1, 0, 0, 0, 0]), .notFastCGI)
+    }
+
+    func testPaddingOfTheLastRecordMustHaveArrived() {
+        let end = record(5, padding: 8)
+        XCTAssertEqual(inspect(begin + params + end.prefix(10)), .incomplete(bytesNeeded: begin.count + params.count + 16))
+        XCTAssertEqual(inspect(begin + params + end), .complete)
+    }
+}

@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import Logging
 import Synchronization
 
 /// Hands connections to workers only when a request has arrived on them.
@@ -15,13 +16,13 @@ import Synchronization
 /// worker that is just being woken for them.
 final class ConnectionDispatcher: Sendable {
     let configuration: FastCGIServerConfiguration
-    let log: ServerLog
+    let log: Logger
     let table: ConnectionTable
     let listener: Listener
     /// Applied to TCP listeners only.
     let peers: AllowedPeers?
     let maxConnections: Int
-    let counters = ServerCounters()
+    let counters: ServerCounters
     let openConnections = Atomic<Int>(0)
     let stopping = Atomic<Bool>(false)
     let refusedLog: RateLimitedLog
@@ -30,7 +31,8 @@ final class ConnectionDispatcher: Sendable {
     let acceptErrorLog: RateLimitedLog
     private let epoll: Int32
 
-    init(configuration: FastCGIServerConfiguration, listener: Listener, log: ServerLog) throws(FastCGIServerError) {
+    init(configuration: FastCGIServerConfiguration, listener: Listener, log: Logger, counters: ServerCounters) throws(FastCGIServerError) {
+        self.counters = counters
         self.configuration = configuration
         self.listener = listener
         self.log = log

@@ -1,5 +1,6 @@
 import CFastCGI
 import Glibc
+import Logging
 
 /// A threaded FastCGI server over libfcgi.
 ///
@@ -9,33 +10,44 @@ import Glibc
 /// connections cost a descriptor, never a thread. Each worker owns one `FCGX_Request` and one responder made by
 /// the factory on its thread. The calling thread closes connections past their timeouts, waits
 /// for SIGTERM or SIGINT, then stops accepting, closes idle connections and waits up to the
-/// grace period for requests in flight.
+/// grace period for requests in flight. SIGHUP calls the `onHangup` given to `run` on that
+/// thread, without disturbing any request.
 public final class FastCGIServer: Sendable {
     public let configuration: FastCGIServerConfiguration
-    public let log: ServerLog
+    public let log: Logger
+    /// Connection counters, readable at any time (for metrics).
+    public let counters = ServerCounters()
+    /// Requests per worker, summed by `requestsServed`.
+    private let workerCounters: [WorkerCounters]
 
-    public init(configuration: FastCGIServerConfiguration, log: ServerLog) {
+    public init(configuration: FastCGIServerConfiguration, log: Logger) {
         self.configuration = configuration
         self.log = log
+        workerCounters = (0..<max(1, configuration.threads)).map { _ in WorkerCounters() }
     }
 
+    /// Requests served so far by every worker.
+    public var requestsServed: Int { workerCounters.reduce(0) { $0 + $1.requests.load(ordering: .relaxed) } }
+
     /// Serves until SIGTERM or SIGINT, then drains and returns.
+    /// - Parameter onHangup: called on SIGHUP (reload configuration, reopen logs).
     /// - Parameter makeResponder: called once on each worker thread.
-    public func run(makeResponder: @escaping @Sendable () -> any FastCGIResponder) throws(FastCGIServerError) {
+    public func run(onHangup: @escaping @Sendable () -> Void = {},
+                    makeResponder: @escaping @Sendable () -> any FastCGIResponder) throws(FastCGIServerError) {
         signal(SIGPIPE, SIG_IGN)
         guard FCGX_Init() == 0 else { throw .initializationFailed }
         let listener = try Listener(configuration.listen, backlog: configuration.backlog)
-        let dispatcher = try ConnectionDispatcher(configuration: configuration, listener: listener, log: log)
+        let dispatcher = try ConnectionDispatcher(configuration: configuration, listener: listener, log: log, counters: counters)
 
         // Workers inherit this mask, so only the waiting thread below receives the signals.
         var stopSignals = sigset_t()
         sigemptyset(&stopSignals)
         sigaddset(&stopSignals, SIGTERM)
         sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGHUP)
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
-        let threads = max(1, configuration.threads)
-        let workerCounters = (0..<threads).map { _ in WorkerCounters() }
+        let threads = workerCounters.count
         for counters in workerCounters {
             try WorkerThread.start { [dispatcher] in
                 var worker = Worker(dispatcher: dispatcher, responder: makeResponder(), counters: counters)
@@ -48,14 +60,17 @@ public final class FastCGIServer: Sendable {
         let interval = dispatcher.sweepIntervalMilliseconds
         var tick = timespec(tv_sec: interval / 1000, tv_nsec: (interval % 1000) * 1_000_000)
         var received: Int32 = -1
-        while received < 0 {
+        while received < 0 || received == SIGHUP {
+            if received == SIGHUP {
+                log.info("SIGHUP: reloading")
+                onHangup()
+            }
             received = sigtimedwait(&stopSignals, nil, &tick)
             dispatcher.sweep()
         }
         log.info("signal \(received): stopping")
         let drained = dispatcher.drain(graceMilliseconds: configuration.shutdownGraceMilliseconds)
-        let requests = workerCounters.reduce(0) { $0 + $1.requests.load(ordering: .relaxed) }
-        log.info("\(dispatcher.counters.summary(requests: requests))")
+        log.info("\(dispatcher.counters.summary(requests: requestsServed))")
         log.info(drained ? "stopped" : "stopped with requests still in progress after the grace period")
     }
 }

@@ -1,15 +1,16 @@
 import Glibc
+import Logging
 import Synchronization
 
 /// Writes one kind of warning at most once per second, however many threads report it, and
 /// says how many were left out since the previous line. Hostile peers can make these events
 /// as often as they like; the log must not grow with them.
 final class RateLimitedLog: Sendable {
-    private let log: ServerLog
+    private let log: Logger
     private let lastSecond = Atomic<Int>(0)
     private let suppressed = Atomic<Int>(0)
 
-    init(_ log: ServerLog) {
+    init(_ log: Logger) {
         self.log = log
     }
 
@@ -24,6 +25,6 @@ final class RateLimitedLog: Sendable {
             return
         }
         let skipped = suppressed.exchange(0, ordering: .relaxed)
-        log.warning(message() + (skipped > 0 ? " (and \(skipped) more since the last report)" : ""))
+        log.warning("\(message())\(skipped > 0 ? " (and \(skipped) more since the last report)" : "")")
     }
 }

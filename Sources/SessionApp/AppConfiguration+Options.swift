@@ -1,4 +1,5 @@
 import Glibc
+import Logging
 import FastCGIServer
 import RedisClient
 import SessionCore
@@ -156,9 +157,8 @@ extension AppConfiguration {
         },
         Option(flag: "--admin-token-file", environment: "SESSION_FCGI_ADMIN_TOKEN_FILE", valueName: "PATH",
                help: "read the admin token from this file (mode 0600; trailing line break ignored)") { config, value throws(ConfigurationError) in
-            let token = try SecretRules.readSecret(value, what: "--admin-token-file", into: &config)
-            try SecretRules.checkStrong(token, what: "--admin-token-file")
-            config.adminToken = token
+            config.adminToken = try SecretRules.adminToken(file: value, into: &config)
+            config.adminTokenFile = value
         },
         Option(flag: "--cookie-signing-keys", environment: "SESSION_FCGI_COOKIE_SIGNING_KEYS", valueName: "KEY[,KEY...]",
                help: "sign session cookies with HMAC-SHA256; the first key signs, all verify (each at least 32 random characters). Prefer --cookie-signing-keys-file") { config, value throws(ConfigurationError) in
@@ -166,10 +166,8 @@ extension AppConfiguration {
         },
         Option(flag: "--cookie-signing-keys-file", environment: "SESSION_FCGI_COOKIE_SIGNING_KEYS_FILE", valueName: "PATH",
                help: "read the cookie signing keys from this file, one per line, the signing key first (mode 0600)") { config, value throws(ConfigurationError) in
-            let text = try SecretRules.readSecret(value, what: "--cookie-signing-keys-file", into: &config)
-            let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingPrefix(while: { $0 == " " }) }
-                .filter { !$0.isEmpty && !$0.hasPrefix("#") }
-            config.cookieSigningKeys = try SecretRules.signingKeys(lines, what: "--cookie-signing-keys-file")
+            config.cookieSigningKeys = try SecretRules.signingKeys(file: value, into: &config)
+            config.cookieSigningKeysFile = value
         },
         Option(flag: "--allowed-origins", environment: "SESSION_FCGI_ALLOWED_ORIGINS", valueName: "ORIGIN[,ORIGIN...]",
                help: "origins (https://host[:port]) allowed to POST besides the request's own") { config, value throws(ConfigurationError) in
@@ -231,9 +229,15 @@ extension AppConfiguration {
             guard !value.isEmpty else { throw ConfigurationError("--log-file: empty path") }
             config.logFile = value
         },
+        Option(flag: "--log-key-file", environment: "SESSION_FCGI_LOG_KEY_FILE", valueName: "PATH",
+               help: "key for the hashes that stand for session ids in the logs; give every instance the same file to follow a session across them (default: a random key per process)") { config, value throws(ConfigurationError) in
+            let key = try SecretRules.readSecret(value, what: "--log-key-file", into: &config)
+            try SecretRules.checkStrong(key, what: "--log-key-file")
+            config.logHashKey = key
+        },
         Option(flag: "--log-level", environment: "SESSION_FCGI_LOG_LEVEL", valueName: "LEVEL",
-               help: "debug, info, warning or error (default info)") { config, value throws(ConfigurationError) in
-            let levels: [String: ServerLog.Level] = ["debug": .debug, "info": .info, "warning": .warning, "error": .error]
+               help: "debug (every request: route, status, time), info (lifecycle events), warning or error (default info)") { config, value throws(ConfigurationError) in
+            let levels: [String: Logger.Level] = ["debug": .debug, "info": .info, "warning": .warning, "error": .error]
             guard let level = levels[value.lowercased()] else { throw ConfigurationError("--log-level: debug, info, warning or error") }
             config.logLevel = level
         },
@@ -306,6 +310,21 @@ enum SecretRules {
         guard estimatedBits(bytes) >= 96 else {
             throw ConfigurationError("\(what): too predictable; use a random value such as `openssl rand -base64 32`")
         }
+    }
+
+    /// The admin token file's token, checked.
+    static func adminToken(file: String, into config: inout AppConfiguration) throws(ConfigurationError) -> String {
+        let token = try readSecret(file, what: "--admin-token-file", into: &config)
+        try checkStrong(token, what: "--admin-token-file")
+        return token
+    }
+
+    /// The signing keys file's keys (one per line, `#` comments), checked.
+    static func signingKeys(file: String, into config: inout AppConfiguration) throws(ConfigurationError) -> [String] {
+        let text = try readSecret(file, what: "--cookie-signing-keys-file", into: &config)
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingPrefix(while: { $0 == " " }) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        return try signingKeys(lines, what: "--cookie-signing-keys-file")
     }
 
     static func signingKeys(_ keys: [some StringProtocol], what: String) throws(ConfigurationError) -> [String] {

@@ -1,4 +1,5 @@
 import FastCGIServer
+import Logging
 import RedisClient
 import SessionCore
 
@@ -35,7 +36,9 @@ public struct AppConfiguration: Equatable, Sendable {
     public var maxCookieHeaderBytes = 8192
     /// Log file; `nil` logs to standard error (which spawn-fcgi points at /dev/null).
     public var logFile: String?
-    public var logLevel: ServerLog.Level = .info
+    public var logLevel: Logger.Level = .info
+    /// Key of the hashes that stand for session ids in logs (`--log-key-file`).
+    public var logHashKey: String?
     /// Idle timeout in seconds: the Redis TTL, refreshed by every request (1800).
     public var idleTimeoutSeconds = 1800
     /// Absolute session lifetime in seconds (12 h); also the cookie's Max-Age.
@@ -49,8 +52,12 @@ public struct AppConfiguration: Equatable, Sendable {
     public var usersFile: String?
     /// Bearer token of the admin routes; none disables them.
     public var adminToken: String?
+    /// Where the admin token was read from, to read it again on SIGHUP.
+    public var adminTokenFile: String?
     /// Cookie signing keys (the first signs, all verify); none sends plain ids.
     public var cookieSigningKeys: [String] = []
+    /// Where the signing keys were read from, to read them again on SIGHUP.
+    public var cookieSigningKeysFile: String?
     /// Whether `GET /auth` (nginx auth_request) refreshes the session and its cookie.
     public var authSlides = false
     /// Origins allowed to make state-changing requests besides the request's own.

@@ -1,8 +1,12 @@
+import CoreMetrics
 import FastCGIServer
-import RedisClient
 import Glibc
+import Logging
+import RedisClient
 
-/// Builds the FastCGI server and the per-thread responders from one configuration, and runs it.
+/// Builds the FastCGI server and the per-thread responders from one configuration, and runs it:
+/// the log (a file reopened on SIGHUP), the metrics registry (swift-metrics bootstrapped with
+/// it, so the Redis client's metrics land there too), the settings SIGHUP reloads.
 public struct Application: Sendable {
     public let configuration: AppConfiguration
 
@@ -12,17 +16,12 @@ public struct Application: Sendable {
 
     /// Serves until SIGTERM or SIGINT.
     public func run() throws(ApplicationError) {
-        let log: ServerLog
-        if let path = configuration.logFile {
-            guard let fileLog = ServerLog(path: path, minimumLevel: configuration.logLevel) else {
-                throw .cannotOpenLog(path)
-            }
-            log = fileLog
-        } else {
-            log = ServerLog(minimumLevel: configuration.logLevel)
-        }
-        log.info("session store at \(configuration.redisConfiguration), key prefix \(configuration.keyPrefix)")
-        for warning in configuration.warnings { log.warning(warning) }
+        let sink: LogSink
+        do { sink = try LogSink(path: configuration.logFile) } catch { throw .cannotOpenLog(error.description) }
+        let level = configuration.logLevel
+        let log = Logger(label: "session-fcgi") { _ in LogfmtLogHandler(sink: sink, level: level) }
+        log.info("starting", metadata: ["store": "\(configuration.redisConfiguration)", "key_prefix": "\(configuration.keyPrefix)"])
+        for warning in configuration.warnings { log.warning("\(warning)") }
         if configuration.redisConfiguration.tls?.insecure == true {
             log.warning("--redis-tls-insecure: Redis certificates and names are NOT verified; anyone on the path can read and change sessions")
         }
@@ -32,14 +31,29 @@ public struct Application: Sendable {
             log.error("Redis TLS: \(error)")
             throw .redisTLS(error.description)
         }
-        let users = try loadUsers(log: log)
+        let settings = SettingsCell(try loadSettings(log: log))
+        let metrics = AppMetrics()
+        MetricsSystem.bootstrap(metrics.factory)
+        let hasher = LogSessionHasher(key: configuration.logHashKey.map { Array($0.utf8) })
         let server = FastCGIServer(configuration: configuration.server, log: log)
         let configuration = self.configuration
-        let cookies = configuration.makeCookieCodec()
+        let exposition: @Sendable () -> [UInt8] = { metrics.exposition(extra: Self.serverMetrics(server)) }
         do {
-            try server.run {
-                SessionResponder(configuration: configuration, store: configuration.makeStore(), cookies: cookies, users: users, log: log,
-                                 rotationRetry: configuration.rotationRetry)
+            try server.run(onHangup: {
+                do {
+                    try sink.reopen()
+                } catch {
+                    log.error("SIGHUP: \(error); still writing to the old log file")
+                }
+                do {
+                    settings.replace(with: try loadSettings(log: log))
+                    log.info("SIGHUP: users, signing keys and admin token reloaded", metadata: ["event": "reload"])
+                } catch {
+                    log.error("SIGHUP: \(error); the previous settings stay in use", metadata: ["event": "reload_failed"])
+                }
+            }) {
+                SessionResponder(configuration: configuration, store: configuration.makeStore(), settings: settings, log: log, metrics: metrics,
+                                 hasher: hasher, rotationRetry: configuration.rotationRetry, exposition: exposition)
             }
         } catch {
             log.error("\(error)")
@@ -47,22 +61,37 @@ public struct Application: Sendable {
         }
     }
 
-    /// The users file, with every refused line logged; a file that cannot be read stops the
-    /// program with a line in the log (spawn-fcgi discards standard error).
-    private func loadUsers(log: ServerLog) throws(ApplicationError) -> UsersFile? {
-        guard let path = configuration.usersFile else { return nil }
-        let text: String
+    /// The reloadable settings, with every refused users-file line logged. A file that cannot be
+    /// read is an error (at start it stops the program, with a line in the log: spawn-fcgi
+    /// discards standard error).
+    private func loadSettings(log: Logger) throws(ApplicationError) -> ReloadableSettings {
+        let loaded: (settings: ReloadableSettings, problems: [String])
         do {
-            text = try ConfigurationFile.text(at: path)
+            loaded = try configuration.loadReloadableSettings()
         } catch {
-            log.error("users file: \(error)")
+            log.error("\(error)")
             throw .cannotReadUsers(error.description)
         }
-        let users = UsersFile(text: text)
-        for problem in users.problems { log.warning("users file \(path): \(problem)") }
-        log.info("login enabled for \(users.hashes.count) users")
-        if ConfigurationFile.isReadableByOthers(path) { log.warning("users file \(path) is readable by every local user; chmod 640 it") }
-        return users
+        if let path = configuration.usersFile {
+            for problem in loaded.problems { log.warning("users file \(path): \(problem)") }
+            log.info("login enabled for \(loaded.settings.users?.hashes.count ?? 0) users")
+            if ConfigurationFile.isReadableByOthers(path) { log.warning("users file \(path) is readable by every local user; chmod 640 it") }
+        }
+        return loaded.settings
+    }
+
+    /// The FastCGI server's request and connection counters in Prometheus text (read at
+    /// scrape time).
+    static func serverMetrics(_ server: FastCGIServer) -> String {
+        let counters = server.counters.snapshot
+        var text = "# TYPE fastcgi_requests_total counter\nfastcgi_requests_total \(server.requestsServed)\n"
+        text += "# TYPE fastcgi_connections_total counter\n"
+        for (outcome, value) in [("accepted", counters.accepted), ("refused_peer", counters.refusedPeers), ("over_limit", counters.overLimit),
+                                 ("closed_silent", counters.silentClosed), ("closed_idle", counters.idleClosed),
+                                 ("write_failed", counters.writeFailures)] {
+            text += "fastcgi_connections_total{outcome=\"\(outcome)\"} \(value)\n"
+        }
+        return text
     }
 }
 
@@ -75,8 +104,8 @@ public enum ApplicationError: Error, Equatable, Sendable, CustomStringConvertibl
 
     public var description: String {
         switch self {
-        case .cannotOpenLog(let path): return "cannot open log file \(path)"
-        case .cannotReadUsers(let why): return "users file: \(why)"
+        case .cannotOpenLog(let why): return why
+        case .cannotReadUsers(let why): return why
         case .redisTLS(let why): return "Redis TLS: \(why)"
         case .server(let error): return error.description
         }

@@ -18,20 +18,26 @@ struct Router {
         prefixRoutes.append((prefix, method, handler))
     }
 
-    func route(_ request: FastCGIRequest) -> FastCGIResponse {
+    /// The response, and the route's name for metrics (its path, `prefix*` for prefix routes,
+    /// `unknown` for a path no route serves: the set of names stays small whatever clients send).
+    func route(_ request: FastCGIRequest) -> (response: FastCGIResponse, route: String) {
         let path = request.path
         let candidates: [(method: String, handler: Handler)]
+        let name: String
         if let exact = routes[path] {
             candidates = exact
+            name = path
         } else {
-            candidates = prefixRoutes.filter { path.hasPrefix($0.prefix) && path.count > $0.prefix.count }.map { ($0.method, $0.handler) }
-            guard !candidates.isEmpty else { return Responses.notFound() }
+            let matches = prefixRoutes.filter { path.hasPrefix($0.prefix) && path.count > $0.prefix.count }
+            guard let first = matches.first else { return (Responses.notFound(), "unknown") }
+            candidates = matches.map { ($0.method, $0.handler) }
+            name = first.prefix + "*"
         }
         let method = request.method
-        if let match = candidates.first(where: { $0.method == method }) { return match.handler(request) }
-        if method == "HEAD", let get = candidates.first(where: { $0.method == "GET" }) { return get.handler(request) }
+        if let match = candidates.first(where: { $0.method == method }) { return (match.handler(request), name) }
+        if method == "HEAD", let get = candidates.first(where: { $0.method == "GET" }) { return (get.handler(request), name) }
         var allowed = candidates.map(\.method)
         if let get = allowed.firstIndex(of: "GET"), !allowed.contains("HEAD") { allowed.insert("HEAD", at: get + 1) }
-        return Responses.methodNotAllowed(allowed: allowed)
+        return (Responses.methodNotAllowed(allowed: allowed), name)
     }
 }

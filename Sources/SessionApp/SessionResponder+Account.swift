@@ -16,14 +16,15 @@ extension SessionResponder {
             return Responses.error(400, "user and password are required")
         }
         guard SessionNames.isValidUserID(user), password.utf8.count <= 1024, users.check(user: user, password: password) else {
-            log.info("login refused")
+            event("login_refused", "login refused")
             if isFormPost(request) { return page(request, status: 401, message: "Wrong user or password.", next: fields["next"]?.string) }
             return Responses.error(401, "wrong user or password")
         }
         do {
-            let current = try manager.resolve(presentedID(request), touch: false)
+            let current = try resolve(request, touch: false)
             let record = try manager.login(user: user, current: current, userAgent: request.params["HTTP_USER_AGENT"])
-            log.info("login user=\(user)")
+            event("login", "login", session: record.id, user: user)
+            if let previous = current.record { event("rotated", "session id rotated at login", session: previous.id, level: .debug) }
             let answer = isFormPost(request)
                 ? Responses.seeOther(HomePage.safeNext(fields["next"]?.string))
                 : Responses.json(200, JSON.object([("user", JSON.quoted(user)), ("csrfToken", JSON.quoted(record.csrfToken ?? ""))]))
@@ -37,7 +38,7 @@ extension SessionResponder {
     /// otherwise.
     func me(_ request: FastCGIRequest) -> FastCGIResponse {
         do {
-            guard let record = try manager.resolve(presentedID(request)).record, let user = record.user else {
+            guard let record = try resolve(request).record, let user = record.user else {
                 return Responses.error(401, "not logged in")
             }
             return Responses.json(200, JSON.object([
@@ -64,14 +65,14 @@ extension SessionResponder {
         if let refusal = crossSiteRefusal(request) { return refusal }
         do {
             let record: SessionRecord
-            switch try manager.resolve(presentedID(request), touch: false) {
+            switch try resolve(request, touch: false) {
             case .superseded: return Responses.superseded()
             case .none: return loggedOut(request)
             case .live(let live): record = live
             }
             if record.user != nil, let refusal = csrfRefusal(request, record: record) { return refusal }
             try manager.end(record)
-            if let user = record.user { log.info("logout user=\(user)") }
+            event("destroyed", "logout", session: record.id, user: record.user)
             return confirmingWrites(loggedOut(request), "logout")
         } catch {
             return failed(error)
@@ -87,7 +88,7 @@ extension SessionResponder {
     /// `GET /sessions`: the logged-in user's active sessions (two store calls, however many).
     func listSessions(_ request: FastCGIRequest) -> FastCGIResponse {
         do {
-            guard let current = try manager.resolve(presentedID(request)).record, let user = current.user else {
+            guard let current = try resolve(request).record, let user = current.user else {
                 return Responses.error(401, "not logged in")
             }
             let items = try manager.sessions(of: user).map { record in
@@ -109,13 +110,14 @@ extension SessionResponder {
     func endSession(_ request: FastCGIRequest) -> FastCGIResponse {
         let handle = String(request.path.dropFirst("/sessions/".count))
         do {
-            guard let current = try manager.resolve(presentedID(request), touch: false).record, let user = current.user else {
+            guard let current = try resolve(request, touch: false).record, let user = current.user else {
                 return Responses.error(401, "not logged in")
             }
             if let refusal = csrfRefusal(request, record: current) { return refusal }
             guard SessionID(validating: handle) != nil, try manager.end(handle: handle, of: user) else {
                 return Responses.error(404, "no such session")
             }
+            event("destroyed", "session ended by its user", user: user)
             return confirmingWrites(FastCGIResponse(status: 204, headers: [("Cache-Control", "no-store")]), "end session")
         } catch {
             return failed(error)
@@ -126,11 +128,12 @@ extension SessionResponder {
     func endSessionFromForm(_ request: FastCGIRequest) -> FastCGIResponse {
         let fields = RequestBody.fields(request.body, contentType: request.params["CONTENT_TYPE"]) ?? [:]
         do {
-            guard let current = try manager.resolve(presentedID(request), touch: false).record, let user = current.user else {
+            guard let current = try resolve(request, touch: false).record, let user = current.user else {
                 return Responses.seeOther("/")
             }
             if let refusal = csrfRefusal(request, record: current) { return refusal }
             if let handle = fields["handle"]?.string, SessionID(validating: handle) != nil, try manager.end(handle: handle, of: user) {
+                event("destroyed", "session ended by its user", user: user)
                 return confirmingWrites(Responses.seeOther("/"), "end session")
             }
             return Responses.seeOther("/")
@@ -144,7 +147,7 @@ extension SessionResponder {
     func changeAttributes(_ request: FastCGIRequest) -> FastCGIResponse {
         guard let fields = FlatJSON.parseObject(request.body) else { return Responses.error(400, "body must be a flat JSON object") }
         do {
-            guard let current = try manager.resolve(presentedID(request), touch: false).record, current.user != nil else {
+            guard let current = try resolve(request, touch: false).record, current.user != nil else {
                 return Responses.error(401, "not logged in")
             }
             if let refusal = csrfRefusal(request, record: current) { return refusal }
@@ -168,7 +171,7 @@ extension SessionResponder {
     /// `POST /admin/revoke-user` with `Authorization: Bearer <admin token>`: ends every session of
     /// the user on every instance at once. Not routed by the public nginx server.
     func revokeUser(_ request: FastCGIRequest) -> FastCGIResponse {
-        guard let token = configuration.adminToken else { return Responses.notFound() }
+        guard let token = adminToken else { return Responses.notFound() }
         let presented = request.params["HTTP_AUTHORIZATION"] ?? ""
         // Both sides hashed first: the comparison takes the same time whatever the lengths.
         guard presented.hasPrefix("Bearer "),
@@ -182,7 +185,7 @@ extension SessionResponder {
         }
         do {
             let ended = try manager.revokeAll(of: user)
-            log.info("revoked every session of user=\(user) (\(ended) ended)")
+            event("revoked", "revoked every session of the user (\(ended) ended)", user: user)
             return confirmingWrites(Responses.json(200, JSON.object([("user", JSON.quoted(user)), ("ended", String(ended))])), "revoke-user")
         } catch {
             return failed(error)

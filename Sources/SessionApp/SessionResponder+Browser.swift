@@ -12,11 +12,14 @@ extension SessionResponder {
             let presented = presentedID(request)
             switch try manager.visitPage(presented: presented) {
             case .started(let id):
+                if presented != nil { noteUnknown() }
+                event("created", "session started", session: id, level: .debug)
                 let model = HomePage.Model(count: 1, next: HomePage.safeNext(next))
                 return issuing(id, request, on: Responses.html(200, HomePage.render(model), contentSecurityPolicy: HomePage.contentSecurityPolicy))
             case .existing(let record):
                 return issuing(record.id, ifNotPresented: presented, request, on: try page(for: record, status: 200, message: nil, next: next))
             case .superseded:
+                noteSuperseded()
                 return supersededPage()
             }
         } catch {
@@ -27,7 +30,7 @@ extension SessionResponder {
     /// The page for the presented session without counting a visit (after a failed login).
     func page(_ request: FastCGIRequest, status: Int, message: String, next: String?) -> FastCGIResponse {
         do {
-            switch try manager.resolve(presentedID(request), touch: false) {
+            switch try resolve(request, touch: false) {
             case .live(let record): return try page(for: record, status: status, message: message, next: next)
             case .none:
                 let model = HomePage.Model(count: 0, message: message, next: HomePage.safeNext(next))
@@ -73,7 +76,7 @@ extension SessionResponder {
     /// a subrequest's headers on).
     func authorize(_ request: FastCGIRequest) -> FastCGIResponse {
         do {
-            guard let record = try manager.resolve(presentedID(request), touch: configuration.authSlides).record, let user = record.user else {
+            guard let record = try resolve(request, touch: configuration.authSlides).record, let user = record.user else {
                 return FastCGIResponse(status: 401, headers: [("Cache-Control", "no-store")])
             }
             let remaining = max(0, record.expiresAt(idleTimeoutSeconds: configuration.idleTimeoutSeconds) - record.now)

@@ -1,4 +1,6 @@
 import FastCGIServer
+import Glibc
+import Logging
 import SessionCore
 
 /// The application on one worker thread: routes requests to the session lifecycle over any
@@ -10,19 +12,35 @@ import SessionCore
 /// superseded id (see `SessionManager`).
 final class SessionResponder<Store: SessionStore>: FastCGIResponder {
     let configuration: AppConfiguration
-    let log: ServerLog
+    let log: Logger
     let manager: SessionManager<Store>
-    let cookies: SessionCookieCodec
-    let users: UsersFile?
+    /// Settings that SIGHUP reloads (users, signing keys, admin token), refreshed per request.
+    private let settingsCell: SettingsCell
+    private var current: (generation: Int, settings: ReloadableSettings)
+    let metrics: AppMetrics
+    private let requestMetrics: RequestMetrics
+    /// Session ids appear in logs only as this keyed hash.
+    let hasher: LogSessionHasher
+    /// Builds the metrics exposition (with the FastCGI server's counters), for `GET /metrics`.
+    private let exposition: @Sendable () -> [UInt8]
     private var router = Router()
     private var lastStoreLog: [Int] = [0, 0]
 
-    init(configuration: AppConfiguration, store: Store, cookies: SessionCookieCodec, users: UsersFile?, log: ServerLog,
-         rotationRetry: RotationRetry) {
+    var cookies: SessionCookieCodec { current.settings.cookies }
+    var users: UsersFile? { current.settings.users }
+    var adminToken: String? { current.settings.adminToken }
+
+    init(configuration: AppConfiguration, store: Store, settings: SettingsCell, log: Logger, metrics: AppMetrics,
+         hasher: LogSessionHasher, rotationRetry: RotationRetry, exposition: @escaping @Sendable () -> [UInt8]) {
         self.configuration = configuration
         self.log = log
-        self.users = users
-        self.cookies = cookies
+        self.settingsCell = settings
+        current = (-1, ReloadableSettings(users: nil, cookies: SessionCookieCodec(configuration: configuration.session), adminToken: nil))
+        settings.refresh(&current)
+        self.metrics = metrics
+        requestMetrics = RequestMetrics(metrics)
+        self.hasher = hasher
+        self.exposition = exposition
         manager = SessionManager(store: store, timeouts: configuration.timeouts, limits: configuration.limits,
                                  rotationGraceSeconds: configuration.rotationGraceSeconds, rotationRetry: rotationRetry)
         router.add("GET", "/count") { [unowned self] in self.count($0) }
@@ -39,22 +57,51 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         router.add("GET", "/") { [unowned self] in self.home($0) }
         router.add("GET", "/auth") { [unowned self] in self.authorize($0) }
         router.add("GET", "/login-redirect") { [unowned self] in self.loginRedirect($0) }
+        router.add("GET", "/metrics") { [unowned self] in self.scrape($0) }
     }
 
     func respond(to request: FastCGIRequest) -> FastCGIResponse {
+        let started = Self.monotonicNanoseconds()
+        settingsCell.refresh(&current)
+        let (response, route) = answer(request)
+        let elapsed = Self.monotonicNanoseconds() - started
+        requestMetrics.record(route: route, status: response.status, nanoseconds: elapsed)
+        if log.logLevel <= .debug {
+            log.debug("request", metadata: ["route": "\(route)", "method": "\(request.method)", "status": "\(response.status)",
+                                            "us": "\(elapsed / 1000)"])
+        }
+        return response
+    }
+
+    private func answer(_ request: FastCGIRequest) -> (response: FastCGIResponse, route: String) {
         if let problem = request.bodyProblem {
             switch problem {
-            case .tooLarge(let limit): return Responses.error(413, "request body larger than \(limit) bytes")
-            case .malformedLength: return Responses.error(400, "malformed Content-Length")
-            case .truncated: return Responses.error(400, "request body shorter than Content-Length")
+            case .tooLarge(let limit): return (Responses.error(413, "request body larger than \(limit) bytes"), "invalid")
+            case .malformedLength: return (Responses.error(400, "malformed Content-Length"), "invalid")
+            case .truncated: return (Responses.error(400, "request body shorter than Content-Length"), "invalid")
             }
         }
         var cookieBytes = 0
         request.params.forEachValue(of: "HTTP_COOKIE") { cookieBytes += $0.count }
         if cookieBytes > configuration.maxCookieHeaderBytes {
-            return Responses.error(431, "Cookie headers larger than \(configuration.maxCookieHeaderBytes) bytes")
+            return (Responses.error(431, "Cookie headers larger than \(configuration.maxCookieHeaderBytes) bytes"), "invalid")
         }
         return router.route(request)
+    }
+
+    /// `GET /metrics`: the Prometheus text exposition, only for the internal nginx server (it
+    /// sets the FastCGI param `SESSION_FCGI_INTERNAL=1`, which no client can send); 404 to
+    /// everyone else, as for a path that does not exist.
+    private func scrape(_ request: FastCGIRequest) -> FastCGIResponse {
+        guard request.params.has("SESSION_FCGI_INTERNAL", equalTo: "1") else { return Responses.notFound() }
+        return FastCGIResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8"), ("Cache-Control", "no-store")],
+                               body: exposition())
+    }
+
+    private static func monotonicNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 
     /// The session id the request presents: the first well-formed (and, when signing, correctly
@@ -62,10 +109,52 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
     /// passes each one as its own `HTTP_COOKIE` param).
     func presentedID(_ request: FastCGIRequest) -> SessionID? {
         var found: SessionID?
+        var forged = false
+        let cookies = self.cookies
         request.params.forEachValue(of: "HTTP_COOKIE") { header in
-            if found == nil { found = cookies.presentedID(cookieHeader: header) }
+            guard found == nil else { return }
+            switch cookies.inspect(cookieHeader: header) {
+            case .valid(let id): found = id
+            case .forged: forged = true
+            case .absent, .malformed: break
+            }
+        }
+        if found == nil && forged {
+            metrics.refused("forged")
+            log.debug("forged session cookie refused", metadata: ["event": "forged_id"])
         }
         return found
+    }
+
+    /// The presented session, resolved once, with unknown and superseded ids counted.
+    func resolve(_ request: FastCGIRequest, touch: Bool = true) throws(SessionError) -> SessionManager<Store>.Resolution {
+        let presented = presentedID(request)
+        let resolution = try manager.resolve(presented, touch: touch)
+        switch resolution {
+        case .none where presented != nil: noteUnknown()
+        case .superseded: noteSuperseded()
+        default: break
+        }
+        return resolution
+    }
+
+    func noteUnknown() {
+        metrics.refused("unknown")
+        log.debug("unknown or expired session id", metadata: ["event": "unknown_id"])
+    }
+
+    func noteSuperseded() {
+        metrics.refused("superseded")
+        log.debug("request with an id replaced by a login", metadata: ["event": "superseded_id"])
+    }
+
+    /// Logs a lifecycle event with the session's keyed hash (never its id).
+    func event(_ name: String, _ message: Logger.Message, session: SessionID? = nil, user: String? = nil, level: Logger.Level = .info) {
+        metrics.event(name)
+        var metadata: Logger.Metadata = ["event": "\(name)"]
+        if let session { metadata["session"] = "\(hasher.hash(session))" }
+        if let user { metadata["user"] = "\(user)" }
+        log.log(level: level, message, metadata: metadata)
     }
 
     /// `response` with a `Set-Cookie` handing `id` to the browser; a 500 if the cookie cannot be
@@ -99,9 +188,14 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         do {
             let presented = presentedID(request)
             switch try manager.countVisit(presented: presented) {
-            case .counted(let id, let count, _):
+            case .counted(let id, let count, let isNew):
+                if isNew {
+                    if presented != nil { noteUnknown() }
+                    event("created", "session started", session: id, level: .debug)
+                }
                 return issuing(id, ifNotPresented: presented, request, on: Responses.json(200, JSON.integerObject("count", count)))
             case .superseded:
+                noteSuperseded()
                 return Responses.superseded()
             }
         } catch {
@@ -124,9 +218,11 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
     func failed(_ error: SessionError) -> FastCGIResponse {
         switch error {
         case .store(.unavailable(let why)):
-            logAtMostOncePerSecond(slot: 0) { log.warning("store unavailable: \(why)") }
+            metrics.storeError("unavailable")
+            logAtMostOncePerSecond(slot: 0) { log.warning("store unavailable: \(why)", metadata: ["event": "store_unavailable"]) }
             return Responses.storeUnavailable(retryAfterSeconds: configuration.retryAfterSeconds)
         case .store(.failed(let why)):
+            metrics.storeError("failed")
             return internalError("store error: \(why)")
         case .notFound: return Responses.error(401, "no session")
         case .invalidAttributeName(let name): return Responses.error(400, "invalid attribute name '\(name.prefix(64))'")
@@ -144,14 +240,20 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         var response = response
         do {
             switch try manager.store.confirmWrites() {
-            case .confirmed, .notReplicated:
+            case .confirmed:
+                metrics.replicaWait("confirmed")
+                return response
+            case .notReplicated:
                 return response
             case .unconfirmed(let required, let acknowledged):
-                log.warning("\(what): \(acknowledged) of \(required) replicas confirmed in time; the write stands on the primary only")
+                metrics.replicaWait("unconfirmed")
+                log.warning("\(what): \(acknowledged) of \(required) replicas confirmed in time; the write stands on the primary only",
+                            metadata: ["event": "replication_unconfirmed"])
                 response.headers.append(("Session-Replication", "unconfirmed"))
             }
         } catch {
-            log.warning("\(what): could not ask the replicas to confirm: \(error)")
+            metrics.replicaWait("unknown")
+            log.warning("\(what): could not ask the replicas to confirm: \(error)", metadata: ["event": "replication_unknown"])
             response.headers.append(("Session-Replication", "unknown"))
         }
         return response
@@ -160,7 +262,7 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
     /// A 500 with its own error line (at most one a second per worker, so a broken store cannot
     /// flood the log). The message never holds a session id.
     func internalError(_ message: String) -> FastCGIResponse {
-        logAtMostOncePerSecond(slot: 1) { log.error(message) }
+        logAtMostOncePerSecond(slot: 1) { log.error("\(message)", metadata: ["event": "internal_error"]) }
         return Responses.error(500, "internal error")
     }
 

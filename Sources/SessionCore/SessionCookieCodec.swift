@@ -60,6 +60,24 @@ public struct SessionCookieCodec: Sendable {
         return signer.isValid(signature, for: id) ? id : nil
     }
 
+    /// What one `Cookie` header presents under the session cookie's name: the first valid id;
+    /// else `.forged` when a value had the signed shape (`<id>.<signature>`) but its signature
+    /// did not verify; else `.malformed` when there was a value; else `.absent`.
+    public func inspect(cookieHeader bytes: UnsafeBufferPointer<UInt8>) -> CookiePresentation {
+        var result = CookiePresentation.absent
+        CookieHeader.forEachValue(named: configuration.cookieName, inUTF8: bytes) { value in
+            if let id = sessionID(fromCookieValue: value) {
+                result = .valid(id)
+                return false
+            }
+            let looksSigned = signer != nil && value.count == signedValueLength && value[SessionID.length] == UInt8(ascii: ".")
+                && SessionID(validatingUTF8: UnsafeBufferPointer(rebasing: value[0..<SessionID.length])) != nil
+            if looksSigned { result = .forged } else if result == .absent { result = .malformed }
+            return true
+        }
+        return result
+    }
+
     /// The first valid session id among the cookies named `configuration.cookieName` in one
     /// `Cookie` header's raw bytes.
     public func presentedID(cookieHeader bytes: UnsafeBufferPointer<UInt8>) -> SessionID? {
@@ -76,6 +94,16 @@ public struct SessionCookieCodec: Sendable {
         var header = cookieHeader
         return header.withUTF8 { presentedID(cookieHeader: $0) }
     }
+}
+
+/// What a request's cookie presents.
+public enum CookiePresentation: Equatable, Sendable {
+    case absent
+    /// Present but not a session id (wrong length or alphabet, or unsigned when signing).
+    case malformed
+    /// An id with a signature that does not verify: made by someone without the key.
+    case forged
+    case valid(SessionID)
 }
 
 /// Why a cookie could not be issued.

@@ -115,7 +115,7 @@ final class HardeningEndToEndTests: XCTestCase {
         XCTAssertEqual(broken.status, 500)
         XCTAssertNil(broken.header("Retry-After"))
         let logs = stack.instancePorts.map { (try? String(contentsOf: stack.logFile(port: $0), encoding: .utf8)) ?? "" }.joined()
-        XCTAssertTrue(logs.contains("error: store error"), logs)
+        XCTAssertTrue(logs.contains("level=error") && logs.contains("store error"), logs)
         XCTAssertFalse(logs.contains("store unavailable"))
         XCTAssertEqual(try stack.get("/healthz").status, 200, "Redis is fine")
     }
@@ -146,7 +146,7 @@ final class HardeningEndToEndTests: XCTestCase {
         _ = try stack.redis.connection().send(RedisCommand("HSET", "sid_" + second.cookie.dropFirst(4), "count", "abc"))
         _ = try stack.get("/count", cookie: second.cookie)
         let logs = stack.instancePorts.map { (try? String(contentsOf: stack.logFile(port: $0), encoding: .utf8)) ?? "" }.joined()
-        for line in ["login user=ada", "login refused", "logout user=ada", "store error"] {
+        for line in ["event=login ", "event=login_refused", "event=destroyed", "store error"] {
             XCTAssertTrue(logs.contains(line), "expected a '\(line)' line: \(logs)")
         }
         for secret in [anonymous, session.cookie, second.cookie].map({ String($0.dropFirst(4)) }) + [session.csrf, LifecycleEndToEndTests.password] {

@@ -182,15 +182,15 @@ final class ResponseTests: XCTestCase {
         func request(_ method: String, _ path: String) -> FastCGIRequest {
             FastCGIRequest(params: ["REQUEST_METHOD": method, "DOCUMENT_URI": path])
         }
-        XCTAssertEqual(router.route(request("GET", "/count")).status, 200)
-        XCTAssertEqual(router.route(request("GET", "/count/")).status, 404)
-        XCTAssertEqual(router.route(request("GET", "/nope")).status, 404)
-        let refused = router.route(request("DELETE", "/count"))
+        XCTAssertEqual(router.route(request("GET", "/count")).response.status, 200)
+        XCTAssertEqual(router.route(request("GET", "/count/")).response.status, 404)
+        XCTAssertEqual(router.route(request("GET", "/nope")).response.status, 404)
+        let refused = router.route(request("DELETE", "/count")).response
         XCTAssertEqual(refused.status, 405)
         XCTAssertEqual(refused.header("Allow"), "GET, HEAD, POST")
         // Review finding 9: HEAD is GET without a body (RFC 9110), not a 405.
-        XCTAssertEqual(router.route(request("HEAD", "/count")).status, 200)
-        XCTAssertEqual(router.route(request("POST", "/count")).status, 201)
+        XCTAssertEqual(router.route(request("HEAD", "/count")).response.status, 200)
+        XCTAssertEqual(router.route(request("POST", "/count")).response.status, 201)
     }
 
     func testRequestPathFallsBackToRequestURIWithoutQuery() {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import XCTest
 import FastCGIServer
 import SessionCore
@@ -19,6 +20,8 @@ final class RouteHarness {
     let store = InMemorySessionStore()
     let configuration: AppConfiguration
     let logFile: URL
+    let metrics = AppMetrics()
+    let settings: SettingsCell
     let responder: SessionResponder<InMemorySessionStore>
 
     init(_ arguments: [String] = []) throws {
@@ -28,9 +31,13 @@ final class RouteHarness {
         }
         self.configuration = configuration
         logFile = FileManager.default.temporaryDirectory.appendingPathComponent("routes-\(UUID().uuidString).log")
-        let log = try XCTUnwrap(ServerLog(path: logFile.path, minimumLevel: .debug))
-        responder = SessionResponder(configuration: configuration, store: store, cookies: configuration.makeCookieCodec(),
-                                     users: UsersFile(text: Self.usersText), log: log, rotationRetry: .none)
+        let sink = try LogSink(path: logFile.path)
+        let log = Logger(label: "routes") { _ in LogfmtLogHandler(sink: sink, level: .debug) }
+        settings = SettingsCell(ReloadableSettings(users: UsersFile(text: Self.usersText), cookies: configuration.makeCookieCodec(),
+                                                   adminToken: configuration.adminToken))
+        let metrics = self.metrics
+        responder = SessionResponder(configuration: configuration, store: store, settings: settings, log: log, metrics: metrics,
+                                     hasher: LogSessionHasher(key: nil), rotationRetry: .none, exposition: { metrics.exposition() })
     }
 
     deinit { try? FileManager.default.removeItem(at: logFile) }

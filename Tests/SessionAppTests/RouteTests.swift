@@ -110,12 +110,12 @@ final class RouteTests: XCTestCase {
         XCTAssertEqual(failed.status, 500)
         XCTAssertEqual(failed.text, #"{"error":"internal error"}"#)
         XCTAssertNil(failed.header("Retry-After"))
-        XCTAssertTrue(app.log.contains("error: store error: ERR Error running script"), app.log)
+        XCTAssertTrue(app.log.contains("level=error") && app.log.contains("msg=\"store error: ERR Error running script"), app.log)
         app.store.failure = .unavailable("redis timed out")
         let unavailable = app.request("GET", "/count")
         XCTAssertEqual(unavailable.status, 503)
         XCTAssertEqual(unavailable.header("Retry-After"), "1")
-        XCTAssertTrue(app.log.contains("warning: store unavailable"), app.log)
+        XCTAssertTrue(app.log.contains("level=warning") && app.log.contains("msg=\"store unavailable: redis timed out\""), app.log)
         XCTAssertTrue(unavailable.setCookies.isEmpty)
     }
 
@@ -254,7 +254,9 @@ final class RouteTests: XCTestCase {
         app.store.failure = .failed("boom")
         _ = app.request("GET", "/count", cookie: session.cookie)
         let log = app.log
-        XCTAssertTrue(log.contains("login user=ada") && log.contains("logout user=ada") && log.contains("login refused"), log)
+        XCTAssertTrue(log.contains("msg=login event=login session=") && log.contains("msg=logout event=destroyed session=")
+                      && log.contains("event=login_refused"), log)
+        XCTAssertTrue(log.contains("level=debug") && log.contains("msg=request"), "debug logs every request: \(log)")
         for secret in [planted, session.cookie, session.csrf].map({ $0.hasPrefix("sid=") ? String($0.dropFirst(4)) : $0 }) {
             XCTAssertFalse(log.contains(secret), "the log holds a secret")
         }

@@ -1,0 +1,54 @@
+import Synchronization
+import SessionCore
+
+/// What SIGHUP reloads without a restart: the users file, the cookie signing keys and the
+/// admin token (from their files). Everything else needs a restart.
+struct ReloadableSettings: Sendable {
+    var users: UsersFile?
+    var cookies: SessionCookieCodec
+    var adminToken: String?
+}
+
+/// The current `ReloadableSettings`, shared by every worker. Workers keep a copy and compare
+/// one atomic generation number per request, so the hot path takes no lock; a reload swaps the
+/// value under a lock and moves the generation on. A request in progress finishes with the
+/// settings it started with.
+final class SettingsCell: Sendable {
+    private let generation = Atomic<Int>(0)
+    private let value: Mutex<ReloadableSettings>
+
+    init(_ settings: ReloadableSettings) {
+        value = Mutex(settings)
+    }
+
+    func replace(with settings: ReloadableSettings) {
+        value.withLock { $0 = settings }
+        generation.add(1, ordering: .releasing)
+    }
+
+    /// Refreshes `cached` if a reload happened since it was taken.
+    func refresh(_ cached: inout (generation: Int, settings: ReloadableSettings)) {
+        let current = generation.load(ordering: .acquiring)
+        guard current != cached.generation else { return }
+        cached = (current, value.withLock { $0 })
+    }
+}
+
+extension AppConfiguration {
+    /// The reloadable settings as the files hold them now. Throws when a file named in the
+    /// configuration cannot be read or holds something unusable (the old settings then stay).
+    func loadReloadableSettings() throws(ConfigurationError) -> (settings: ReloadableSettings, problems: [String]) {
+        var copy = self
+        if let file = adminTokenFile { copy.adminToken = try SecretRules.adminToken(file: file, into: &copy) }
+        if let file = cookieSigningKeysFile { copy.cookieSigningKeys = try SecretRules.signingKeys(file: file, into: &copy) }
+        var users: UsersFile?
+        if let path = usersFile {
+            do {
+                users = UsersFile(text: try ConfigurationFile.text(at: path))
+            } catch {
+                throw ConfigurationError("users file: \(error)")
+            }
+        }
+        return (ReloadableSettings(users: users, cookies: copy.makeCookieCodec(), adminToken: copy.adminToken), users?.problems ?? [])
+    }
+}

@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"]),
         .testTarget(name: "SessionRedisTests", dependencies: ["SessionRedis", "SessionCore", "TestSupport"]),
         .testTarget(name: "FastCGIServerTests", dependencies: ["FastCGIServer", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "SessionAppTests", dependencies: ["SessionApp", "SessionCore", "FastCGIServer", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SessionAppTests", dependencies: ["SessionApp", "SessionCore", "SessionCrypto", "FastCGIServer", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "RedisClient", "session-fcgi"]),
     ],
     swiftLanguageModes: [.v6]

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import FastCGIServer
 import SessionCore
+import SessionCrypto
 @testable import SessionApp
 
 /// The routes in process over the in-memory store: status codes, cookies, CSRF, login,
@@ -227,6 +228,44 @@ final class RouteTests: XCTestCase {
         let response = app.responder.respond(to: FastCGIRequest(params: params))
         XCTAssertEqual(response.text, #"{"count":2}"#)
         XCTAssertEqual(response.setCookies, [])
+    }
+
+    /// Metrics are served to the internal nginx server only, and count what happened.
+    func testMetricsCountRequestsAndRefusedIdsForTheInternalServerOnly() throws {
+        let app = try RouteHarness(["--cookie-signing-keys", "Yk3vQ9pLx2RmT7wZs4NcJ8bHd6FgA1eU"])
+        let cookie = try XCTUnwrap(app.request("GET", "/count").sessionCookie)
+        _ = app.request("GET", "/count", cookie: cookie)
+        _ = app.request("GET", "/count", cookie: "sid=" + SessionID.generate().rawValue + "." + String(repeating: "A", count: 43))
+        _ = app.request("GET", "/me", cookie: cookie)
+        XCTAssertEqual(app.request("GET", "/metrics").status, 404, "no metrics without the internal server's param")
+        let scrape = app.request("GET", "/metrics", headers: ["SESSION_FCGI_INTERNAL": "1"])
+        XCTAssertEqual(scrape.status, 200)
+        XCTAssertEqual(scrape.header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8")
+        let text = scrape.text
+        XCTAssertTrue(text.contains(#"session_http_requests_total{route="/count",status="200"} 3"#), text)
+        XCTAssertTrue(text.contains(#"session_http_requests_total{route="/me",status="401"} 1"#), text)
+        XCTAssertTrue(text.contains(#"session_ids_refused_total{reason="forged"} 1"#), text)
+        XCTAssertTrue(text.contains(#"session_http_request_duration_seconds_count{route="/count"} 3"#), text)
+        XCTAssertFalse(text.contains(String(cookie.dropFirst(4).prefix(32))), "no session id in metrics")
+        _ = app.request("GET", "/nothing/\(UUID().uuidString)")
+        XCTAssertTrue(app.request("GET", "/metrics", headers: ["SESSION_FCGI_INTERNAL": "1"]).text.contains(#"route="unknown""#),
+                      "unknown paths share one label, whatever a client sends")
+    }
+
+    /// SIGHUP's reload: a new users file and a new signing key take effect for the next request.
+    func testReloadedSettingsApplyToTheNextRequest() throws {
+        let app = try RouteHarness()
+        let before = try app.login()
+        let hash = try XCTUnwrap(PasswordHash.make(Array("new password 123".utf8), iterations: 10_000)).encoded
+        let signer = HMACSessionIDSigner(keys: [Array("Yk3vQ9pLx2RmT7wZs4NcJ8bHd6FgA1eU".utf8)])
+        app.settings.replace(with: ReloadableSettings(users: UsersFile(text: "carol:\(hash)\n"),
+                                                     cookies: SessionCookieCodec(configuration: app.configuration.session, signer: signer),
+                                                     adminToken: nil))
+        XCTAssertEqual(app.post("/login", cookie: nil, json: #"{"user":"carol","password":"new password 123"}"#).status, 200)
+        XCTAssertEqual(app.post("/login", cookie: nil, json: #"{"user":"ada","password":"\#(RouteHarness.password)"}"#).status, 401)
+        XCTAssertEqual(app.request("GET", "/me", cookie: before.cookie).status, 401, "unsigned cookies are refused once signing is on")
+        XCTAssertEqual(app.request("POST", "/admin/revoke-user", headers: ["HTTP_AUTHORIZATION": "Bearer " + RouteHarness.adminToken],
+                                   body: #"{"user":"ada"}"#).status, 404, "the admin token was removed")
     }
 
     func testBadRequestsGetClearAnswers() throws {

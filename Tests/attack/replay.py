@@ -118,7 +118,7 @@ class Stack:
         binary = os.environ.get("SESSION_FCGI_BIN") or os.path.join(ROOT, ".build", "debug", "session-fcgi")
         self.binary = binary
         self.env = {"PATH": SYSTEM_PATH, "HOME": base, "STATE_DIR": self.state, "PORT": str(self.port),
-                    "REDIS_PORT": str(self.redis_port), "APP_PORT": str(free_port()), "FCGI_THREADS": "8",
+                    "REDIS_PORT": str(self.redis_port), "APP_PORT": str(free_port()), "METRICS_PORT": str(free_port()), "FCGI_THREADS": "8",
                     "FCGI_PORTS": " ".join(map(str, self.fcgi_ports)), "SESSION_FCGI_BIN": binary,
                     "HTTPS": "1" if https else "0", "FCGI_EXTRA_ARGS": extra_args}
         self.scheme = "https" if https else "http"

@@ -37,7 +37,7 @@ class Stack:
         self.port = free_port()
         self.scheme = "https" if https else "http"
         self.env = dict(os.environ, STATE_DIR=self.state, PORT=str(self.port), REDIS_PORT=str(free_port()),
-                        FCGI_PORTS=f"{free_port()} {free_port()}", APP_PORT=str(free_port()), FCGI_THREADS="16",
+                        FCGI_PORTS=f"{free_port()} {free_port()}", APP_PORT=str(free_port()), METRICS_PORT=str(free_port()), FCGI_THREADS="16",
                         HTTPS="1" if https else "0", FCGI_EXTRA_ARGS=extra_args)
         self.env.pop("REDIS_URL", None)
         subprocess.run([os.path.join(ROOT, "deploy", "local"), "up"], env=self.env, check=True,

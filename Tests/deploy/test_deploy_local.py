@@ -50,7 +50,7 @@ class Local:
         self.port = free_port()
         self.redis_port = free_port()
         self.env = {"PATH": SYSTEM_PATH, "HOME": base, "STATE_DIR": self.state,
-                    "PORT": str(self.port), "REDIS_PORT": str(self.redis_port), "APP_PORT": str(free_port()),
+                    "PORT": str(self.port), "REDIS_PORT": str(self.redis_port), "APP_PORT": str(free_port()), "METRICS_PORT": str(free_port()),
                     "FCGI_THREADS": "8", "SESSION_FCGI_BIN": debug_binary()}
         if "FCGI_SOCKETS" not in settings:
             self.env["FCGI_PORTS"] = f"{free_port()} {free_port()}"

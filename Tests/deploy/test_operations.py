@@ -1,0 +1,172 @@
+"""Operating the service: a real Prometheus scraping every instance through nginx's internal
+metrics server, SIGHUP reloading users and reopening logs under load, and a rolling restart of
+every instance under load through nginx. Each test runs deploy/local on free ports with a state
+folder of its own and stops exactly what it started.
+
+Run by deploy/test; alone: python3 -m pytest Tests/deploy/test_operations.py -q
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from test_deploy_local import Local, free_port, get, count_with
+
+PROMETHEUS = shutil.which("prometheus", path="/usr/bin:/usr/sbin:/bin")
+
+
+@pytest.fixture
+def base():
+    folder = tempfile.mkdtemp(prefix="session-ops-")
+    os.chmod(folder, 0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+class Load:
+    """Clients counting visits through nginx until stopped; every answer recorded."""
+
+    def __init__(self, local, clients=6):
+        self.local = local
+        self.stop_flag = threading.Event()
+        self.lock = threading.Lock()
+        self.statuses = []
+        self.sent = {}
+        self.threads = [threading.Thread(target=self.run, args=(n,)) for n in range(clients)]
+
+    def run(self, n):
+        cookie = None
+        while not self.stop_flag.is_set():
+            try:
+                status, body, headers = get(self.local.url("/count"), cookie)
+            except Exception as error:  # a refused or reset connection is a lost request too
+                status, body, headers = f"error {error!r}", "", {}
+            with self.lock:
+                self.statuses.append(status)
+            if status == 200:
+                if cookie is None and headers["Set-Cookie"]:
+                    cookie = headers["Set-Cookie"].split(";")[0]
+                self.sent[cookie] = json.loads(body)["count"]
+            time.sleep(0.005)
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag.set()
+        for thread in self.threads:
+            thread.join()
+
+    def failures(self):
+        with self.lock:
+            return [s for s in self.statuses if s != 200]
+
+
+@pytest.mark.skipif(PROMETHEUS is None, reason="Debian's prometheus package is not installed")
+def test_prometheus_scrapes_each_instance_through_the_internal_server(base):
+    metrics_port = free_port()
+    local = Local(base, METRICS_PORT=str(metrics_port))
+    prometheus = None
+    try:
+        local.up()
+        ports = local.env["FCGI_PORTS"].split()
+        assert get(local.url("/metrics"))[0] == 404, "metrics must not be served by the public server"
+        config = os.path.join(base, "prometheus.yml")
+        with open(config, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n")
+            for port in ports:
+                f.write(f"  - job_name: session-fcgi-{port}\n    metrics_path: /metrics/{port}\n"
+                        f"    static_configs:\n      - targets: ['127.0.0.1:{metrics_port}']\n        labels: {{instance_name: '{port}'}}\n")
+        web = free_port()
+        prometheus = subprocess.Popen([PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={base}/tsdb",
+                                       f"--web.listen-address=127.0.0.1:{web}"],
+                                      stdout=subprocess.DEVNULL, stderr=open(os.path.join(base, "prometheus.log"), "w"))
+        with Load(local, clients=4):
+            time.sleep(12)
+        query = 'sum by (instance_name) (rate(session_http_requests_total{route="/count",status="200"}[8s]))'
+        url = f"http://127.0.0.1:{web}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+        with urllib.request.urlopen(url, timeout=10) as response:
+            result = json.load(response)["data"]["result"]
+        rates = {r["metric"]["instance_name"]: float(r["value"][1]) for r in result}
+        assert set(rates) == set(ports), f"Prometheus saw {rates}"
+        assert all(rate > 1 for rate in rates.values()), f"request rates {rates}"
+        up_url = f"http://127.0.0.1:{web}/api/v1/query?" + urllib.parse.urlencode({"query": "up"})
+        with urllib.request.urlopen(up_url, timeout=10) as response:
+            assert all(r["value"][1] == "1" for r in json.load(response)["data"]["result"])
+    finally:
+        if prometheus:
+            prometheus.terminate()
+            prometheus.wait(timeout=20)
+        local.down()
+
+
+def test_sighup_reloads_users_and_reopens_the_log_without_dropping_a_request(base):
+    local = Local(base)
+    try:
+        local.up()
+        ports = local.env["FCGI_PORTS"].split()
+        pids = [int(open(os.path.join(local.state, f"fcgi-{port}.pid")).read()) for port in ports]
+        binary = local.env["SESSION_FCGI_BIN"]
+        hashed = subprocess.run([binary, "hash-password"], input=b"a new password 42\n", capture_output=True, check=True).stdout.decode().strip()
+        with Load(local) as load:
+            time.sleep(1)
+            users = os.path.join(local.state, "users")
+            with open(users, "a") as f:
+                f.write(f"carol:{hashed}\n")
+            for port in ports:  # logrotate's move, then SIGHUP
+                os.rename(os.path.join(local.state, f"fcgi-{port}.log"), os.path.join(local.state, f"fcgi-{port}.log.1"))
+            for pid in pids:
+                os.kill(pid, signal.SIGHUP)
+            time.sleep(1.5)
+        assert load.failures() == [], f"requests failed during the reload: {load.failures()[:5]}"
+        assert len(load.statuses) > 100
+        for _ in range(4):  # whichever instance answers knows carol now
+            request = urllib.request.Request(local.url("/login"), method="POST",
+                                             data=json.dumps({"user": "carol", "password": "a new password 42"}).encode(),
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.status == 200
+        for port in ports:
+            fresh = open(os.path.join(local.state, f"fcgi-{port}.log")).read()
+            assert "SIGHUP: users, signing keys and admin token reloaded" in fresh, fresh
+        assert [pid for pid in pids if os.path.exists(f"/proc/{pid}")] == pids, "an instance restarted"
+    finally:
+        local.down()
+
+
+def test_rolling_restart_of_every_instance_under_load_loses_no_request(base):
+    local = Local(base)
+    try:
+        local.up()
+        ports = local.env["FCGI_PORTS"].split()
+        with Load(local) as load:
+            time.sleep(1)
+            for port in ports:
+                pidfile = os.path.join(local.state, f"fcgi-{port}.pid")
+                pid = int(open(pidfile).read())
+                os.kill(pid, signal.SIGTERM)
+                deadline = time.time() + 10
+                while os.path.exists(f"/proc/{pid}") and time.time() < deadline:
+                    time.sleep(0.05)
+                os.remove(pidfile)
+                local.up()  # starts only what is not running: this instance
+                time.sleep(1)
+        failures = load.failures()
+        assert failures == [], f"{len(failures)} of {len(load.statuses)} requests failed: {failures[:5]}"
+        assert len(load.statuses) > 200
+        # Every counted visit is in Redis: each session's stored count is what its client saw last.
+        for cookie, count in list(load.sent.items())[:6]:
+            stored, _ = count_with(local, cookie)
+            assert stored == count + 1, (cookie, count, stored)
+    finally:
+        local.down()

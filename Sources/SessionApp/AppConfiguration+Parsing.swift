@@ -7,6 +7,8 @@ extension AppConfiguration {
         case revokeUser(String, AppConfiguration)
         /// `session-fcgi hash-password`: read a password on stdin, print a users-file hash.
         case hashPassword
+        /// `session-fcgi check-config [OPTIONS]`: validate a configuration without serving.
+        case checkConfig(AppConfiguration)
     }
 
     /// Builds the configuration: defaults, then environment variables, then flags
@@ -22,7 +24,7 @@ extension AppConfiguration {
                 guard let user = arguments.first, !user.hasPrefix("-") else { throw ConfigurationError("revoke-user needs a user id") }
                 subject = user
                 arguments.removeFirst()
-            } else if first != "hash-password" {
+            } else if first != "hash-password" && first != "check-config" {
                 throw ConfigurationError("unknown command '\(first)' (see --help)")
             }
         }
@@ -56,6 +58,7 @@ extension AppConfiguration {
         switch subcommand {
         case "revoke-user": return .revokeUser(subject ?? "", config)
         case "hash-password": return .hashPassword
+        case "check-config": return .checkConfig(config)
         default: return .serve(config)
         }
     }
@@ -89,6 +92,7 @@ extension AppConfiguration {
               Standalone:        session-fcgi --listen 127.0.0.1:9001 [OPTIONS]
               Operators:         session-fcgi revoke-user USER [--redis-url URL]   end every session of USER
                                  session-fcgi hash-password < password            print a users-file hash
+                                 session-fcgi check-config [OPTIONS]              validate a configuration, reach Redis, serve nothing
 
             Options (each may also be set by the environment variable shown; flags win):
 

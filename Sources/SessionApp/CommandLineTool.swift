@@ -16,6 +16,8 @@ public enum CommandLineTool {
                 return revoke(user: user, configuration: configuration)
             case .hashPassword:
                 return hashPassword()
+            case .checkConfig(let configuration):
+                return ConfigurationCheck(configuration: configuration).run()
             }
         } catch let error as ConfigurationError {
             writeStandardError("session-fcgi: \(error)\n")

@@ -48,11 +48,10 @@ def test_systemd_analyze_verify_finds_nothing():
         # The TCP drop-in on top of the unit.
         shutil.copy(os.path.join(SYSTEMD, "session-fcgi-tcp.conf"), os.path.join(folder, "session-fcgi@.service.d", "tcp.conf"))
         checks.append(("session-fcgi@9001.service", None))
-        # The commented secret recipe, switched on, is valid too.
-        with open(UNIT) as f:
-            recipe = re.sub(r"^# (LoadCredential=|Environment=SESSION_FCGI_)", r"\1", f.read(), flags=re.M)
-        with open(os.path.join(folder, "credentials@.service"), "w") as f:
-            f.write(recipe)
+        # The credentials drop-in on top of the unit (secrets as systemd credentials).
+        shutil.copy(UNIT, os.path.join(folder, "credentials@.service"))
+        os.makedirs(os.path.join(folder, "credentials@.service.d"))
+        shutil.copy(os.path.join(SYSTEMD, "session-fcgi-credentials.conf"), os.path.join(folder, "credentials@.service.d", "credentials.conf"))
         checks.append(("credentials@a.service", None))
         for name, _ in checks:
             result = subprocess.run([analyze, "verify", name], env={"PATH": SYSTEM_PATH, "SYSTEMD_UNIT_PATH": folder + ":"},
@@ -61,6 +60,18 @@ def test_systemd_analyze_verify_finds_nothing():
                 f"{name}:\n{result.stdout}{result.stderr}"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_the_unit_is_sandboxed_as_tightly_as_the_service_allows():
+    analyze = shutil.which("systemd-analyze", path=SYSTEM_PATH)
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    result = subprocess.run([analyze, "security", "--offline=yes", UNIT], env={"PATH": SYSTEM_PATH},
+                            capture_output=True, text=True, timeout=60)
+    match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", result.stdout)
+    assert match, result.stdout[-500:] + result.stderr
+    # 0 is "no exposure"; the unit keeps the network (Redis) and its host root, nothing else.
+    assert float(match.group(1)) <= 1.5, result.stdout
 
 
 def test_unit_listens_on_a_socket_in_its_runtime_folder_and_keeps_its_sandbox():

@@ -1,0 +1,67 @@
+import FastCGIServer
+import RedisClient
+import SessionCore
+
+/// `session-fcgi check-config`: everything the server would check at start, and a PING of Redis
+/// through the same client, without binding a socket or serving. Prints one line per check;
+/// exit status 0 when the configuration is usable, 1 when it is not, 2 when it is valid but
+/// Redis cannot be reached now. (Options and secret files were already parsed and checked
+/// before this runs: a bad one never gets here.)
+struct ConfigurationCheck {
+    let configuration: AppConfiguration
+
+    func run() -> Int32 {
+        var problems = 0
+        func report(_ ok: Bool, _ line: String) {
+            CommandLineTool.writeStandardOutput((ok ? "ok       " : "PROBLEM  ") + line + "\n")
+            if !ok { problems += 1 }
+        }
+        report(true, "options and environment parsed; secret files read")
+        for warning in configuration.warnings { CommandLineTool.writeStandardOutput("warning  " + warning + "\n") }
+        if let path = configuration.logFile {
+            do {
+                _ = try LogSink(path: path)
+                report(true, "log file \(path) can be opened for appending")
+            } catch {
+                report(false, error.description)
+            }
+        }
+        do {
+            let loaded = try configuration.loadReloadableSettings()
+            if let path = configuration.usersFile {
+                report(loaded.problems.isEmpty, "users file \(path): \(loaded.settings.users?.hashes.count ?? 0) users"
+                       + (loaded.problems.isEmpty ? "" : "; " + loaded.problems.joined(separator: "; ")))
+            } else {
+                report(true, "no users file: login is disabled")
+            }
+            report(true, configuration.cookieSigningKeys.isEmpty ? "cookies are not signed" : "cookies signed with \(configuration.cookieSigningKeys.count) key(s)")
+            report(true, loaded.settings.adminToken == nil ? "no admin token: admin routes are disabled" : "admin token set")
+        } catch {
+            report(false, error.description)
+        }
+        if case .tcp(let host, _) = configuration.server.listen, let host, !["127.0.0.1", "::1", "localhost"].contains(host),
+           configuration.server.allowedPeers == nil {
+            CommandLineTool.writeStandardOutput("warning  listening on \(host) with the default peer list (loopback only): nginx on other hosts needs --allowed-peers\n")
+        }
+        let redis = configuration.redisConfiguration
+        if redis.tls?.insecure == true {
+            CommandLineTool.writeStandardOutput("warning  --redis-tls-insecure: Redis certificates and names are not verified\n")
+        }
+        let client = RedisClient(configuration: redis)
+        do {
+            try client.validateTLS()
+        } catch {
+            report(false, "Redis TLS: \(error)")
+            return 1
+        }
+        guard problems == 0 else { return 1 }
+        do {
+            try client.checkHealth()
+            report(true, "Redis at \(redis) answers PING")
+        } catch {
+            CommandLineTool.writeStandardOutput("PROBLEM  Redis at \(redis) cannot be reached now: \(error)\n")
+            return 2
+        }
+        return 0
+    }
+}

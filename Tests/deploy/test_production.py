@@ -1,0 +1,130 @@
+"""README's "Deploying to production", followed as far as a machine without systemd as PID 1
+allows: the secrets made as step 3 makes them, the instance's configuration (the defaults
+file plus the credentials drop-in, credentials folder emulated) checked by `session-fcgi
+check-config` against a real, password-protected Redis, the nginx site of step 5 under
+Debian's own nginx.conf, and the logrotate file of step 6. The units themselves are checked by
+test_systemd_unit.py (systemd-analyze verify and security).
+"""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from test_deploy_local import free_port, debug_binary
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def unit_environment(path, credentials):
+    """The environment a unit file or drop-in sets, with %d (the credentials folder) filled in."""
+    env = {}
+    for line in open(path):
+        line = line.strip()
+        if line.startswith("Environment="):
+            key, _, value = line[len("Environment="):].partition("=")
+            env[key] = value.replace("%d", credentials)
+    return env
+
+
+def defaults_environment(path):
+    env = {}
+    for line in open(path):
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            env[key] = value
+    return env
+
+
+@pytest.fixture
+def etc():
+    folder = tempfile.mkdtemp(prefix="session-prod-")
+    os.chmod(folder, 0o700)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def make_secrets(etc, binary):
+    """Step 3, word for word but for the folder."""
+    for name in ["admin-token", "cookie-signing-keys", "log-key", "redis-password"]:
+        with open(os.path.join(etc, name), "w") as f:
+            f.write(subprocess.run(["openssl", "rand", "-base64", "32"], capture_output=True, text=True, check=True).stdout)
+    hashed = subprocess.run([binary, "hash-password"], input=b"a strong password here\n", capture_output=True, check=True).stdout.decode().strip()
+    with open(os.path.join(etc, "users"), "a") as f:
+        f.write(f"ada:{hashed}\n")
+    for name in os.listdir(etc):
+        os.chmod(os.path.join(etc, name), 0o600)
+
+
+def test_check_config_passes_for_the_documented_setup_and_fails_for_a_broken_one(etc):
+    binary = debug_binary()
+    make_secrets(etc, binary)
+    port = free_port()
+    redis_conf = os.path.join(etc, "redis.conf")
+    with open(redis_conf, "w") as f:
+        f.write(f"port {port}\nbind 127.0.0.1\nsave \"\"\nappendonly no\ndir {etc}\n"
+                f"requirepass \"{open(os.path.join(etc, 'redis-password')).read().strip()}\"\n")
+    redis = subprocess.Popen(["redis-server", redis_conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline and subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True).stdout.strip() not in ("PONG", "NOAUTH Authentication required."):
+            time.sleep(0.05)
+        env = {"PATH": SYSTEM_PATH}
+        env.update(defaults_environment(os.path.join(ROOT, "deploy", "systemd", "session-fcgi.default")))
+        env.update(unit_environment(os.path.join(ROOT, "deploy", "systemd", "session-fcgi-credentials.conf"), etc))
+        env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        result = subprocess.run([binary, "check-config"], env=env, capture_output=True, text=True, timeout=20)
+        assert result.returncode == 0, result.stdout + result.stderr
+        for expected in ["users file", "1 users", "cookies signed with 1 key(s)", "admin token set", "answers PING"]:
+            assert expected in result.stdout, result.stdout
+        for secret in ["admin-token", "redis-password", "cookie-signing-keys"]:
+            assert open(os.path.join(etc, secret)).read().strip() not in result.stdout
+        # A wrong Redis password: valid configuration, Redis refuses it.
+        with open(os.path.join(etc, "redis-password"), "w") as f:
+            f.write("not-the-password\n")
+        refused = subprocess.run([binary, "check-config"], env=env, capture_output=True, text=True, timeout=20)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        # A users file with a broken line is a problem (exit 1), named with its line.
+        with open(os.path.join(etc, "users"), "a") as f:
+            f.write("bob:not-a-hash\n")
+        broken = subprocess.run([binary, "check-config"], env=env, capture_output=True, text=True, timeout=20)
+        assert broken.returncode == 1 and "line 2" in broken.stdout, broken.stdout + broken.stderr
+    finally:
+        redis.terminate()
+        redis.wait(timeout=10)
+
+
+def test_the_nginx_site_file_loads_under_debians_nginx_conf(etc):
+    env = {"PATH": SYSTEM_PATH, "LISTEN": f"127.0.0.1:{free_port()}", "METRICS_LISTEN": f"127.0.0.1:{free_port()}",
+           "FCGI_ADDRESSES": "unix:/run/session-fcgi/a/fcgi.sock unix:/run/session-fcgi/b/fcgi.sock",
+           "ACCESS_LOG": os.path.join(etc, "access.log")}
+    site = subprocess.run([os.path.join(ROOT, "nginx", "render"), "--site"], env=env, capture_output=True, text=True, check=True).stdout
+    assert "location = /metrics/a" in site and "location = /metrics/b" in site, "instances named by their folders"
+    assert "worker_processes" not in site and "nginx-tmp" not in site and "demo_app_user" not in site
+    site_path = os.path.join(etc, "session-store.conf")
+    with open(site_path, "w") as f:
+        f.write(site)
+    debian = open("/etc/nginx/nginx.conf").read()
+    debian = debian.replace("include /etc/nginx/conf.d/*.conf;", f"include {site_path};")
+    debian = re.sub(r"include /etc/nginx/sites-enabled/\*;", "", debian)
+    debian = debian.replace("pid /run/nginx.pid;", f"pid {etc}/nginx.pid;")
+    config = os.path.join(etc, "nginx.conf")
+    with open(config, "w") as f:
+        f.write(debian)
+    result = subprocess.run(["nginx", "-t", "-c", config, "-e", os.path.join(etc, "error.log")], capture_output=True, text=True, timeout=20)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_logrotate_file_is_valid(etc):
+    logrotate = shutil.which("logrotate", path=SYSTEM_PATH)
+    if logrotate is None:
+        pytest.skip("logrotate is not installed")
+    result = subprocess.run([logrotate, "-d", "-s", os.path.join(etc, "state"), os.path.join(ROOT, "deploy", "logrotate", "session-fcgi")],
+                            capture_output=True, text=True, timeout=20)
+    assert result.returncode == 0, result.stderr
+    assert "error" not in result.stderr.lower(), result.stderr

@@ -1,5 +1,6 @@
 import FastCGIServer
 import RedisClient
+import SessionRedis
 import Glibc
 
 /// Builds the FastCGI server and the per-thread responders from one configuration, and runs it.
@@ -21,7 +22,7 @@ public struct Application: Sendable {
         } else {
             log = ServerLog(minimumLevel: configuration.logLevel)
         }
-        log.info("session store at \(configuration.redisConfiguration), key prefix \(configuration.keyPrefix)")
+        log.info("session store at \(configuration.redisConfiguration), key prefix \(configuration.keyPrefix); \(configuration.atRestSummary)")
         for warning in configuration.warnings { log.warning(warning) }
         if configuration.redisConfiguration.tls?.insecure == true {
             log.warning("--redis-tls-insecure: Redis certificates and names are NOT verified; anyone on the path can read and change sessions")
@@ -32,13 +33,20 @@ public struct Application: Sendable {
             log.error("Redis TLS: \(error)")
             throw .redisTLS(error.description)
         }
+        let layout: RedisSessionLayout
+        do {
+            layout = try configuration.makeLayout()
+        } catch {
+            log.error("\(error)")
+            throw .atRest(error.description)
+        }
         let users = try loadUsers(log: log)
         let server = FastCGIServer(configuration: configuration.server, log: log)
         let configuration = self.configuration
         let cookies = configuration.makeCookieCodec()
         do {
             try server.run {
-                SessionResponder(configuration: configuration, store: configuration.makeStore(), cookies: cookies, users: users, log: log,
+                SessionResponder(configuration: configuration, store: configuration.makeStore(layout: layout), cookies: cookies, users: users, log: log,
                                  rotationRetry: configuration.rotationRetry)
             }
         } catch {
@@ -71,6 +79,8 @@ public enum ApplicationError: Error, Equatable, Sendable, CustomStringConvertibl
     case cannotOpenLog(String)
     case cannotReadUsers(String)
     case redisTLS(String)
+    /// The encryption keys or id hashing could not be set up.
+    case atRest(String)
     case server(FastCGIServerError)
 
     public var description: String {
@@ -78,6 +88,7 @@ public enum ApplicationError: Error, Equatable, Sendable, CustomStringConvertibl
         case .cannotOpenLog(let path): return "cannot open log file \(path)"
         case .cannotReadUsers(let why): return "users file: \(why)"
         case .redisTLS(let why): return "Redis TLS: \(why)"
+        case .atRest(let why): return why
         case .server(let error): return error.description
         }
     }

@@ -26,8 +26,9 @@ let package = Package(
 
         .target(name: "TestSupport", dependencies: ["RedisClient"], path: "Tests/TestSupport"),
         .testTarget(name: "SessionCoreTests", dependencies: ["SessionCore", "SessionCrypto"]),
+        .testTarget(name: "SessionCryptoTests", dependencies: ["SessionCrypto", "SessionCore"]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"]),
-        .testTarget(name: "SessionRedisTests", dependencies: ["SessionRedis", "SessionCore", "TestSupport"]),
+        .testTarget(name: "SessionRedisTests", dependencies: ["SessionRedis", "SessionCore", "SessionCrypto", "TestSupport"]),
         .testTarget(name: "SessionAppTests", dependencies: ["SessionApp", "SessionCore", "FastCGIServer"]),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "RedisClient", "session-fcgi"]),
     ],

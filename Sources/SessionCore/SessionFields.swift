@@ -16,9 +16,11 @@ extension SessionFields {
     /// The visit counter of `GET /count` and the page.
     public var visitCount: Int64 { Int64(fields[SessionNames.countField] ?? "") ?? 0 }
 
-    /// The logged-in user, if any.
+    /// The logged-in user, if any: only a valid user id counts (`SessionNames.isValidUserID`),
+    /// so a value sealed at rest but read by a store without the keys (encryption turned off
+    /// while sessions live) is nobody, never a user named `enc1:…`.
     public var user: String? {
-        guard let user = fields[ReservedField.user], !user.isEmpty else { return nil }
+        guard let user = fields[ReservedField.user], SessionNames.isValidUserID(user) else { return nil }
         return user
     }
 

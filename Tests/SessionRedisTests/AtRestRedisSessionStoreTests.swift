@@ -201,6 +201,7 @@ final class AtRestRedisSessionStoreTests: XCTestCase {
         let stale = try XCTUnwrap(fixture.manager(keys: [keyB]).resolve(old.id).record)
         XCTAssertNil(stale.user, "sealed under a key no longer in the ring: absent")
         XCTAssertEqual(stale.attributes, [:])
+        XCTAssertNil(try fixture.manager().resolve(old.id).record?.user, "read without keys, a sealed user name is nobody")
 
         let rotating = fixture.manager(keys: [keyB, keyA])
         let new = try rotating.login(user: "ada", current: .none, userAgent: nil)

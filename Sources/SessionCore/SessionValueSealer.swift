@@ -10,18 +10,31 @@ public protocol SessionValueSealer: Sendable {
     /// The key ids of the ring, the sealing key first (for logs; never the keys).
     var keyIDs: [String] { get }
 
-    /// `value` of `field` in the session stored as `session`, sealed under the first key with a
-    /// fresh random nonce, in `SealedValue` form. `nil` when the cryptographic library fails: the
-    /// caller must then store nothing.
-    func seal(_ value: String, field: String, session: SessionReference) -> String?
+    /// `values` of the session stored as `session`, each sealed under the first key with a
+    /// fresh random nonce, in `SealedValue` form, in order. All of one session at once, so
+    /// per-session work is done once. `nil` when the cryptographic library fails: the caller
+    /// must then store nothing.
+    func seal(_ values: [(field: String, value: String)], session: SessionReference) -> [String]?
 
-    /// The value `seal` sealed for this field and session under any key of the ring; `nil` for
-    /// anything else.
-    func open(_ sealed: String, field: String, session: SessionReference) -> String?
+    /// The values `seal` sealed for these fields of this session under any key of the ring, in
+    /// order; `nil` for each that is anything else.
+    func open(_ values: [(field: String, sealed: String)], session: SessionReference) -> [String?]
 
     /// Names for `user` in store keys, one per key of the ring, the first key's first: keyed
     /// digests, so a copy of the store names no user and cannot be searched for a guessed one.
     /// Writes use the first; reads and revocations use all, so rotating keys loses no index.
     /// `nil` when the cryptographic library fails (never a shorter list).
     func pseudonyms(ofUser user: String) -> [String]?
+}
+
+extension SessionValueSealer {
+    /// One value (see `seal(_:session:)`).
+    public func seal(_ value: String, field: String, session: SessionReference) -> String? {
+        seal([(field: field, value: value)], session: session)?.first
+    }
+
+    /// One value (see `open(_:session:)`).
+    public func open(_ sealed: String, field: String, session: SessionReference) -> String? {
+        open([(field: field, sealed: sealed)], session: session).first ?? nil
+    }
 }

@@ -36,7 +36,7 @@ public struct SHA256SessionIDHasher: SessionIDHasher {
     }
 
     private func pointerKey(_ origin: SessionID) -> [UInt8]? {
-        AESGCMValueSealer.expand(Array(origin.rawValue.utf8), info: "session-fcgi alias pointer v1")
+        AESGCMValueSealer.expand(Array(origin.rawValue.utf8), info: Array("session-fcgi alias pointer v1".utf8))
     }
 
     private func pointerData(_ origin: SessionID) -> [UInt8] {

@@ -68,11 +68,17 @@ public struct RedisSessionLayout: Sendable {
     /// Whether values are sealed (the scripts then count limits in plaintext bytes).
     var sealsValues: Bool { sealer != nil }
 
-    /// `value` of `name` as written to the session: sealed where `SessionNames.isSealedAtRest`.
-    func storedValue(_ value: String, of name: String, in session: SessionReference) throws(SessionStoreError) -> String {
-        guard let sealer, SessionNames.isSealedAtRest(name) else { return value }
-        guard let sealed = sealer.seal(value, field: name, session: session) else { throw .failed("cannot seal a session value") }
-        return sealed
+    /// `fields` as written to the session: sealed where `SessionNames.isSealedAtRest`.
+    func storedFields(_ fields: [(name: String, value: String)], in session: SessionReference)
+        throws(SessionStoreError) -> [(name: String, value: String)] {
+        guard let sealer else { return fields }
+        let sealable = fields.indices.filter { SessionNames.isSealedAtRest(fields[$0].name) }
+        guard !sealable.isEmpty else { return fields }
+        guard let sealed = sealer.seal(sealable.map { (fields[$0].name, fields[$0].value) }, session: session),
+              sealed.count == sealable.count else { throw .failed("cannot seal session values") }
+        var stored = fields
+        for (index, value) in zip(sealable, sealed) { stored[index].value = value }
+        return stored
     }
 
     /// The fields as read from the session, opened: a sealed field that does not open (altered,
@@ -80,14 +86,11 @@ public struct RedisSessionLayout: Sendable {
     /// written plain behind the store's back) is left out — absent, never another value.
     func openedFields(_ stored: [String: String], in session: SessionReference) -> [String: String] {
         guard let sealer else { return stored }
-        var fields: [String: String] = [:]
-        fields.reserveCapacity(stored.count)
-        for (name, value) in stored {
-            if SessionNames.isSealedAtRest(name) {
-                if let opened = sealer.open(value, field: name, session: session) { fields[name] = opened }
-            } else {
-                fields[name] = value
-            }
+        var fields = stored.filter { !SessionNames.isSealedAtRest($0.key) }
+        let sealed = stored.filter { SessionNames.isSealedAtRest($0.key) }.map { (field: $0.key, sealed: $0.value) }
+        guard !sealed.isEmpty else { return fields }
+        for (entry, opened) in zip(sealed, sealer.open(sealed, session: session)) {
+            if let opened { fields[entry.field] = opened }
         }
         return fields
     }

@@ -127,9 +127,7 @@ public final class RedisSessionStore: SessionStore {
                        limits: SessionLimits) throws(SessionStoreError) -> CreateOutcome {
         let session = reference(to: id)
         let key = layout.key(for: session)
-        var stored: [(name: String, value: String)] = []
-        stored.reserveCapacity(fields.count)
-        for field in fields { stored.append((field.name, try layout.storedValue(field.value, of: field.name, in: session))) }
+        let stored = try layout.storedFields(fields, in: session)
         let sealed = layout.sealsValues
         let reply = try run(Self.createScript, key: key) { command in
             command.append(key)
@@ -164,9 +162,7 @@ public final class RedisSessionStore: SessionStore {
         let removals = Array(Set(remove).subtracting(order))
         let session = reference(to: id)
         let key = layout.key(for: session)
-        var stored: [(name: String, value: String)] = []
-        stored.reserveCapacity(order.count)
-        for name in order { stored.append((name, try layout.storedValue(merged[name] ?? "", of: name, in: session))) }
+        let stored = try layout.storedFields(order.map { ($0, merged[$0] ?? "") }, in: session)
         let sealed = layout.sealsValues
         let reply = try run(Self.updateScript, key: key) { command in
             command.append(key)

@@ -19,10 +19,11 @@ final class AESGCMValueSealerTests: XCTestCase {
     }
 
     /// Made by an independent implementation of the documented format (Python's
-    /// `cryptography`: subkey HMAC-SHA256(key, "session-fcgi value sealing v1" ‖ 0x01), data
-    /// "enc1" NUL session NUL field, nonce 0x64…0x6f), so the layout is the documented one.
+    /// `cryptography`: subkey S = HMAC-SHA256(key, "session-fcgi value sealing v1" ‖ 0x01),
+    /// session key HMAC-SHA256(S, "session" NUL reference ‖ 0x01), data "enc1" NUL reference NUL
+    /// field, nonce 0x64…0x6f), so the layout is the documented one.
     func testOpensAValueSealedByAnIndependentImplementation() throws {
-        let sealed = "enc1:k1:ZGVmZ2hpamtsbW5vuCGz4iOgqKQqWsxk20xlvu-t5q80PHy9"
+        let sealed = "enc1:k1:ZGVmZ2hpamtsbW5vZVf-pSXww5iVmdWWw2_DOpRhNibYKxBT"
         XCTAssertEqual(try ring(keyA).open(sealed, field: "theme", session: session), "dark ☾")
         XCTAssertEqual(try ring(keyA).pseudonyms(ofUser: "ada"), ["wj_qCvlOw8sy8n0PtFgOsJU6R7DfJgs98LSocmMmBUk"])
     }
@@ -39,6 +40,17 @@ final class AESGCMValueSealerTests: XCTestCase {
                 XCTAssertEqual(encoded * 3 / 4 - SealedValue.overheadByteCount, plaintext.utf8.count, "length \(length)")
             }
         }
+    }
+
+    func testASessionsValuesAreSealedAndOpenedTogether() throws {
+        let sealer = try ring(keyB, keyA)
+        let underA = try XCTUnwrap(try ring(keyA).seal("old", field: "b", session: session))
+        let sealed = try XCTUnwrap(sealer.seal([("a", "1"), (ReservedField.user, "ada")], session: session))
+        XCTAssertEqual(sealed.count, 2)
+        let opened = sealer.open([("a", sealed[0]), (ReservedField.user, sealed[1]), ("b", underA), ("c", "plain"), ("a", sealed[1])],
+                                 session: session)
+        XCTAssertEqual(opened, ["1", "ada", "old", nil, nil], "in order, each under its own key, the rest absent")
+        XCTAssertEqual(sealer.seal([], session: session), [])
     }
 
     func testEveryValueHasAFreshNonce() throws {

@@ -39,8 +39,9 @@ let package = Package(
 
         .target(name: "TestSupport", dependencies: ["RedisClient"], path: "Tests/TestSupport"),
         .testTarget(name: "SessionCoreTests", dependencies: ["SessionCore", "SessionCrypto"]),
+        .testTarget(name: "SessionCryptoTests", dependencies: ["SessionCrypto", "SessionCore"]),
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "TestSupport"]),
-        .testTarget(name: "SessionRedisTests", dependencies: ["SessionRedis", "SessionCore", "TestSupport"]),
+        .testTarget(name: "SessionRedisTests", dependencies: ["SessionRedis", "SessionCore", "SessionCrypto", "TestSupport"]),
         .testTarget(name: "FastCGIServerTests", dependencies: ["FastCGIServer", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SessionAppTests", dependencies: ["SessionApp", "SessionCore", "SessionCrypto", "FastCGIServer", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "RedisClient", "session-fcgi"]),

@@ -1,4 +1,5 @@
-// libcrypto (OpenSSL 3): HMAC-SHA256, PBKDF2 and constant-time comparison only.
+// libcrypto (OpenSSL 3): HMAC-SHA256, SHA-256, PBKDF2, AES-256-GCM (EVP), random bytes and
+// constant-time comparison.
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>

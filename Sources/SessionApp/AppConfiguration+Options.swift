@@ -169,6 +169,15 @@ extension AppConfiguration {
             config.cookieSigningKeys = try SecretRules.signingKeys(file: value, into: &config)
             config.cookieSigningKeysFile = value
         },
+        Option(flag: "--encryption-keys-file", environment: "SESSION_FCGI_ENCRYPTION_KEYS_FILE", valueName: "PATH",
+               help: "seal session values at rest with AES-256-GCM: attributes, user, user agent and CSRF token (counters and times stay plain); one 'key-id:base64-of-32-bytes' line per key (`openssl rand -base64 32`), the first seals, every one opens, # comments allowed; keep a retired key listed for the absolute timeout after it stops being first (mode 0600; default: off)") { config, value throws(ConfigurationError) in
+            let text = try SecretRules.readSecret(value, what: "--encryption-keys-file", into: &config)
+            config.encryptionKeys = try SealingKeyFile.parse(text, what: "--encryption-keys-file")
+        },
+        Option(flag: "--store-id-hashes", environment: "SESSION_FCGI_STORE_ID_HASHES", valueName: "yes|no",
+               help: "name sessions in Redis (keys, user index, rotation aliases) by SHA-256 of their ids, so a copy of Redis holds no id a browser could present; switching it ends existing sessions (default no)") { config, value throws(ConfigurationError) in
+            config.storeIDHashes = try yesNo(value, flag: "--store-id-hashes")
+        },
         Option(flag: "--allowed-origins", environment: "SESSION_FCGI_ALLOWED_ORIGINS", valueName: "ORIGIN[,ORIGIN...]",
                help: "origins (https://host[:port]) allowed to POST besides the request's own") { config, value throws(ConfigurationError) in
             config.allowedOrigins = value.split(separator: ",").map { String($0).lowercased() }

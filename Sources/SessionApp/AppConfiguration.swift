@@ -2,6 +2,7 @@ import FastCGIServer
 import Logging
 import RedisClient
 import SessionCore
+import SessionCrypto
 
 /// Everything `session-fcgi` needs to run, parsed once from flags and environment.
 public struct AppConfiguration: Equatable, Sendable {
@@ -62,6 +63,11 @@ public struct AppConfiguration: Equatable, Sendable {
     public var authSlides = false
     /// Origins allowed to make state-changing requests besides the request's own.
     public var allowedOrigins: [String] = []
+    /// Keys that seal session values at rest (the first seals, all open); none stores them
+    /// plain. From `--encryption-keys-file` only.
+    public var encryptionKeys: [SealingKey] = []
+    /// Whether Redis names sessions by SHA-256 of their ids instead of the ids.
+    public var storeIDHashes = false
 
     /// Problems worth a log line at start that do not stop the program (a world-readable
     /// secret file, say). Never holds a secret.

@@ -3,6 +3,7 @@ import FastCGIServer
 import Glibc
 import Logging
 import RedisClient
+import SessionRedis
 
 /// Builds the FastCGI server and the per-thread responders from one configuration, and runs it:
 /// the log (a file reopened on SIGHUP), the metrics registry (swift-metrics bootstrapped with
@@ -20,7 +21,8 @@ public struct Application: Sendable {
         do { sink = try LogSink(path: configuration.logFile) } catch { throw .cannotOpenLog(error.description) }
         let level = configuration.logLevel
         let log = Logger(label: "session-fcgi") { _ in LogfmtLogHandler(sink: sink, level: level) }
-        log.info("starting", metadata: ["store": "\(configuration.redisConfiguration)", "key_prefix": "\(configuration.keyPrefix)"])
+        log.info("starting", metadata: ["store": "\(configuration.redisConfiguration)", "key_prefix": "\(configuration.keyPrefix)",
+                                        "at_rest": "\(configuration.atRestSummary)"])
         for warning in configuration.warnings { log.warning("\(warning)") }
         if configuration.redisConfiguration.tls?.insecure == true {
             log.warning("--redis-tls-insecure: Redis certificates and names are NOT verified; anyone on the path can read and change sessions")
@@ -30,6 +32,13 @@ public struct Application: Sendable {
         } catch {
             log.error("Redis TLS: \(error)")
             throw .redisTLS(error.description)
+        }
+        let layout: RedisSessionLayout
+        do {
+            layout = try configuration.makeLayout()
+        } catch {
+            log.error("\(error)")
+            throw .atRest(error.description)
         }
         let settings = SettingsCell(try loadSettings(log: log))
         let metrics = AppMetrics()
@@ -52,7 +61,7 @@ public struct Application: Sendable {
                     log.error("SIGHUP: \(error); the previous settings stay in use", metadata: ["event": "reload_failed"])
                 }
             }) {
-                SessionResponder(configuration: configuration, store: configuration.makeStore(), settings: settings, log: log, metrics: metrics,
+                SessionResponder(configuration: configuration, store: configuration.makeStore(layout: layout), settings: settings, log: log, metrics: metrics,
                                  hasher: hasher, rotationRetry: configuration.rotationRetry, exposition: exposition)
             }
         } catch {
@@ -100,6 +109,8 @@ public enum ApplicationError: Error, Equatable, Sendable, CustomStringConvertibl
     case cannotOpenLog(String)
     case cannotReadUsers(String)
     case redisTLS(String)
+    /// The encryption keys or id hashing could not be set up.
+    case atRest(String)
     case server(FastCGIServerError)
 
     public var description: String {
@@ -107,6 +118,7 @@ public enum ApplicationError: Error, Equatable, Sendable, CustomStringConvertibl
         case .cannotOpenLog(let why): return why
         case .cannotReadUsers(let why): return why
         case .redisTLS(let why): return "Redis TLS: \(why)"
+        case .atRest(let why): return why
         case .server(let error): return error.description
         }
     }

@@ -1,5 +1,6 @@
 import Glibc
 import SessionCore
+import SessionRedis
 
 /// The `session-fcgi` command: parse, build, run. Returns the process exit status.
 public enum CommandLineTool {
@@ -30,8 +31,14 @@ public enum CommandLineTool {
 
     /// `revoke-user`: ends every session of the user in Redis, on every instance at once.
     static func revoke(user: String, configuration: AppConfiguration) -> Int32 {
+        let manager: SessionManager<RedisSessionStore>
         do {
-            let manager = configuration.makeManager()
+            manager = try configuration.makeManager()
+        } catch {
+            writeStandardError("session-fcgi: \(error)\n")
+            return 64
+        }
+        do {
             let ended = try manager.revokeAll(of: user)
             writeStandardOutput("revoked every session of \(user) (\(ended) ended)\n")
             if case .unconfirmed(let required, let acknowledged) = try? manager.store.confirmWrites() {

@@ -39,6 +39,12 @@ struct ConfigurationCheck {
         } catch {
             report(false, error.description)
         }
+        do {
+            _ = try configuration.makeLayout()
+            report(true, "data at rest: \(configuration.atRestSummary)")
+        } catch {
+            report(false, error.description)
+        }
         if case .tcp(let host, _) = configuration.server.listen, let host, !["127.0.0.1", "::1", "localhost"].contains(host),
            configuration.server.allowedPeers == nil {
             CommandLineTool.writeStandardOutput("warning  listening on \(host) with the default peer list (loopback only): nginx on other hosts needs --allowed-peers\n")

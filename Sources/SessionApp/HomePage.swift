@@ -11,7 +11,7 @@ enum HomePage {
         var user: String?
         var csrfToken: String?
         var currentHandle: String?
-        var sessions: [SessionRecord] = []
+        var sessions: [StoredSession] = []
         var message: String?
         var next: String = "/"
 

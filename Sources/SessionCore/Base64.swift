@@ -69,6 +69,28 @@ public enum Base64 {
         return output
     }
 
+    /// Decodes padded standard base64 (what `openssl rand -base64 32` prints), canonically:
+    /// `nil` for any other character, missing or misplaced `=`, or unused low bits that are not
+    /// zero.
+    public static func decodeStandard(_ text: some StringProtocol) -> [UInt8]? {
+        var body = Array(text.utf8)
+        guard body.count % 4 == 0 else { return nil }
+        var padding = 0
+        while padding < 2, body.last == UInt8(ascii: "=") {
+            body.removeLast()
+            padding += 1
+        }
+        let translated = body.map { byte -> UInt8 in
+            switch byte {
+            case UInt8(ascii: "+"): return UInt8(ascii: "-")
+            case UInt8(ascii: "/"): return UInt8(ascii: "_")
+            case UInt8(ascii: "-"), UInt8(ascii: "_"): return UInt8(ascii: "=")  // not in this alphabet
+            default: return byte
+            }
+        }
+        return decodeURL(String(decoding: translated, as: UTF8.self))
+    }
+
     private static func sextet(_ byte: UInt8) -> UInt8? {
         switch byte {
         case UInt8(ascii: "A")...UInt8(ascii: "Z"): return byte - UInt8(ascii: "A")

@@ -95,11 +95,16 @@ public final class InMemorySessionStore: SessionStore {
         }
     }
 
-    public func loadMany(_ ids: [SessionID], timeouts: SessionTimeouts) throws(SessionStoreError) -> [SessionRecord?] {
+    /// The id itself: this store keeps ids.
+    public func reference(to id: SessionID) -> SessionReference {
+        SessionReference(rawValue: id.rawValue)
+    }
+
+    public func loadMany(referenced sessions: [SessionReference], timeouts: SessionTimeouts) throws(SessionStoreError) -> [StoredSession?] {
         try begin()
-        return ids.map { id in
-            if case .found(let entry) = live(id) { return SessionRecord(id: id, fields: entry.fields, now: now) }
-            return nil
+        return sessions.map { session in
+            guard let id = SessionID(validating: session.rawValue), case .found(let entry) = live(id) else { return nil }
+            return StoredSession(reference: session, fields: entry.fields, now: now)
         }
     }
 
@@ -137,10 +142,10 @@ public final class InMemorySessionStore: SessionStore {
         }
     }
 
-    public func destroy(_ ids: [SessionID]) throws(SessionStoreError) -> Int {
+    public func destroy(referenced sessions: [SessionReference]) throws(SessionStoreError) -> Int {
         try begin()
         var existed = 0
-        for id in ids where current(id) != nil {
+        for id in sessions.compactMap({ SessionID(validating: $0.rawValue) }) where current(id) != nil {
             entries[id] = nil
             existed += 1
         }
@@ -174,7 +179,7 @@ public final class InMemorySessionStore: SessionStore {
         var state = users[user] ?? UserState()
         guard state.generation == generation else { return nil }
         sequence += 1
-        state.index[handle] = UserIndexEntry(handle: handle, id: id, indexedAt: now * 1_000_000 + sequence % 1_000_000)
+        state.index[handle] = UserIndexEntry(handle: handle, session: reference(to: id), indexedAt: now * 1_000_000 + sequence % 1_000_000)
         users[user] = state
         return state.index.count
     }
@@ -184,21 +189,21 @@ public final class InMemorySessionStore: SessionStore {
         return (users[user]?.index.values).map { $0.sorted { $0.handle < $1.handle } } ?? []
     }
 
-    public func unindex(_ entries: [(handle: String, id: SessionID)], of user: String) throws(SessionStoreError) {
+    public func unindex(_ entries: [(handle: String, session: SessionReference)], of user: String) throws(SessionStoreError) {
         try begin()
-        for entry in entries where users[user]?.index[entry.handle]?.id == entry.id {
+        for entry in entries where users[user]?.index[entry.handle]?.session == entry.session {
             users[user]?.index[entry.handle] = nil
         }
     }
 
-    public func revokeAll(of user: String) throws(SessionStoreError) -> [SessionID] {
+    public func revokeAll(of user: String) throws(SessionStoreError) -> [SessionReference] {
         try begin()
         var state = users[user] ?? UserState()
         state.generation += 1
-        let ids = state.index.values.map(\.id)
+        let sessions = state.index.values.map(\.session)
         state.index = [:]
         users[user] = state
-        return ids
+        return sessions
     }
 
     public func checkHealth() throws(SessionStoreError) {

@@ -187,19 +187,21 @@ public struct SessionManager<Store: SessionStore> {
 
     /// The live sessions of `user`, newest first: two store calls whatever their number, plus
     /// one to forget index entries of sessions that ended.
-    public func sessions(of user: String) throws(SessionError) -> [SessionRecord] {
-        try liveEntries(of: user).map(\.record).sorted { $0.createdAt > $1.createdAt }
+    public func sessions(of user: String) throws(SessionError) -> [StoredSession] {
+        try liveEntries(of: user).map(\.session).sorted { $0.createdAt > $1.createdAt }
     }
 
-    /// Ends the session of `user` known by `handle`. Returns whether there was one.
+    /// Ends the session of `user` known by `handle`. Returns whether there was one. (A store
+    /// may list a handle more than once while its index is spread over several names — keys
+    /// being rotated — so every entry with the handle is looked at.)
     public func end(handle: String, of user: String) throws(SessionError) -> Bool {
-        let entries = try storeCall { () throws(SessionStoreError) in try store.indexedSessions(of: user) }
-        guard let entry = entries.first(where: { $0.handle == handle }) else { return false }
-        let records = try storeCall { () throws(SessionStoreError) in try store.loadMany([entry.id], timeouts: timeouts) }
-        let owned = records.first.flatMap { $0 }.map { $0.user == user } ?? false
-        if owned { try storeCall { () throws(SessionStoreError) in try store.destroy([entry.id]) } }
-        try storeCall { () throws(SessionStoreError) in try store.unindex([(entry.handle, entry.id)], of: user) }
-        return owned
+        let entries = try storeCall { () throws(SessionStoreError) in try store.indexedSessions(of: user) }.filter { $0.handle == handle }
+        guard !entries.isEmpty else { return false }
+        let sessions = try storeCall { () throws(SessionStoreError) in try store.loadMany(referenced: entries.map(\.session), timeouts: timeouts) }
+        let owned = zip(entries, sessions).filter { $0.1?.user == user }.map(\.0.session)
+        if !owned.isEmpty { try storeCall { () throws(SessionStoreError) in try store.destroy(referenced: owned) } }
+        try storeCall { () throws(SessionStoreError) in try store.unindex(entries.map { ($0.handle, $0.session) }, of: user) }
+        return !owned.isEmpty
     }
 
     /// Ends every session of `user` on every instance at once: the index is taken and every
@@ -208,8 +210,8 @@ public struct SessionManager<Store: SessionStore> {
     @discardableResult
     public func revokeAll(of user: String) throws(SessionError) -> Int {
         guard SessionNames.isValidUserID(user) else { throw .invalidUserID }
-        let ids = try storeCall { () throws(SessionStoreError) in try store.revokeAll(of: user) }
-        return try storeCall { () throws(SessionStoreError) in try store.destroy(ids) }
+        let sessions = try storeCall { () throws(SessionStoreError) in try store.revokeAll(of: user) }
+        return try storeCall { () throws(SessionStoreError) in try store.destroy(referenced: sessions) }
     }
 
     // MARK: - Helpers
@@ -317,18 +319,18 @@ public struct SessionManager<Store: SessionStore> {
         return record
     }
 
-    /// The user's index entries whose sessions live and belong to the user, with their
-    /// records; forgets the other entries.
-    private func liveEntries(of user: String) throws(SessionError) -> [(entry: UserIndexEntry, record: SessionRecord)] {
+    /// The user's index entries whose sessions live and belong to the user, with the sessions;
+    /// forgets the other entries.
+    private func liveEntries(of user: String) throws(SessionError) -> [(entry: UserIndexEntry, session: StoredSession)] {
         let entries = try storeCall { () throws(SessionStoreError) in try store.indexedSessions(of: user) }
         guard !entries.isEmpty else { return [] }
-        let records = try storeCall { () throws(SessionStoreError) in try store.loadMany(entries.map(\.id), timeouts: timeouts) }
-        var live: [(entry: UserIndexEntry, record: SessionRecord)] = []
+        let sessions = try storeCall { () throws(SessionStoreError) in try store.loadMany(referenced: entries.map(\.session), timeouts: timeouts) }
+        var live: [(entry: UserIndexEntry, session: StoredSession)] = []
         var stale: [UserIndexEntry] = []
-        for (entry, record) in zip(entries, records) {
-            if let record, record.user == user, record.handle == entry.handle { live.append((entry, record)) } else { stale.append(entry) }
+        for (entry, session) in zip(entries, sessions) {
+            if let session, session.user == user, session.handle == entry.handle { live.append((entry, session)) } else { stale.append(entry) }
         }
-        if !stale.isEmpty { try storeCall { () throws(SessionStoreError) in try store.unindex(stale.map { ($0.handle, $0.id) }, of: user) } }
+        if !stale.isEmpty { try storeCall { () throws(SessionStoreError) in try store.unindex(stale.map { ($0.handle, $0.session) }, of: user) } }
         return live
     }
 
@@ -338,11 +340,12 @@ public struct SessionManager<Store: SessionStore> {
         let live = try liveEntries(of: user)
         let excess = live.count - limits.maxSessionsPerUser
         guard excess > 0 else { return }
-        let oldest = live.filter { $0.entry.id != keeping }
-            .sorted { ($0.record.lastSeenAt, $0.entry.indexedAt) < ($1.record.lastSeenAt, $1.entry.indexedAt) }
+        let kept = store.reference(to: keeping)
+        let oldest = live.filter { $0.entry.session != kept }
+            .sorted { ($0.session.lastSeenAt, $0.entry.indexedAt) < ($1.session.lastSeenAt, $1.entry.indexedAt) }
             .prefix(excess)
-        try storeCall { () throws(SessionStoreError) in try store.destroy(oldest.map(\.entry.id)) }
-        try storeCall { () throws(SessionStoreError) in try store.unindex(oldest.map { ($0.entry.handle, $0.entry.id) }, of: user) }
+        try storeCall { () throws(SessionStoreError) in try store.destroy(referenced: oldest.map(\.entry.session)) }
+        try storeCall { () throws(SessionStoreError) in try store.unindex(oldest.map { ($0.entry.handle, $0.entry.session) }, of: user) }
     }
 
     @discardableResult

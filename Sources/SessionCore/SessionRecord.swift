@@ -1,7 +1,8 @@
 /// A session as stored: its id and every hash field. Field names starting with `_` are the
 /// store's own (`ReservedField`), `count` is the visit counter (`SessionNames.countField`), and
-/// the rest are application attributes.
-public struct SessionRecord: Equatable, Sendable {
+/// the rest are application attributes. Values are as the application wrote them (a store that
+/// seals them at rest has opened them).
+public struct SessionRecord: SessionFields, Equatable, Sendable {
     public let id: SessionID
     public let fields: [String: String]
     /// The store's clock when the record was read (seconds since 1970).
@@ -11,32 +12,6 @@ public struct SessionRecord: Equatable, Sendable {
         self.id = id
         self.fields = fields
         self.now = now
-    }
-
-    public var createdAt: Int64 { Int64(fields[ReservedField.created] ?? "") ?? 0 }
-    public var lastSeenAt: Int64 { Int64(fields[ReservedField.lastSeen] ?? "") ?? 0 }
-    public var absoluteExpiresAt: Int64 { Int64(fields[ReservedField.absoluteExpiry] ?? "") ?? 0 }
-    /// The public name of the session in its user's list (never the id).
-    public var handle: String { fields[ReservedField.handle] ?? "" }
-    public var userAgent: String? { fields[ReservedField.userAgent] }
-    public var csrfToken: String? { fields[ReservedField.csrfToken] }
-    /// The visit counter of `GET /count` and the page.
-    public var visitCount: Int64 { Int64(fields[SessionNames.countField] ?? "") ?? 0 }
-
-    /// The logged-in user, if any.
-    public var user: String? {
-        guard let user = fields[ReservedField.user], !user.isEmpty else { return nil }
-        return user
-    }
-
-    /// Application attributes: every field that is neither reserved nor the visit counter.
-    public var attributes: [String: String] {
-        fields.filter { SessionNames.isAttribute($0.key) }
-    }
-
-    /// When the session ends if nothing else happens: the sooner of the idle and absolute ends.
-    public func expiresAt(idleTimeoutSeconds: Int) -> Int64 {
-        min(absoluteExpiresAt, lastSeenAt + Int64(idleTimeoutSeconds))
     }
 }
 
@@ -67,6 +42,17 @@ public enum SessionNames {
     /// `SessionLimits`): neither `_`-prefixed nor the visit counter.
     public static func isAttribute(_ name: String) -> Bool {
         !name.hasPrefix("_") && name != countField
+    }
+
+    /// Whether a store that seals values at rest (`SessionValueSealer`) seals this field:
+    /// application attributes, and the store's fields that identify a person or are a secret —
+    /// the user (`_u`), the user agent (`_ua`) and the CSRF token (`_t`). What stays plain, and
+    /// why: the visit counter and the times (`count`, `_c`, `_s`, `_x`), because the scripts do
+    /// arithmetic and expiry on them atomically inside the store; the handle (`_h`), a random
+    /// public name that the user index must hold in clear anyway; the rotation marks (`_alias`
+    /// holds no id in clear when ids are hashed, `_sup` holds `1`).
+    public static func isSealedAtRest(_ name: String) -> Bool {
+        isAttribute(name) || name == ReservedField.user || name == ReservedField.userAgent || name == ReservedField.csrfToken
     }
 
     /// Names a client may set: 1–64 characters of `A–Z a–z 0–9 . _ : -`, not starting with `_`

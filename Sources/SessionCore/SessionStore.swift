@@ -1,6 +1,10 @@
-/// Where sessions live: one record per session id, plus per user a small index (handle → id)
-/// and a revocation generation. Implementations are used from one thread each (one per worker),
-/// so the protocol does not require `Sendable`.
+/// Where sessions live: one record per session id, plus per user a small index (handle →
+/// session) and a revocation generation. Implementations are used from one thread each (one per
+/// worker), so the protocol does not require `Sendable`.
+///
+/// Sessions are found by their id where a request presents one, and by their
+/// `SessionReference` where the store itself named them (the user index, revoke-all): a store
+/// may keep only a digest of each id, so that nothing it holds can be presented as a cookie.
 ///
 /// Rules every implementation keeps (the contract suite checks them):
 /// - every write to a session applies only if the session still exists, atomically, so a write
@@ -9,7 +13,9 @@
 /// - every write sets the expiry to the smaller of the idle timeout and the time left before
 ///   the absolute lifetime (`_x`); a session past its absolute lifetime is deleted, never served;
 ///   every key written has an expiry;
-/// - attribute writes keep `SessionLimits.admits` (counted from what is stored, on every path);
+/// - attribute writes keep `SessionLimits.admits` (counted from what is stored, on every path,
+///   in plaintext bytes: a store that seals values at rest counts what the value seals, never
+///   its sealed form);
 /// - a rotated-away id answers `.moved(newID)` (alias) or `.superseded` (privilege change)
 ///   during its grace period, and holds no session data;
 /// - every operation is one round trip (`loadMany` and `destroy` are one pipelined round trip).
@@ -24,9 +30,12 @@ public protocol SessionStore {
     /// `incrementing`, also adds 1 to that integer field (and touches), in the same step.
     func load(_ id: SessionID, timeouts: SessionTimeouts, touch: Bool, incrementing field: String?) throws(SessionStoreError) -> StoreLookup<SessionRecord>
 
+    /// How this store names the session `id` at rest and in user indexes. Pure: no I/O.
+    func reference(to id: SessionID) -> SessionReference
+
     /// Several live sessions at once, without touching them: `nil` for a missing, expired,
-    /// rotated-away or superseded id.
-    func loadMany(_ ids: [SessionID], timeouts: SessionTimeouts) throws(SessionStoreError) -> [SessionRecord?]
+    /// rotated-away or superseded one.
+    func loadMany(referenced sessions: [SessionReference], timeouts: SessionTimeouts) throws(SessionStoreError) -> [StoredSession?]
 
     /// Creates a session with `fields` (created, last-seen and absolute expiry are set unless
     /// given). Writes nothing if the id exists or the fields break `limits`.
@@ -39,7 +48,7 @@ public protocol SessionStore {
 
     /// Deletes the sessions. Returns how many existed.
     @discardableResult
-    func destroy(_ ids: [SessionID]) throws(SessionStoreError) -> Int
+    func destroy(referenced sessions: [SessionReference]) throws(SessionStoreError) -> Int
 
     /// Atomically reads a live session and replaces it by `mark` for `graceSeconds` (deleted at
     /// once for 0): the record's data is removed from the old id either way. Returns the fields
@@ -51,7 +60,7 @@ public protocol SessionStore {
     /// The user's current revocation generation (0 if never revoked).
     func userGeneration(_ user: String) throws(SessionStoreError) -> Int64
 
-    /// Records that `user` has session `id`, known as `handle` (replacing the handle's previous
+    /// Records that `user` has session `id` (by its reference), known as `handle` (replacing the handle's previous
     /// entry), stamped with the store's clock in microseconds — only if the user's generation is
     /// still `generation` (no revoke-all happened since the caller read it). Returns how many
     /// entries the index holds afterwards, or `nil` when a revocation intervened (nothing
@@ -62,13 +71,13 @@ public protocol SessionStore {
     func indexedSessions(of user: String) throws(SessionStoreError) -> [UserIndexEntry]
 
     /// Forgets entries of the user's index, each only if its handle still names the same
-    /// session id (a rotation may have re-pointed it meanwhile).
-    func unindex(_ entries: [(handle: String, id: SessionID)], of user: String) throws(SessionStoreError)
+    /// session (a rotation may have re-pointed it meanwhile).
+    func unindex(_ entries: [(handle: String, session: SessionReference)], of user: String) throws(SessionStoreError)
 
     /// Moves the user's generation on and takes the whole index away, atomically: every session
     /// it named must then be destroyed by the caller; a login that read the old generation can
     /// no longer index its session.
-    func revokeAll(of user: String) throws(SessionStoreError) -> [SessionID]
+    func revokeAll(of user: String) throws(SessionStoreError) -> [SessionReference]
 
     /// Throws when the store cannot serve requests.
     func checkHealth() throws(SessionStoreError)
@@ -101,18 +110,38 @@ public enum RotationMark: Equatable, Sendable {
     case superseded
 }
 
+extension SessionStore {
+    /// Several live sessions by id (see `loadMany(referenced:timeouts:)`).
+    public func loadMany(_ ids: [SessionID], timeouts: SessionTimeouts) throws(SessionStoreError) -> [SessionRecord?] {
+        let sessions = try loadMany(referenced: ids.map(reference(to:)), timeouts: timeouts)
+        return zip(ids, sessions).map { id, session in session.map { SessionRecord(id: id, fields: $0.fields, now: $0.now) } }
+    }
+
+    /// Deletes the sessions with these ids. Returns how many existed.
+    @discardableResult
+    public func destroy(_ ids: [SessionID]) throws(SessionStoreError) -> Int {
+        try destroy(referenced: ids.map(reference(to:)))
+    }
+
+    /// Forgets index entries given by session id (see `unindex(_:of:)`).
+    public func unindex(_ entries: [(handle: String, id: SessionID)], of user: String) throws(SessionStoreError) {
+        try unindex(entries.map { (handle: $0.handle, session: reference(to: $0.id)) }, of: user)
+    }
+}
+
 /// One entry of a user's session index.
 public struct UserIndexEntry: Equatable, Sendable {
     /// The session's public name (shown in the user's list, used to end it).
     public let handle: String
-    public let id: SessionID
+    /// The session, as the store names it (never its id when the store keeps only digests).
+    public let session: SessionReference
     /// When the entry was written, in microseconds on the store's clock: orders sessions whose
     /// other times tie at a second.
     public let indexedAt: Int64
 
-    public init(handle: String, id: SessionID, indexedAt: Int64) {
+    public init(handle: String, session: SessionReference, indexedAt: Int64) {
         self.handle = handle
-        self.id = id
+        self.session = session
         self.indexedAt = indexedAt
     }
 }

@@ -16,8 +16,11 @@ public struct SessionTimeouts: Equatable, Sendable {
 /// The attribute rule is one rule for every store and every path that writes attributes
 /// (create with copied fields, update): after the write, the session's application attributes
 /// (`SessionNames.isAttribute`) number at most `maxAttributes` and their names and values
-/// together take at most `maxBytes` UTF-8 bytes; otherwise nothing is written. Stores count
-/// what is actually stored at write time (no running totals that another path could skip);
+/// together take at most `maxBytes` UTF-8 bytes; otherwise nothing is written. Values count as
+/// the application wrote them: a store that seals values at rest counts the plaintext each
+/// sealed value holds, never its larger sealed form, so a session fits or not alike with or
+/// without encryption. Stores count what is actually stored at write time (no running totals
+/// that another path could skip);
 /// `admits(_:)` is the reference the contract suite holds every store to, and the Redis
 /// store's scripts implement exactly it.
 public struct SessionLimits: Equatable, Sendable {

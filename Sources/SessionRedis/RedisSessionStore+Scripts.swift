@@ -1,4 +1,5 @@
 import RedisClient
+import SessionCore
 
 /// The Lua scripts of `RedisSessionStore`. Session scripts touch exactly one key (KEYS[1], the
 /// session hash); user scripts touch the user's index and generation keys, which share one
@@ -9,13 +10,30 @@ extension RedisSessionStore {
     /// The attribute rule of `SessionLimits.admits`, for scripts that write attributes: counts
     /// what the session will hold after the write (never a running total another path could
     /// skip). Application attributes are fields not starting with `_` and not `count`.
+    ///
+    /// Limits count plaintext bytes, whatever is stored: when the store seals values (`sealed`
+    /// true), a value in `SealedValue` form counts as the plaintext it seals, whose length the
+    /// form fixes (base64url characters × 3 / 4, rounded down, minus nonce and tag); any other
+    /// value counts its own bytes. So a session is admitted or refused alike with or without
+    /// encryption, and a key rotation never pushes one over its limit. Only the store decides
+    /// `sealed` (never a client), so a plain value that merely looks sealed cannot count short.
     private static let admits = """
-        local function admits(f, maxCount, maxBytes)
+        local function plainLength(v, sealed)
+          if sealed and string.sub(v, 1, \(SealedValue.prefix.utf8.count)) == '\(SealedValue.prefix)' then
+            local colon = string.find(v, ':', \(SealedValue.prefix.utf8.count + 1), true)
+            if colon then
+              local bytes = math.floor((#v - colon) * 3 / 4) - \(SealedValue.overheadByteCount)
+              if bytes >= 0 then return bytes end
+            end
+          end
+          return #v
+        end
+        local function admits(f, maxCount, maxBytes, sealed)
           local count, bytes = 0, 0
           for k, v in pairs(f) do
             if string.sub(k, 1, 1) ~= '_' and k ~= 'count' then
               count = count + 1
-              bytes = bytes + #k + #tostring(v)
+              bytes = bytes + #k + plainLength(tostring(v), sealed)
             end
           end
           return count <= maxCount and bytes <= maxBytes
@@ -71,16 +89,17 @@ extension RedisSessionStore {
         return {1, value}
         """)
 
-    /// ARGV idle, absolute lifetime, maxAttributes, maxBytes, then field/value pairs (which may
-    /// carry `_c` and `_x` when a rotation copies a session). Returns {1, now} when created,
-    /// {0} if the key exists (nothing written), {3} when the fields break the limits.
+    /// ARGV idle, absolute lifetime, maxAttributes, maxBytes, sealed ('1' when values are
+    /// sealed, else '0'), then field/value pairs (which may carry `_c` and `_x` when a rotation
+    /// copies a session). Returns {1, now} when created, {0} if the key exists (nothing
+    /// written), {3} when the fields break the limits.
     static let createScript = RedisScript(admits + """
         if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end
         local now = tonumber(redis.call('TIME')[1])
         local f = {['_c'] = tostring(now), ['_x'] = tostring(now + tonumber(ARGV[2]))}
-        for i = 5, #ARGV, 2 do f[ARGV[i]] = ARGV[i + 1] end
+        for i = 6, #ARGV, 2 do f[ARGV[i]] = ARGV[i + 1] end
         f['_s'] = tostring(now)
-        if not admits(f, tonumber(ARGV[3]), tonumber(ARGV[4])) then return {3} end
+        if not admits(f, tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1') then return {3} end
         local abs = tonumber(f['_x']) or 0
         local ttl = tonumber(ARGV[1])
         if abs - now < ttl then ttl = abs - now end
@@ -107,13 +126,13 @@ extension RedisSessionStore {
         return {1, out, now}
         """)
 
-    /// ARGV idle, maxAttributes, maxBytes, number of pairs to set, the pairs, then names to
-    /// remove. Applies the delta only if the session lives and the result is within the
-    /// limits. Returns {1} applied, {3} too large (nothing written).
+    /// ARGV idle, maxAttributes, maxBytes, sealed ('1'/'0'), number of pairs to set, the pairs,
+    /// then names to remove. Applies the delta only if the session lives and the result is
+    /// within the limits. Returns {1} applied, {3} too large (nothing written).
     static let updateScript = RedisScript(readLiveSession + refresh + admits + """
-        local npairs = tonumber(ARGV[4])
+        local npairs = tonumber(ARGV[5])
         local sets = {}
-        local i = 5
+        local i = 6
         for k = 1, npairs do
           f[ARGV[i]] = ARGV[i + 1]
           sets[#sets + 1] = ARGV[i]
@@ -125,16 +144,18 @@ extension RedisSessionStore {
           f[ARGV[k]] = nil
           removes[#removes + 1] = ARGV[k]
         end
-        if not admits(f, tonumber(ARGV[2]), tonumber(ARGV[3])) then return {3} end
+        if not admits(f, tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1') then return {3} end
         if #sets > 0 then redis.call('HSET', KEYS[1], unpack(sets)) end
         if #removes > 0 then redis.call('HDEL', KEYS[1], unpack(removes)) end
         refresh()
         return {1}
         """)
 
-    /// ARGV new id, mark ('alias' or 'superseded'), grace seconds. Reads the session and
-    /// replaces it by a pointer (`_alias` = new id) or a tombstone (`_sup`) for the grace period
-    /// (deletes it for 0): no session data stays at the old id. Returns {1, {field, value, …}}.
+    /// ARGV alias (what `_alias` holds: the new id, or with hashed ids the new id sealed under
+    /// the old one; '' for a tombstone), mark ('alias' or 'superseded'), grace seconds. Reads
+    /// the session and replaces it by a pointer (`_alias`) or a tombstone (`_sup`) for the grace
+    /// period (deletes it for 0): no session data stays at the old id. Returns
+    /// {1, {field, value, …}}.
     static let rotateScript = RedisScript(readLiveSession + """
         redis.call('DEL', KEYS[1])
         local grace = tonumber(ARGV[3])
@@ -149,8 +170,8 @@ extension RedisSessionStore {
         return {1, h}
         """)
 
-    /// KEYS index, generation. ARGV handle, session id, expected generation, TTL. Records
-    /// `<now in µs>:<id>` under the handle only if no revoke-all moved the generation since the
+    /// KEYS index, generation. ARGV handle, session reference, expected generation, TTL. Records
+    /// `<now in µs>:<reference>` under the handle only if no revoke-all moved the generation since the
     /// caller read it. Returns the index size, or -1 (nothing written).
     static let indexScript = RedisScript("""
         local gen = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -161,8 +182,8 @@ extension RedisSessionStore {
         return redis.call('HLEN', KEYS[1])
         """)
 
-    /// KEYS index. ARGV handle/session id pairs: removes each handle whose entry still names
-    /// that session. Returns how many were removed.
+    /// KEYS index. ARGV handle/session reference pairs: removes each handle whose entry still
+    /// names that session. Returns how many were removed.
     static let unindexScript = RedisScript("""
         local removed = 0
         for i = 1, #ARGV, 2 do
@@ -182,5 +203,10 @@ extension RedisSessionStore {
         local entries = redis.call('HVALS', KEYS[1])
         redis.call('DEL', KEYS[1])
         return entries
+        """)
+
+    /// KEYS index. Returns how many entries it holds (for indexes under older names).
+    static let indexSizeScript = RedisScript("""
+        return redis.call('HLEN', KEYS[1])
         """)
 }

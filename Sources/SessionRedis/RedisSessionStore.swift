@@ -4,7 +4,9 @@ import SessionCore
 
 /// A `SessionStore` keeping each session as a Redis hash `<prefix><id>` with a TTL, and per user
 /// a hash `<userPrefix>{<user>}:sessions` (handle → `<indexed at, µs>:<id>`) and a counter
-/// `<userPrefix>{<user>}:gen`, both with TTLs.
+/// `<userPrefix>{<user>}:gen`, both with TTLs. `RedisSessionLayout` says how names and values
+/// change with encryption at rest (sealed values, user pseudonyms in place of user names) and
+/// hashed ids (digests in place of ids); the scripts are the same for every layout.
 ///
 /// Every session operation is one Lua script called by SHA on one key: atomic, one round trip,
 /// and valid on Redis Cluster (a single key always lives on one node). A user's two keys share
@@ -15,10 +17,12 @@ import SessionCore
 /// (one store per worker thread).
 public final class RedisSessionStore: SessionStore {
     public let client: RedisClient
-    /// Prepended to every session id to form its key (`sid_`).
-    public let keyPrefix: String
+    /// Key names, and what is sealed or hashed at rest.
+    public let layout: RedisSessionLayout
+    /// Prepended to every session reference to form its key (`sid_`).
+    public var keyPrefix: String { layout.keyPrefix }
     /// Prepended to `{user}` for the index and generation keys (`sidu_`).
-    public let userKeyPrefix: String
+    public var userKeyPrefix: String { layout.userKeyPrefix }
 
     /// Expiry of a user's index and generation keys, refreshed on every write: no session lives
     /// longer than the absolute lifetime (plus a rotation's grace), so an index idle that long
@@ -31,14 +35,20 @@ public final class RedisSessionStore: SessionStore {
     /// Bound on that wait, in milliseconds (below the command timeout).
     public let waitTimeoutMilliseconds: Int
 
-    public init(client: RedisClient, keyPrefix: String = "sid_", userKeyPrefix: String = "sidu_",
-                indexLifetimeSeconds: Int = 12 * 3600 + 60, waitReplicas: Int? = nil, waitTimeoutMilliseconds: Int = 200) {
+    public init(client: RedisClient, layout: RedisSessionLayout, indexLifetimeSeconds: Int = 12 * 3600 + 60,
+                waitReplicas: Int? = nil, waitTimeoutMilliseconds: Int = 200) {
         self.client = client
-        self.keyPrefix = keyPrefix
-        self.userKeyPrefix = userKeyPrefix
+        self.layout = layout
         self.indexLifetimeSeconds = indexLifetimeSeconds
         self.waitReplicas = waitReplicas
         self.waitTimeoutMilliseconds = waitTimeoutMilliseconds
+    }
+
+    /// A store with the default layout (nothing sealed or hashed) under these prefixes.
+    public convenience init(client: RedisClient, keyPrefix: String = "sid_", userKeyPrefix: String = "sidu_",
+                            indexLifetimeSeconds: Int = 12 * 3600 + 60, waitReplicas: Int? = nil, waitTimeoutMilliseconds: Int = 200) {
+        self.init(client: client, layout: RedisSessionLayout(keyPrefix: keyPrefix, userKeyPrefix: userKeyPrefix),
+                  indexLifetimeSeconds: indexLifetimeSeconds, waitReplicas: waitReplicas, waitTimeoutMilliseconds: waitTimeoutMilliseconds)
     }
 
     /// A store over a client of `configuration`.
@@ -47,64 +57,86 @@ public final class RedisSessionStore: SessionStore {
     }
 
     /// The Redis key of a session.
-    public func key(for id: SessionID) -> String { keyPrefix + id.rawValue }
+    public func key(for id: SessionID) -> String { layout.key(for: id) }
 
-    /// The Redis key of a user's session index.
-    public func indexKey(_ user: String) -> String { userKeyPrefix + "{" + user + "}:sessions" }
+    /// The Redis key of a user's session index (the one written).
+    public func indexKey(_ user: String) throws(SessionStoreError) -> String { layout.indexKey(named: try layout.userNames(of: user)[0]) }
 
-    /// The Redis key of a user's revocation generation.
-    public func generationKey(_ user: String) -> String { userKeyPrefix + "{" + user + "}:gen" }
+    /// The Redis key of a user's revocation generation (the one written and read).
+    public func generationKey(_ user: String) throws(SessionStoreError) -> String {
+        layout.generationKey(named: try layout.userNames(of: user)[0])
+    }
+
+    public func reference(to id: SessionID) -> SessionReference { layout.reference(to: id) }
 
     // MARK: - Sessions
 
     public func increment(_ field: String, by amount: Int64, in id: SessionID, timeouts: SessionTimeouts) throws(SessionStoreError) -> StoreLookup<Int64> {
-        let prefix = keyPrefix
-        let reply = try run(Self.incrementScript, id) { command in
-            command.append(concatenating: prefix, id.rawValue)
+        let key = key(for: id)
+        let reply = try run(Self.incrementScript, key: key) { command in
+            command.append(key)
             command.append(timeouts.idleSeconds)
             command.append(field)
             command.append(amount)
         }
-        return try Self.lookup(reply) { elements throws(SessionStoreError) in
+        return try lookup(reply, at: id) { elements throws(SessionStoreError) in
             guard elements.count >= 2, let value = elements[1].integer else { throw .failed("increment: unexpected reply") }
             return value
         }
     }
 
     public func load(_ id: SessionID, timeouts: SessionTimeouts, touch: Bool, incrementing field: String?) throws(SessionStoreError) -> StoreLookup<SessionRecord> {
-        let reply = try run(Self.loadScript, id) { command in
-            Self.loadArguments(&command, key: self.key(for: id), timeouts: timeouts, touch: touch, incrementing: field)
+        let session = reference(to: id)
+        let key = layout.key(for: session)
+        let reply = try run(Self.loadScript, key: key) { command in
+            Self.loadArguments(&command, key: key, timeouts: timeouts, touch: touch, incrementing: field)
         }
-        return try Self.record(reply, id: id)
+        return try lookup(reply, at: id) { elements throws(SessionStoreError) in
+            let (fields, now) = try self.fields(elements, of: session)
+            return SessionRecord(id: id, fields: fields, now: now)
+        }
     }
 
-    public func loadMany(_ ids: [SessionID], timeouts: SessionTimeouts) throws(SessionStoreError) -> [SessionRecord?] {
-        let calls = ids.map { id in
-            RedisScriptCall(Self.loadScript, keyCount: 1, routingKey: key(for: id)) { command in
-                Self.loadArguments(&command, key: self.key(for: id), timeouts: timeouts, touch: false, incrementing: nil)
+    public func loadMany(referenced sessions: [SessionReference], timeouts: SessionTimeouts) throws(SessionStoreError) -> [StoredSession?] {
+        let calls = sessions.map { session in
+            let key = layout.key(for: session)
+            return RedisScriptCall(Self.loadScript, keyCount: 1, routingKey: key) { command in
+                Self.loadArguments(&command, key: key, timeouts: timeouts, touch: false, incrementing: nil)
             }
         }
         let replies: [RedisReply]
         do { replies = try client.runPipelined(calls) } catch { throw Self.storeError(error) }
-        var records: [SessionRecord?] = []
-        records.reserveCapacity(ids.count)
-        for (id, reply) in zip(ids, replies) {
+        var loaded: [StoredSession?] = []
+        loaded.reserveCapacity(sessions.count)
+        for (session, reply) in zip(sessions, replies) {
             if let error = reply.serverError { throw Self.storeError(.server(error)) }
-            if case .found(let record) = try Self.record(reply, id: id) { records.append(record) } else { records.append(nil) }
+            guard case .array(let elements) = reply, let status = elements.first?.integer else { throw .failed("load: unexpected reply") }
+            // Only a live session (1) is returned: an alias (2) or tombstone (4) is not one, and
+            // following an alias needs the old id, which a reference does not give.
+            guard status == 1 else {
+                loaded.append(nil)
+                continue
+            }
+            let (fields, now) = try self.fields(elements, of: session)
+            loaded.append(StoredSession(reference: session, fields: fields, now: now))
         }
-        return records
+        return loaded
     }
 
     public func create(_ id: SessionID, fields: [(name: String, value: String)], timeouts: SessionTimeouts,
                        limits: SessionLimits) throws(SessionStoreError) -> CreateOutcome {
-        let prefix = keyPrefix
-        let reply = try run(Self.createScript, id) { command in
-            command.append(concatenating: prefix, id.rawValue)
+        let session = reference(to: id)
+        let key = layout.key(for: session)
+        let stored = try layout.storedFields(fields, in: session)
+        let sealed = layout.sealsValues
+        let reply = try run(Self.createScript, key: key) { command in
+            command.append(key)
             command.append(timeouts.idleSeconds)
             command.append(timeouts.absoluteSeconds)
             command.append(limits.maxAttributes)
             command.append(limits.maxBytes)
-            for field in fields {
+            command.append(sealed ? "1" : "0")
+            for field in stored {
                 command.append(field.name)
                 command.append(field.value)
             }
@@ -128,27 +160,32 @@ public final class RedisSessionStore: SessionStore {
             if merged.updateValue(field.value, forKey: field.name) == nil { order.append(field.name) }
         }
         let removals = Array(Set(remove).subtracting(order))
-        let prefix = keyPrefix
-        let reply = try run(Self.updateScript, id) { command in
-            command.append(concatenating: prefix, id.rawValue)
+        let session = reference(to: id)
+        let key = layout.key(for: session)
+        let stored = try layout.storedFields(order.map { ($0, merged[$0] ?? "") }, in: session)
+        let sealed = layout.sealsValues
+        let reply = try run(Self.updateScript, key: key) { command in
+            command.append(key)
             command.append(timeouts.idleSeconds)
             command.append(limits.maxAttributes)
             command.append(limits.maxBytes)
-            command.append(order.count)
-            for name in order {
-                command.append(name)
-                command.append(merged[name] ?? "")
+            command.append(sealed ? "1" : "0")
+            command.append(stored.count)
+            for field in stored {
+                command.append(field.name)
+                command.append(field.value)
             }
             for name in removals { command.append(name) }
         }
-        return try Self.lookup(reply) { elements throws(SessionStoreError) in
+        return try lookup(reply, at: id) { elements throws(SessionStoreError) in
             guard let status = elements.first?.integer else { throw .failed("update: unexpected reply") }
             return status == 3 ? .tooLarge : .applied
         }
     }
 
-    public func destroy(_ ids: [SessionID]) throws(SessionStoreError) -> Int {
-        let replies = try pipeline(ids.map { (RedisCommand("DEL", key(for: $0)), key(for: $0)) })
+    public func destroy(referenced sessions: [SessionReference]) throws(SessionStoreError) -> Int {
+        let keys = sessions.map(layout.key(for:))
+        let replies = try pipeline(keys.map { (RedisCommand("DEL", $0), $0) })
         var existed = 0
         for reply in replies {
             if let error = reply.serverError { throw Self.storeError(.server(error)) }
@@ -158,56 +195,100 @@ public final class RedisSessionStore: SessionStore {
     }
 
     public func rotate(_ id: SessionID, to newID: SessionID, leaving mark: RotationMark, graceSeconds: Int) throws(SessionStoreError) -> StoreLookup<[String: String]> {
-        let prefix = keyPrefix
-        let reply = try run(Self.rotateScript, id) { command in
-            command.append(concatenating: prefix, id.rawValue)
-            command.append(newID.rawValue)
+        let session = reference(to: id)
+        let key = layout.key(for: session)
+        // The new id goes to Redis only inside the alias, and only when an alias is left.
+        let pointer = mark == .alias && graceSeconds > 0 ? try layout.aliasValue(to: newID, from: id) : ""
+        let reply = try run(Self.rotateScript, key: key) { command in
+            command.append(key)
+            command.append(pointer)
             command.append(mark == .alias ? "alias" : "superseded")
             command.append(graceSeconds)
         }
-        return try Self.lookup(reply) { elements throws(SessionStoreError) in
+        return try lookup(reply, at: id) { elements throws(SessionStoreError) in
             guard elements.count >= 2, case .array(let pairs) = elements[1] else { throw .failed("rotate: unexpected reply") }
-            return Self.dictionary(pairs)
+            return layout.openedFields(Self.dictionary(pairs), in: session)
         }
     }
 
     // MARK: - Users
+    //
+    // A user's keys may exist under several names (with a sealer, one pseudonym per key of the
+    // ring): writes go to the first, reads and revocations to all, each name's pair of keys
+    // sharing one hash tag. One round trip either way (pipelined for several names).
 
     public func userGeneration(_ user: String) throws(SessionStoreError) -> Int64 {
-        let reply = try send(RedisCommand("GET", generationKey(user)), key: generationKey(user))
+        let key = try generationKey(user)
+        let reply = try send(RedisCommand("GET", key), key: key)
         if case .null = reply { return 0 }
         guard let text = reply.text, let value = Int64(text) else { throw .failed("generation: unexpected reply") }
         return value
     }
 
     public func index(handle: String, id: SessionID, of user: String, generation: Int64) throws(SessionStoreError) -> Int? {
-        let reply = try run(Self.indexScript, keys: [indexKey(user), generationKey(user)],
-                            arguments: [handle, id.rawValue, String(generation), String(indexLifetimeSeconds)])
-        guard let count = reply.integer else { throw .failed("index: unexpected reply") }
-        return count < 0 ? nil : Int(count)
+        let names = try layout.userNames(of: user)
+        let first = names[0]
+        let index = RedisScriptCall(Self.indexScript, keyCount: 2, routingKey: layout.indexKey(named: first)) { command in
+            command.append(self.layout.indexKey(named: first))
+            command.append(self.layout.generationKey(named: first))
+            command.append(handle)
+            command.append(self.reference(to: id).rawValue)
+            command.append(generation)
+            command.append(self.indexLifetimeSeconds)
+        }
+        // Entries still under the other names count too (the per-user cap sees them all).
+        let sizes = names.dropFirst().map { name in
+            RedisScriptCall(Self.indexSizeScript, keyCount: 1, routingKey: layout.indexKey(named: name)) { command in
+                command.append(self.layout.indexKey(named: name))
+            }
+        }
+        let replies = try runPipelined([index] + sizes)
+        guard let count = replies[0].integer else { throw .failed("index: unexpected reply") }
+        if count < 0 { return nil }
+        return Int(count) + replies.dropFirst().reduce(0) { $0 + Int($1.integer ?? 0) }
     }
 
     public func indexedSessions(of user: String) throws(SessionStoreError) -> [UserIndexEntry] {
-        guard case .array(let pairs) = try send(RedisCommand("HGETALL", indexKey(user)), key: indexKey(user)) else {
-            throw .failed("index: unexpected reply")
+        let keys = try layout.userNames(of: user).map(layout.indexKey(named:))
+        var entries: [UserIndexEntry] = []
+        for reply in try pipeline(keys.map { (RedisCommand("HGETALL", $0), $0) }) {
+            if let error = reply.serverError { throw Self.storeError(.server(error)) }
+            guard case .array(let pairs) = reply else { throw .failed("index: unexpected reply") }
+            entries += Self.dictionary(pairs).compactMap { indexEntry(handle: $0.key, value: $0.value) }
         }
-        return Self.dictionary(pairs).compactMap { Self.indexEntry(handle: $0.key, value: $0.value) }.sorted { $0.handle < $1.handle }
+        return entries.sorted { ($0.handle, $0.indexedAt) < ($1.handle, $1.indexedAt) }
     }
 
-    public func unindex(_ entries: [(handle: String, id: SessionID)], of user: String) throws(SessionStoreError) {
+    public func unindex(_ entries: [(handle: String, session: SessionReference)], of user: String) throws(SessionStoreError) {
         guard !entries.isEmpty else { return }
         var arguments: [String] = []
         for entry in entries {
             arguments.append(entry.handle)
-            arguments.append(entry.id.rawValue)
+            arguments.append(entry.session.rawValue)
         }
-        _ = try run(Self.unindexScript, keys: [indexKey(user)], arguments: arguments)
+        let calls = try layout.userNames(of: user).map { name in
+            RedisScriptCall(Self.unindexScript, keyCount: 1, routingKey: layout.indexKey(named: name)) { command in
+                command.append(self.layout.indexKey(named: name))
+                for argument in arguments { command.append(argument) }
+            }
+        }
+        _ = try runPipelined(calls)
     }
 
-    public func revokeAll(of user: String) throws(SessionStoreError) -> [SessionID] {
-        let reply = try run(Self.revokeScript, keys: [indexKey(user), generationKey(user)], arguments: [String(indexLifetimeSeconds)])
-        guard case .array(let values) = reply else { throw .failed("revoke: unexpected reply") }
-        return values.compactMap { $0.text.flatMap { Self.indexEntry(handle: "", value: $0)?.id } }
+    public func revokeAll(of user: String) throws(SessionStoreError) -> [SessionReference] {
+        let calls = try layout.userNames(of: user).map { name in
+            RedisScriptCall(Self.revokeScript, keyCount: 2, routingKey: layout.indexKey(named: name)) { command in
+                command.append(self.layout.indexKey(named: name))
+                command.append(self.layout.generationKey(named: name))
+                command.append(self.indexLifetimeSeconds)
+            }
+        }
+        var sessions: [SessionReference] = []
+        for reply in try runPipelined(calls) {
+            guard case .array(let values) = reply else { throw .failed("revoke: unexpected reply") }
+            sessions += values.compactMap { $0.text.flatMap { indexEntry(handle: "", value: $0)?.session } }
+        }
+        return sessions
     }
 
     public func checkHealth() throws(SessionStoreError) {
@@ -224,11 +305,11 @@ public final class RedisSessionStore: SessionStore {
 
     // MARK: - Helpers
 
-    /// An index entry as stored under its handle: `<indexed at, µs>:<id>`.
-    static func indexEntry(handle: String, value: String) -> UserIndexEntry? {
+    /// An index entry as stored under its handle: `<indexed at, µs>:<reference>`.
+    func indexEntry(handle: String, value: String) -> UserIndexEntry? {
         guard let colon = value.firstIndex(of: ":"), let indexedAt = Int64(value[..<colon]),
-              let id = SessionID(validating: value[value.index(after: colon)...]) else { return nil }
-        return UserIndexEntry(handle: handle, id: id, indexedAt: indexedAt)
+              let session = layout.reference(parsing: value[value.index(after: colon)...]) else { return nil }
+        return UserIndexEntry(handle: handle, session: session, indexedAt: indexedAt)
     }
 
     private static func loadArguments(_ command: inout RedisCommand, key: String, timeouts: SessionTimeouts, touch: Bool, incrementing field: String?) {
@@ -238,17 +319,18 @@ public final class RedisSessionStore: SessionStore {
         command.append(field ?? "")
     }
 
-    private static func record(_ reply: RedisReply, id: SessionID) throws(SessionStoreError) -> StoreLookup<SessionRecord> {
-        try lookup(reply) { elements throws(SessionStoreError) in
-            guard elements.count >= 3, case .array(let pairs) = elements[1], let now = elements[2].integer else {
-                throw .failed("load: unexpected reply")
-            }
-            return SessionRecord(id: id, fields: dictionary(pairs), now: now)
+    /// The opened fields and the clock of a load script's `{1, {field, value, …}, now}`.
+    private func fields(_ elements: [RedisReply], of session: SessionReference) throws(SessionStoreError) -> ([String: String], Int64) {
+        guard elements.count >= 3, case .array(let pairs) = elements[1], let now = elements[2].integer else {
+            throw .failed("load: unexpected reply")
         }
+        return (layout.openedFields(Self.dictionary(pairs), in: session), now)
     }
 
-    /// Maps a script's `{status, …}` reply: 0 missing, 2 moved (alias), 4 superseded, 1 or 3 found.
-    private static func lookup<Value>(_ reply: RedisReply, _ found: ([RedisReply]) throws(SessionStoreError) -> Value)
+    /// Maps a script's `{status, …}` reply about the session `id`: 0 missing, 2 moved (alias),
+    /// 4 superseded, 1 or 3 found. An alias whose target does not open or parse is a failure,
+    /// never followed.
+    private func lookup<Value>(_ reply: RedisReply, at id: SessionID, _ found: ([RedisReply]) throws(SessionStoreError) -> Value)
         throws(SessionStoreError) -> StoreLookup<Value> {
         guard case .array(let elements) = reply, let status = elements.first?.integer else {
             throw .failed("script returned an unexpected reply")
@@ -256,7 +338,7 @@ public final class RedisSessionStore: SessionStore {
         switch status {
         case 0: return .missing
         case 2:
-            guard elements.count >= 2, let text = elements[1].text, let target = SessionID(validating: text) else {
+            guard elements.count >= 2, let text = elements[1].text, let target = layout.aliasTarget(text, from: id) else {
                 throw .failed("alias without a valid target")
             }
             return .moved(target)
@@ -288,21 +370,21 @@ public final class RedisSessionStore: SessionStore {
         do { return try client.pipeline(commands.map { ($0.0, $0.1) }) } catch { throw Self.storeError(error) }
     }
 
-    /// Runs a one-key session script on the session `id`; `addArguments` appends the key first.
-    private func run(_ script: RedisScript, _ id: SessionID, _ addArguments: (inout RedisCommand) -> Void) throws(SessionStoreError) -> RedisReply {
+    /// Runs a one-key session script on `key`; `addArguments` appends the key first.
+    private func run(_ script: RedisScript, key: String, _ addArguments: (inout RedisCommand) -> Void) throws(SessionStoreError) -> RedisReply {
         do {
-            return try client.run(script, keyCount: 1, routingKey: key(for: id), addArguments)
+            return try client.run(script, keyCount: 1, routingKey: key, addArguments)
         } catch {
             throw Self.storeError(error)
         }
     }
 
-    private func run(_ script: RedisScript, keys: [String], arguments: [String]) throws(SessionStoreError) -> RedisReply {
-        do {
-            return try client.run(script, keys: keys, arguments: arguments)
-        } catch {
-            throw Self.storeError(error)
-        }
+    /// Runs script calls pipelined; any server error in the replies is thrown.
+    private func runPipelined(_ calls: [RedisScriptCall]) throws(SessionStoreError) -> [RedisReply] {
+        let replies: [RedisReply]
+        do { replies = try client.runPipelined(calls) } catch { throw Self.storeError(error) }
+        if let error = replies.lazy.compactMap(\.serverError).first { throw Self.storeError(.server(error)) }
+        return replies
     }
 
     /// Connection trouble and the server's "not now" answers are outages (503); any other error

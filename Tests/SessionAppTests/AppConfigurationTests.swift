@@ -144,6 +144,71 @@ final class AppConfigurationTests: XCTestCase {
         XCTAssertEqual(try configuration(["--redis-wait-replicas", "2"]).redisWaitReplicas, 2)
     }
 
+    /// `--encryption-keys-file`: `key-id:base64-of-32-bytes` lines, comments and blank lines
+    /// ignored, the first key seals; every bad line stops the start naming its line, and
+    /// nothing ever quotes a key.
+    func testEncryptionKeysFileAndIDHashes() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func file(_ text: String, mode: Int = 0o600) throws -> String {
+            let url = directory.appendingPathComponent(UUID().uuidString)
+            try text.write(to: url, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: url.path)
+            return url.path
+        }
+        func randomKey(_ count: Int = 32) -> String {
+            var generator = SystemRandomNumberGenerator()
+            return Base64.encode((0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }, .standard)
+        }
+        let (new, old) = (randomKey(), randomKey())
+
+        let plain = try configuration([])
+        XCTAssertEqual(plain.encryptionKeys, [])
+        XCTAssertFalse(plain.storeIDHashes)
+        XCTAssertNil(try plain.makeLayout().sealer, "off by default")
+        XCTAssertNil(try plain.makeLayout().idHasher, "off by default")
+
+        let path = try file("# rotated in on Monday\n\nk2:\(new)\n  k1:\(old)  \r\n# k0 retired\n")
+        let config = try configuration(["--encryption-keys-file", path, "--store-id-hashes", "yes"])
+        XCTAssertEqual(config.encryptionKeys.map(\.id), ["k2", "k1"])
+        XCTAssertEqual(config.warnings, [])
+        XCTAssertTrue(config.storeIDHashes)
+        let layout = try config.makeLayout()
+        XCTAssertEqual(layout.sealer?.keyIDs, ["k2", "k1"], "the first line seals")
+        XCTAssertNotNil(layout.idHasher)
+        XCTAssertTrue(config.atRestSummary.contains("k2") && config.atRestSummary.contains("k1"))
+        let fromEnvironment = try configuration([], ["SESSION_FCGI_ENCRYPTION_KEYS_FILE": path, "SESSION_FCGI_STORE_ID_HASHES": "yes"])
+        XCTAssertEqual(fromEnvironment.encryptionKeys, config.encryptionKeys)
+        XCTAssertTrue(fromEnvironment.storeIDHashes)
+
+        let readable = try configuration(["--encryption-keys-file", try file("k1:\(new)\n", mode: 0o644)])
+        XCTAssertEqual(readable.warnings.count, 1, "a key file others can read is warned about")
+
+        let refused: [(text: String, line: Int, why: String)] = [
+            ("k1:\(new)\n\(old)\n", 2, "expected key-id:base64"),
+            ("# c\nkey one:\(new)\n", 2, "key id"),
+            ("k1:\(new)\nk2:not*base64\n", 2, "not base64"),
+            ("\n\nk1:\(randomKey(16))\n", 3, "16 bytes"),
+            ("k1:\(new)\nk1:\(old)\n", 2, "repeats line 1"),
+            ("k1:\(new)\nk2:\(new)\n", 2, "same key as line 1"),
+            ("k1:\(Base64.encode([UInt8](repeating: 0, count: 32), .standard))\n", 1, "predictable"),
+            ("k1:\(new.dropLast())\n", 1, "not base64"),
+        ]
+        for (text, line, why) in refused {
+            XCTAssertThrowsError(try configuration(["--encryption-keys-file", try file(text)]), text) { error in
+                let message = "\(error)"
+                XCTAssertTrue(message.contains("--encryption-keys-file: line \(line):") && message.contains(why), message)
+                XCTAssertFalse(message.contains(new.prefix(12)) || message.contains(old.prefix(12)), "an error quoted a key: \(message)")
+            }
+        }
+        XCTAssertThrowsError(try configuration(["--encryption-keys-file", try file("# only a comment\n")])) { error in
+            XCTAssertTrue("\(error)".contains("no keys"), "\(error)")
+        }
+        XCTAssertThrowsError(try configuration(["--store-id-hashes", "maybe"]))
+        XCTAssertTrue(AppConfiguration.helpText.contains("--encryption-keys-file") && AppConfiguration.helpText.contains("--store-id-hashes"))
+    }
+
     func testKeyPrefixesCannotChangeTheClusterSlot() {
         XCTAssertThrowsError(try configuration(["--key-prefix", "s{x}_"]))
         XCTAssertThrowsError(try configuration(["--user-key-prefix", "u{"]))

@@ -126,7 +126,7 @@ final class SessionManagerTests: XCTestCase {
         XCTAssertEqual(second.handle, first.handle, "the same session in the user's list")
         XCTAssertEqual(try manager.resolve(first.id).record?.id, second.id)
         XCTAssertEqual(try manager.countVisit(presented: first.id).sessionID, second.id)
-        XCTAssertEqual(try manager.sessions(of: "ada").map(\.id), [second.id])
+        XCTAssertEqual(try manager.sessions(of: "ada").map(\.reference), [store.reference(to: second.id)])
         store.now += 11
         XCTAssertEqual(try manager.resolve(first.id), .none)
         // A plain regeneration keeps the owner and leaves an alias too.
@@ -177,7 +177,7 @@ final class SessionManagerTests: XCTestCase {
         }
         let fourth = try manager.login(user: "ada", current: .none, userAgent: nil)
         XCTAssertEqual(try manager.resolve(sessions[0].id), .none, "the oldest ended")
-        XCTAssertEqual(Set(try manager.sessions(of: "ada").map(\.id)), Set([sessions[1].id, sessions[2].id, fourth.id]))
+        XCTAssertEqual(Set(try manager.sessions(of: "ada").map(\.reference)), Set([sessions[1].id, sessions[2].id, fourth.id].map(store.reference(to:))))
         // Sessions that ended by themselves do not count against the cap.
         try manager.end(try record(sessions[1].id))
         _ = try manager.login(user: "ada", current: .none, userAgent: nil)
@@ -212,7 +212,7 @@ final class SessionManagerTests: XCTestCase {
         let second = try manager.login(user: "ada", current: .none, userAgent: "Laptop")
         let listed = try manager.sessions(of: "ada")
         XCTAssertEqual(Set(listed.map(\.handle)), [first.handle, second.handle])
-        XCTAssertFalse(listed.contains { $0.handle == $0.id.rawValue }, "the handle is not the id")
+        XCTAssertFalse(listed.contains { $0.handle == $0.reference.rawValue }, "the handle is not the id")
         XCTAssertTrue(try manager.end(handle: first.handle, of: "ada"))
         XCTAssertFalse(try manager.end(handle: first.handle, of: "ada"))
         XCTAssertFalse(try manager.end(handle: second.handle, of: "bob"), "users end only their own sessions")

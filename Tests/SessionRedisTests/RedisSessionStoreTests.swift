@@ -112,7 +112,7 @@ final class RedisSessionStoreTests: XCTestCase {
         XCTAssertTrue((490...500).contains(try ttl(store.indexKey("ada"))))
         _ = try store.revokeAll(of: "nobody-at-all")
         XCTAssertTrue((490...500).contains(try ttl(store.generationKey("nobody-at-all"))), "a revocation key without a TTL")
-        XCTAssertTrue(store.indexKey("ada").hasSuffix("{ada}:sessions") && store.generationKey("ada").hasSuffix("{ada}:gen"),
+        XCTAssertTrue(try store.indexKey("ada").hasSuffix("{ada}:sessions") && store.generationKey("ada").hasSuffix("{ada}:gen"),
                       "index and generation share the hash tag, so their scripts stay on one cluster slot")
     }
 

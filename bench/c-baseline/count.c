@@ -145,7 +145,7 @@ static void *worker(void *arg) {
     redisContext *c = NULL;
     while (FCGX_Accept_r(&req) >= 0) {
         char id[33], key[40];
-        const char *argv[10]; size_t lens[10];
+        const char *argv[11]; size_t lens[11];
         long long count = 0;
         int ok = 0, is_new = 0;
         if (find_sid(FCGX_GetParam("HTTP_COOKIE", req.envp), id)) {
@@ -168,8 +168,9 @@ static void *worker(void *arg) {
             snprintf(key, sizeof key, "sid_%s", id);
             argv[2] = "1"; lens[2] = 1; argv[3] = key; lens[3] = 36;
             argv[4] = "1800"; lens[4] = 4; argv[5] = "43200"; lens[5] = 5; argv[6] = "64"; lens[6] = 2; argv[7] = "16384"; lens[7] = 5;
-            argv[8] = "count"; lens[8] = 5; argv[9] = "1"; lens[9] = 1;
-            redisReply *r = run_script(&c, create_sha, CREATE, 10, argv, lens);
+            argv[8] = "0"; lens[8] = 1; /* values not sealed */
+            argv[9] = "count"; lens[9] = 5; argv[10] = "1"; lens[10] = 1;
+            redisReply *r = run_script(&c, create_sha, CREATE, 11, argv, lens);
             /* {1, now} created */
             if (r) {
                 if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 && r->element[0]->integer == 1) { count = 1; ok = 1; }

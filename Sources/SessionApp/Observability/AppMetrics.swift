@@ -61,7 +61,8 @@ final class AppMetrics: Sendable {
 /// hands every worker the same underlying series).
 final class RequestMetrics {
     private let factory: PrometheusMetricsFactory
-    private var requests: [String: CoreMetrics.Counter] = [:]
+    /// Route → status → counter: looked up with the route's own string, no key built per request.
+    private var requests: [String: [Int: CoreMetrics.Counter]] = [:]
     private var latencies: [String: CoreMetrics.Timer] = [:]
 
     init(_ metrics: AppMetrics) {
@@ -69,23 +70,20 @@ final class RequestMetrics {
     }
 
     func record(route: String, status: Int, nanoseconds: Int64) {
-        let key = route + " " + String(status)
-        let counter: CoreMetrics.Counter
-        if let existing = requests[key] {
-            counter = existing
+        if let counter = requests[route]?[status] {
+            counter.increment()
         } else {
-            counter = CoreMetrics.Counter(label: "session_http_requests_total", dimensions: [("route", route), ("status", String(status))],
-                                          factory: factory)
-            requests[key] = counter
+            let counter = CoreMetrics.Counter(label: "session_http_requests_total", dimensions: [("route", route), ("status", String(status))],
+                                              factory: factory)
+            requests[route, default: [:]][status] = counter
+            counter.increment()
         }
-        counter.increment()
-        let timer: CoreMetrics.Timer
-        if let existing = latencies[route] {
-            timer = existing
+        if let timer = latencies[route] {
+            timer.recordNanoseconds(nanoseconds)
         } else {
-            timer = CoreMetrics.Timer(label: "session_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
+            let timer = CoreMetrics.Timer(label: "session_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
             latencies[route] = timer
+            timer.recordNanoseconds(nanoseconds)
         }
-        timer.recordNanoseconds(nanoseconds)
     }
 }

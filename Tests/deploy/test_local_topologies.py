@@ -1,0 +1,160 @@
+"""deploy/local with REDIS_MODE=cluster and sentinel, and REDIS_TLS=1: the stack comes up on a
+real Redis Cluster (3 masters, 3 replicas) or a master, a replica and three Sentinels, over
+mutual TLS when asked, counts exactly, follows a Sentinel failover without a restart, and
+`down` stops every process it started.
+
+Run by deploy/test after `swift build`; alone: python3 -m pytest Tests/deploy -q
+"""
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from test_deploy_local import Local, base, count_with, get  # noqa: F401 (base is a fixture)
+
+
+def free_port_block(span):
+    """A port P such that P … P+span-1 are all free on 127.0.0.1 right now."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            start = s.getsockname()[1]
+        if start + span >= 65535:
+            continue
+        sockets = []
+        try:
+            for port in range(start, start + span):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+            return start
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+    raise AssertionError("no block of free ports")
+
+
+def pids_in(state):
+    pids = {}
+    for name in os.listdir(state):
+        if name.endswith(".pid"):
+            with open(os.path.join(state, name)) as f:
+                text = f.read().strip()
+            if text:
+                pids[name] = int(text)
+    return pids
+
+
+def running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split(") ")[1][0] != "Z"
+
+
+def cli(local, port, *args, tls=True):
+    state = local.state
+    tls_args = ["--tls", "--cacert", f"{state}/redis-tls/ca.pem",
+                "--cert", f"{state}/redis-tls/client.pem", "--key", f"{state}/redis-tls/client.key"] if tls else []
+    env = dict(os.environ, REDISCLI_AUTH=local.secret("redis-password"))
+    return subprocess.run(["redis-cli", "-p", str(port)] + tls_args + list(args),
+                          capture_output=True, text=True, timeout=10, env=env)
+
+
+def stops_everything(local, pids):
+    local.down()
+    deadline = time.time() + 15
+    while time.time() < deadline and any(running(pid) for pid in pids.values()):
+        time.sleep(0.1)
+    left = {name: pid for name, pid in pids.items() if running(pid)}
+    assert not left, f"deploy/local down left {left} running"
+
+
+def test_cluster_over_mutual_tls(base):
+    redis_port = free_port_block(6)
+    local = Local(base, REDIS_MODE="cluster", REDIS_TLS="1", REDIS_PORT=str(redis_port))
+    pids = {}
+    try:
+        local.up()
+        pids = pids_in(local.state)
+        servers = [name for name in pids if name.startswith("redis-")]
+        assert len(servers) == 6, pids
+
+        # Several sessions, so the keys land on more than one master; each counts exactly.
+        cookies = []
+        for _ in range(12):
+            count, cookie = count_with(local)
+            assert count == 1
+            cookies.append(cookie)
+        for cookie in cookies:
+            for expected in (2, 3):
+                count, _ = count_with(local, cookie)
+                assert count == expected
+
+        masters_with_keys = 0
+        for port in range(redis_port, redis_port + 6):
+            role = cli(local, port, "role").stdout.split()[0]
+            if role == "master" and int(cli(local, port, "dbsize").stdout.strip()) > 0:
+                masters_with_keys += 1
+        assert masters_with_keys >= 2, "12 sessions all on one master: not spread over the cluster"
+
+        # TLS only, client certificate required: plain TCP and TLS without a certificate fail.
+        assert "PONG" not in cli(local, redis_port, "ping", tls=False).stdout
+        no_cert = subprocess.run(["redis-cli", "-p", str(redis_port), "--tls", "--cacert",
+                                  f"{local.state}/redis-tls/ca.pem", "ping"],
+                                 capture_output=True, text=True, timeout=10)
+        assert "PONG" not in no_cert.stdout
+
+        status = local.run("status").stdout
+        assert status.count("(PONG)") == 6, status
+        assert get(local.url("/healthz"))[0] == 200
+    finally:
+        stops_everything(local, pids or pids_in(local.state))
+
+
+def test_sentinel_failover_keeps_counting(base):
+    redis_port = free_port_block(13)
+    local = Local(base, REDIS_MODE="sentinel", REDIS_PORT=str(redis_port))
+    pids = {}
+    try:
+        local.up()
+        pids = pids_in(local.state)
+        assert sum(name.startswith("sentinel-") for name in pids) == 3, pids
+
+        count, cookie = count_with(local)
+        for expected in (2, 3):
+            count, _ = count_with(local, cookie)
+            assert count == expected
+
+        # The master stops; Sentinel promotes the replica and the instances follow it without a
+        # restart. Requests in between get 503 (never a wrong count), and once the new master
+        # answers every acknowledged increment is there.
+        os.kill(pids[f"redis-{redis_port}.pid"], signal.SIGTERM)
+        acknowledged, deadline = 3, time.time() + 30
+        statuses = []
+        while time.time() < deadline:
+            status, body, _ = get(local.url("/count"), cookie)
+            statuses.append(status)
+            if status == 200:
+                acknowledged += 1
+                assert '"count":%d' % acknowledged in body.replace(" ", ""), (body, statuses)
+                if acknowledged >= 8:
+                    break
+            else:
+                assert status == 503, (status, body)
+            time.sleep(0.2)
+        assert acknowledged >= 8, f"no recovery after the master stopped: {statuses}"
+        assert cli(local, redis_port + 1, "role", tls=False).stdout.split()[0] == "master"
+
+        # `up` again restarts the stopped server (now a replica) and nothing else.
+        local.up()
+        pids = pids_in(local.state)
+    finally:
+        stops_everything(local, pids or pids_in(local.state))

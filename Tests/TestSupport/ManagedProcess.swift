@@ -34,6 +34,7 @@ public final class ManagedProcess: @unchecked Sendable {
     public func stop(signal: Int32 = SIGTERM, timeout: TimeInterval = 10) {
         guard process.isRunning else { return }
         kill(pid, signal)
+        kill(pid, SIGCONT)  // a paused process acts on the signal only once it runs again
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(10_000) }
         if process.isRunning {
@@ -47,6 +48,19 @@ public final class ManagedProcess: @unchecked Sendable {
         guard process.isRunning else { return }
         kill(pid, SIGKILL)
         process.waitUntilExit()
+    }
+
+    /// Freezes the process (SIGSTOP): it holds its sockets but answers nothing, as a hung
+    /// server would.
+    public func pause() {
+        guard process.isRunning else { return }
+        kill(pid, SIGSTOP)
+    }
+
+    /// Lets a paused process run again (SIGCONT).
+    public func resume() {
+        guard process.isRunning else { return }
+        kill(pid, SIGCONT)
     }
 
     deinit { stop() }

@@ -1,26 +1,36 @@
 import Foundation
 import RedisClient
 
-/// A private `redis-server` on a free loopback port, without persistence, for one test or class.
+/// A private `redis-server` on a free loopback port, without persistence, for one test or class:
+/// plain TCP, or TLS only (`tls`); `arguments` are added to the command line (an `--aclfile`,
+/// say), and `admin` is the user the test's own inspection logs in as when the default user
+/// is off.
 public final class RedisServerProcess: @unchecked Sendable {
     // @unchecked: every stored property is set in init (or by restart on the test's own thread).
     public let port: Int
     public let directory: URL
+    public let tls: RedisServerTLS?
+    public let extraArguments: [String]
+    public let admin: RedisTestCredentials?
     private var process: ManagedProcess?
 
-    public init(port: Int = FreePort.next()) throws {
+    public init(port: Int = FreePort.next(), tls: RedisServerTLS? = nil, arguments: [String] = [], admin: RedisTestCredentials? = nil) throws {
         self.port = port
+        self.tls = tls
+        self.extraArguments = arguments
+        self.admin = admin
         directory = try Paths.temporaryDirectory("redis")
         try start()
     }
 
     /// Starts the server again on the same port (after `stop`), with an empty dataset.
     public func start() throws {
+        let listen = tls?.serverArguments(port: port) ?? ["--port", String(port)]
         process = try ManagedProcess(
             name: "redis-server", executable: Paths.tool("redis-server"),
-            arguments: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                        "--enable-debug-command", "local",
-                        "--dir", directory.path],
+            arguments: listen + ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                 "--enable-debug-command", "local",
+                                 "--dir", directory.path] + extraArguments,
             logFile: directory.appendingPathComponent("redis.log"))
         guard FreePort.waitUntilListening(port) else { throw TestSupportError.didNotStart("redis-server on \(port)") }
     }
@@ -31,10 +41,15 @@ public final class RedisServerProcess: @unchecked Sendable {
         process = nil
     }
 
-    public var url: String { "redis://127.0.0.1:\(port)" }
+    /// The pid of the running server.
+    public var pid: Int32? { process?.pid }
 
+    public var url: String { (tls == nil ? "redis://" : "rediss://") + "127.0.0.1:\(port)" }
+
+    /// The server's address for the test's own connections (as admin, over TLS when it is on).
     public var endpoint: RedisEndpoint {
-        RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port))
+        RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port), username: admin?.username, password: admin?.password,
+                      tls: tls?.clientConfiguration)
     }
 
     /// A new connection for the test's own inspection.
@@ -42,9 +57,10 @@ public final class RedisServerProcess: @unchecked Sendable {
         RedisConnection(endpoint: endpoint)
     }
 
-    /// The deployment as a client configuration (one node).
+    /// The deployment as a client configuration (one node; TLS and admin as for `endpoint`).
     public var configuration: RedisConfiguration {
-        RedisConfiguration(topology: .single(.tcp(host: "127.0.0.1", port: port)))
+        RedisConfiguration(topology: .single(.tcp(host: "127.0.0.1", port: port)), username: admin?.username, password: admin?.password,
+                           tls: tls?.clientConfiguration)
     }
 
     /// A new client (as the store uses) for this server.
@@ -54,16 +70,7 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     /// Calls per command from `INFO commandstats` (`evalsha` → 12, …).
     public func commandCalls() throws -> [String: Int] {
-        let reply = try connection().send(RedisCommand("INFO", "commandstats"))
-        var calls: [String: Int] = [:]
-        for line in (reply.text ?? "").split(whereSeparator: \.isNewline) where line.hasPrefix("cmdstat_") {
-            let parts = line.dropFirst("cmdstat_".count).split(separator: ":", maxSplits: 1)
-            guard parts.count == 2 else { continue }
-            for field in parts[1].split(separator: ",") where field.hasPrefix("calls=") {
-                calls[String(parts[0])] = Int(field.dropFirst("calls=".count))
-            }
-        }
-        return calls
+        try connection().commandCalls()
     }
 
     /// Resets `INFO commandstats`.
@@ -77,14 +84,27 @@ public final class RedisServerProcess: @unchecked Sendable {
     }
 }
 
+/// A user name and password for a test server (kept in memory, never on a command line).
+public struct RedisTestCredentials: Sendable {
+    public let username: String
+    public let password: String
+
+    public init(username: String, password: String) {
+        self.username = username
+        self.password = password
+    }
+}
+
 public enum TestSupportError: Error, CustomStringConvertible {
     case didNotStart(String)
     case protocolError(String)
+    case timedOut(String)
 
     public var description: String {
         switch self {
         case .didNotStart(let what): return "\(what) did not start"
         case .protocolError(let why): return why
+        case .timedOut(let what): return "timed out waiting for \(what)"
         }
     }
 }

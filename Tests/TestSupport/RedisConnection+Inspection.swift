@@ -1,0 +1,76 @@
+import Foundation
+import RedisClient
+
+/// What tests ask a server about itself, over one of the test's own connections.
+extension RedisConnection {
+    /// Sends `command` and throws when the server answers with an error.
+    @discardableResult
+    public func checked(_ arguments: String...) throws -> RedisReply {
+        let reply = try send(RedisCommand(arguments: arguments))
+        if let error = reply.serverError { throw RedisError.server(error) }
+        return reply
+    }
+
+    /// `checked` with the arguments as an array.
+    @discardableResult
+    public func checked(arguments: [String]) throws -> RedisReply {
+        let reply = try send(RedisCommand(arguments: arguments))
+        if let error = reply.serverError { throw RedisError.server(error) }
+        return reply
+    }
+
+    /// `INFO section` as `field → value`.
+    public func info(_ section: String) throws -> [String: String] {
+        Self.fields(try checked("INFO", section).text ?? "")
+    }
+
+    /// `CLUSTER INFO` as `field → value` (`cluster_state` → `ok`, …).
+    public func clusterInfo() throws -> [String: String] {
+        Self.fields(try checked("CLUSTER", "INFO").text ?? "")
+    }
+
+    private static func fields(_ text: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for line in text.split(whereSeparator: \.isNewline) {
+            guard let colon = line.firstIndex(of: ":"), !line.hasPrefix("#") else { continue }
+            fields[String(line[..<colon])] = String(line[line.index(after: colon)...])
+        }
+        return fields
+    }
+
+    /// Calls per command from `INFO commandstats` (`evalsha` → 12, `cluster|slots` → 1, …).
+    public func commandCalls() throws -> [String: Int] {
+        var calls: [String: Int] = [:]
+        for (name, value) in try info("commandstats") where name.hasPrefix("cmdstat_") {
+            for field in value.split(separator: ",") where field.hasPrefix("calls=") {
+                calls[String(name.dropFirst("cmdstat_".count))] = Int(field.dropFirst("calls=".count))
+            }
+        }
+        return calls
+    }
+}
+
+/// Polls `condition` every `interval` until it holds or `timeout` passes (then throws, naming
+/// `what`). Errors thrown by the condition count as "not yet".
+public func waitUntil(_ what: String, timeout: TimeInterval, interval: TimeInterval = 0.05,
+                      _ condition: () throws -> Bool) throws {
+    try waitUntil(what, timeout: timeout, interval: interval) { () throws -> String? in try condition() ? nil : "not yet" }
+}
+
+/// Polls `check` every `interval` until it returns `nil` (done) or `timeout` passes; the
+/// timeout error carries the last reason `check` gave (a string, or the error it threw).
+public func waitUntil(_ what: String, timeout: TimeInterval, interval: TimeInterval = 0.05,
+                      _ check: () throws -> String?) throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    var reason = "never checked"
+    while true {
+        do {
+            guard let why = try check() else { return }
+            reason = why
+        } catch {
+            reason = "\(error)"
+        }
+        if Date() >= deadline { throw TestSupportError.timedOut("\(what) (last: \(reason))") }
+        Thread.sleep(forTimeInterval: interval)
+    }
+}

@@ -28,8 +28,15 @@ public final class RedisClient {
     private var slotMapStale = true
     private var lastSlotMapRefresh: UInt64 = 0
     private var master: RedisAddress?
-    private var writtenNodes: Set<RedisAddress> = []
+    /// Nodes written to since the last `waitForReplicas`, with the connection (its
+    /// `connectionsOpened`) that carried the writes; `-1` when several did.
+    private var writtenNodes: [RedisAddress: Int] = [:]
     private var replicaCounts: [RedisAddress: (count: Int, checkedAt: UInt64)] = [:]
+    /// Whether any node of the deployment was ever seen with a replica (sticky: a replica that
+    /// is down later makes a wait fall short, it does not make waiting pointless).
+    private var replicatedDeployment = false
+    /// When a cluster map showing no replica for a written node was last reloaded for `WAIT`.
+    private var lastReplicaCheck: UInt64 = 0
     /// A command buffer reused by `run(_:keyCount:routingKey:_:)`, the hot path.
     private var scratch = RedisCommand(reservingBytes: 256, arguments: 12)
     /// What happened, for logs and metrics.
@@ -65,7 +72,7 @@ public final class RedisClient {
             let connection = try self.connection(address)
             do {
                 let replies = try connection.pipeline(items.map(\.command))
-                writtenNodes.insert(address)
+                noteWrite(address)
                 return try followSentinelAnswers(replies, from: address)
             } catch {
                 forgetMasterIfSentinel(address)
@@ -124,19 +131,28 @@ public final class RedisClient {
     }
 
     /// Asks every node that took a write since the last call to confirm its writes on
-    /// `replicas` replicas (`nil`: 1 where the node has replicas, none where it has none), within
-    /// `timeoutMilliseconds`. Returns the weakest outcome. The writes are not undone either way.
+    /// `replicas` replicas (`nil`: 1 once the deployment has shown a replica anywhere — a node
+    /// whose replica is down then falls short instead of being skipped), within
+    /// `timeoutMilliseconds`. Returns the weakest outcome. Writes whose connection was lost
+    /// before the wait cannot be vouched for by `WAIT` on another one and count as
+    /// unacknowledged. The writes are not undone either way.
     public func waitForReplicas(_ replicas: Int?, timeoutMilliseconds: Int) throws(RedisError) -> ReplicationOutcome {
         let nodes = writtenNodes
-        writtenNodes = []
+        writtenNodes = [:]
         var outcome = ReplicationOutcome(required: 0, acknowledged: 0)
-        for node in nodes {
+        for (node, carrier) in nodes {
             let required: Int
-            if let replicas { required = replicas } else { required = try replicaCount(of: node) > 0 ? 1 : 0 }
+            if let replicas { required = replicas } else { required = try expectsReplicas(node) ? 1 : 0 }
             guard required > 0 else { continue }
-            let reply = try connection(node).send(RedisCommand("WAIT", String(required), String(timeoutMilliseconds)))
-            guard let acknowledged = reply.integer else {
-                throw reply.serverError.map { .server($0) } ?? .unexpectedReply("WAIT answered \(reply)")
+            let connection = try self.connection(node)
+            var acknowledged: Int64 = 0
+            if carrier >= 0 && connection.isConnected && connection.connectionsOpened == carrier {
+                let reply = try connection.send(RedisCommand("WAIT", String(required), String(timeoutMilliseconds)))
+                guard let count = reply.integer else {
+                    throw reply.serverError.map { .server($0) } ?? .unexpectedReply("WAIT answered \(reply)")
+                }
+                // A reconnect on the way (the idle check) means this WAIT spoke for no write.
+                acknowledged = connection.connectionsOpened == carrier ? count : 0
             }
             statistics.waits += 1
             if acknowledged < required { statistics.waitShortfalls += 1 }
@@ -183,7 +199,7 @@ public final class RedisClient {
                 forgetMasterIfSentinel(address)
                 throw error
             }
-            writtenNodes.insert(address)
+            noteWrite(address)
             return try followSentinelAnswers([reply], from: address)[0]
         case .cluster:
             return try clusterExecute(command, slot: key.map { HashSlot.of($0) })
@@ -243,7 +259,7 @@ public final class RedisClient {
                 }
                 throw error
             }
-            writtenNodes.insert(target)
+            noteWrite(target)
             guard let error = reply.serverError else { return reply }
             if let redirect = ClusterRedirect(error), redirects < 5 {
                 redirects += 1
@@ -289,7 +305,7 @@ public final class RedisClient {
             for target in order {
                 let indices = groups[target, default: []]
                 for (index, reply) in zip(indices, try connection(target).readReplies(indices.count)) { replies[index] = reply }
-                writtenNodes.insert(target)
+                noteWrite(target)
             }
         } catch {
             slotMapStale = true
@@ -326,6 +342,7 @@ public final class RedisClient {
                 }
                 slotMap = map
                 slotMapStale = false
+                if map.hasReplicas { replicatedDeployment = true }
                 statistics.slotMapRefreshes += 1
                 for (known, connection) in connections where !map.masters.contains(known) {
                     connection.close()
@@ -367,7 +384,7 @@ public final class RedisClient {
                     continue
                 }
                 if case .array(let replicas) = parts.count >= 3 ? parts[2] : .null {
-                    replicaCounts[candidate] = (replicas.count, Deadline.now())
+                    noteReplicas(replicas.count, of: candidate)
                 }
             } catch {
                 lastError = "\(candidate), named by \(sentinel): \(error)"
@@ -409,17 +426,47 @@ public final class RedisClient {
 
     // MARK: - Replicas
 
-    /// Replicas of `node`: from the cluster map, or from `ROLE` (cached for 5 s).
+    /// Remembers that `address` took a command (maybe a write) on its current connection.
+    private func noteWrite(_ address: RedisAddress) {
+        let carrier = connections[address]?.connectionsOpened ?? -1
+        if let earlier = writtenNodes[address], earlier != carrier {
+            writtenNodes[address] = -1
+        } else {
+            writtenNodes[address] = carrier
+        }
+    }
+
+    /// Whether an `auto` wait asks `node` for a replica: yes once any node was seen with one;
+    /// otherwise as the cluster map (reloaded at most every 5 s for this) or `ROLE` (cached 5 s)
+    /// shows it now.
+    private func expectsReplicas(_ node: RedisAddress) throws(RedisError) -> Bool {
+        if replicatedDeployment { return true }
+        if case .cluster = configuration.topology {
+            let now = Deadline.now()
+            if slotMap.replicas(of: node) == 0, now &- lastReplicaCheck > 5_000_000_000 {
+                lastReplicaCheck = now
+                try? refreshSlotMap()
+            }
+            return slotMap.replicas(of: node) > 0 || replicatedDeployment
+        }
+        return try replicaCount(of: node) > 0
+    }
+
+    /// Replicas of `node` from `ROLE` (cached for 5 s).
     private func replicaCount(of node: RedisAddress) throws(RedisError) -> Int {
-        if case .cluster = configuration.topology { return slotMap.replicas(of: node) }
         if let cached = replicaCounts[node], Deadline.now() &- cached.checkedAt < 5_000_000_000 { return cached.count }
         let role = try connection(node).send(RedisCommand("ROLE"))
         var count = 0
         if case .array(let parts) = role, parts.first?.text == "master", parts.count >= 3, case .array(let replicas) = parts[2] {
             count = replicas.count
         }
-        replicaCounts[node] = (count, Deadline.now())
+        noteReplicas(count, of: node)
         return count
+    }
+
+    private func noteReplicas(_ count: Int, of node: RedisAddress) {
+        replicaCounts[node] = (count, Deadline.now())
+        if count > 0 { replicatedDeployment = true }
     }
 }
 

@@ -320,6 +320,9 @@ public final class RedisClusterProcess: @unchecked Sendable {
                 "--cluster-config-file", folder.appendingPathComponent("nodes.conf").path,
                 "--cluster-node-timeout", String(nodeTimeoutMilliseconds), "--cluster-replica-validity-factor", "0",
                 "--cluster-allow-replica-migration", "no", "--repl-diskless-sync-delay", "0",
+                // A replica enters CLUSTER SLOTS once its offset is above 0, which without
+                // writes takes the master's first replication ping (10 s by default).
+                "--repl-ping-replica-period", "1",
                 "--save", "", "--appendonly", "no", "--enable-debug-command", "local", "--dir", folder.path,
             ],
             logFile: folder.appendingPathComponent("redis.log"))

@@ -40,6 +40,9 @@ struct ClusterSlotMap: Equatable, Sendable {
         masters.firstIndex(of: master).map { replicaCounts[$0] } ?? 0
     }
 
+    /// Whether any master has a replica.
+    var hasReplicas: Bool { replicaCounts.contains { $0 > 0 } }
+
     /// Records a `MOVED`: `slot` is now served by `address`.
     mutating func move(_ slot: Int, to address: RedisAddress) {
         owners[slot] = Int16(masterIndex(address))

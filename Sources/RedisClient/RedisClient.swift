@@ -27,6 +27,9 @@ public final class RedisClient {
     private var slotMap = ClusterSlotMap()
     private var slotMapStale = true
     private var lastSlotMapRefresh: UInt64 = 0
+    /// Cluster nodes whose last command or connect failed at the connection level: a map
+    /// refresh asks them last, so a dead or frozen master does not hold up every refresh.
+    private var suspects: Set<RedisAddress> = []
     private var master: RedisAddress?
     /// Nodes written to since the last `waitForReplicas`, with the connection (its
     /// `connectionsOpened`) that carried the writes; `-1` when several did.
@@ -251,6 +254,7 @@ public final class RedisClient {
                 reply = asking == nil ? try connection.send(command) : try connection.pipeline([RedisCommand("ASKING"), command])[1]
             } catch {
                 slotMapStale = true
+                suspects.insert(target)
                 // A refused connect sent nothing: try again on a refreshed map, a few times.
                 if case .connectFailed = error, redirects < 3, !deadline.hasPassed {
                     redirects += 1
@@ -260,6 +264,7 @@ public final class RedisClient {
                 throw error
             }
             noteWrite(target)
+            if !suspects.isEmpty { suspects.remove(target) }
             guard let error = reply.serverError else { return reply }
             if let redirect = ClusterRedirect(error), redirects < 5 {
                 redirects += 1
@@ -300,17 +305,30 @@ public final class RedisClient {
             groups[target, default: []].append(index)
         }
         var replies = [RedisReply](repeating: .null, count: items.count)
+        // Nodes written to whose replies are not read yet: if the pipeline stops half way their
+        // connections are closed, or their next command would read these replies as its own.
+        var unread: [RedisAddress] = []
+        var current = order[0]
         do {
-            for target in order { try connection(target).write(groups[target, default: []].map { items[$0].command }) }
             for target in order {
+                current = target
+                try connection(target).write(groups[target, default: []].map { items[$0].command })
+                unread.append(target)
+            }
+            for target in order {
+                current = target
                 let indices = groups[target, default: []]
                 for (index, reply) in zip(indices, try connection(target).readReplies(indices.count)) { replies[index] = reply }
+                unread.removeFirst()
                 noteWrite(target)
             }
         } catch {
+            for target in unread { connections[target]?.close() }
             slotMapStale = true
+            suspects.insert(current)
             throw error
         }
+        if !suspects.isEmpty { suspects.subtract(order) }
         for index in replies.indices {
             guard let error = replies[index].serverError,
                   ClusterRedirect(error) != nil || error.code == "TRYAGAIN" || error.code == "CLUSTERDOWN" else { continue }
@@ -324,14 +342,16 @@ public final class RedisClient {
         return []
     }
 
-    /// Loads the slot map from the first node that answers (known masters, then the seeds) and
-    /// drops connections to nodes no longer in it. At most every 100 ms.
+    /// Loads the slot map from the first node that answers (known masters, then the seeds;
+    /// nodes that failed last time after all others) and drops connections to nodes no longer
+    /// in it. At most every 100 ms.
     private func refreshSlotMap() throws(RedisError) {
         let now = Deadline.now()
         if !slotMap.masters.isEmpty, now &- lastSlotMapRefresh < 100_000_000 { return }
         lastSlotMapRefresh = now
         var candidates = slotMap.masters
         for seed in seedAddresses where !candidates.contains(seed) { candidates.append(seed) }
+        candidates = candidates.filter { !suspects.contains($0) } + candidates.filter { suspects.contains($0) }
         var lastError = RedisError.connectFailed("no cluster node answered CLUSTER SLOTS")
         for address in candidates {
             do {
@@ -342,14 +362,17 @@ public final class RedisClient {
                 }
                 slotMap = map
                 slotMapStale = false
+                suspects.remove(address)
                 if map.hasReplicas { replicatedDeployment = true }
                 statistics.slotMapRefreshes += 1
                 for (known, connection) in connections where !map.masters.contains(known) {
                     connection.close()
                     connections[known] = nil
                 }
+                suspects.formIntersection(candidates)
                 return
             } catch {
+                suspects.insert(address)
                 lastError = error
             }
         }
@@ -494,4 +517,6 @@ public struct RedisClientStatistics: Equatable, Sendable {
     public var masterResolutions = 0
     public var waits = 0
     public var waitShortfalls = 0
+
+    public init() {}
 }

@@ -139,3 +139,100 @@ final class RedisClusterClientTests: XCTestCase {
         XCTAssertEqual(try fresh.waitForReplicas(nil, timeoutMilliseconds: 2000), ReplicationOutcome(required: 1, acknowledged: 1))
     }
 }
+
+extension RedisClusterClientTests {
+    /// A frozen master (SIGSTOP: it accepts connections but answers nothing) under traffic
+    /// from one client over keys of every master: requests for its slots fail until its replica
+    /// takes over and then succeed there. Requests for the other masters' slots succeed and are
+    /// never held up behind it (a map refresh must not ask the frozen node first) — except while
+    /// the cluster itself answers `CLUSTERDOWN` (between the failure report and the promotion,
+    /// as `cluster-require-full-coverage` asks), which the client retries until its timeout.
+    func testFrozenMasterHoldsUpOnlyItsOwnSlots() throws {
+        let cluster = try cluster
+        let masters = try cluster.masters()
+        // The master serving slot 0 comes first in CLUSTER SLOTS, so first in a naive refresh.
+        let frozen = try cluster.master(ofSlot: 0)
+        let keys = try masters.map { try tag(on: $0) + ":f" }
+        let frozenKey = try XCTUnwrap(keys.first { try cluster.master(ofKey: $0) == frozen })
+        let client = cluster.client()
+        for key in keys { XCTAssertEqual(try client.send(RedisCommand("SET", key, "0"), key: key), .status("OK")) }
+
+        struct Outcome { let at: TimeInterval; let frozenSlot: Bool; let latency: TimeInterval; let result: String }
+        var outcomes: [Outcome] = []
+        let frozenAt = Date()
+        cluster.pause(frozen)
+        defer { cluster.resume(frozen) }
+        var promotedAt: TimeInterval?
+        var successor = 0
+        while Date().timeIntervalSince(frozenAt) < 20 {
+            for key in keys {
+                let started = Date()
+                let retries = client.statistics.tryAgains
+                var result = "ok"
+                do {
+                    if let error = try client.send(RedisCommand("INCR", key), key: key).serverError { result = error.code }
+                } catch {
+                    result = "\(error)"
+                }
+                // Answered after CLUSTERDOWN retries: the cluster was down, not the client slow.
+                if result == "ok" && client.statistics.tryAgains > retries { result = "ok after CLUSTERDOWN" }
+                outcomes.append(Outcome(at: started.timeIntervalSince(frozenAt), frozenSlot: key == frozenKey,
+                                        latency: Date().timeIntervalSince(started), result: result))
+            }
+            if promotedAt == nil, let owner = try? cluster.master(ofKey: frozenKey), owner != frozen {
+                successor = owner
+                promotedAt = Date().timeIntervalSince(frozenAt)
+            }
+            if let promotedAt, Date().timeIntervalSince(frozenAt) - promotedAt > 2 { break }
+        }
+        let promoted = try XCTUnwrap(promotedAt, "the replica took over")
+        let others = outcomes.filter { !$0.frozenSlot }
+        let othersFailed = others.filter { $0.result != "ok" }
+        XCTAssertEqual(Set(othersFailed.map(\.result)).subtracting(["CLUSTERDOWN", "ok after CLUSTERDOWN"]), [],
+                       "other slots fail only with the cluster")
+        let slowOK = others.filter { $0.result == "ok" && $0.latency > 0.3 }
+        XCTAssertEqual(slowOK.map { Int($0.latency * 1000) }, [], "requests for other masters' slots are not held up behind the frozen one")
+        let frozenFailed = outcomes.filter { $0.frozenSlot && $0.result != "ok" }
+        XCTAssertFalse(frozenFailed.isEmpty)
+        let lastFailure = outcomes.filter { $0.result != "ok" && $0.result != "ok after CLUSTERDOWN" }.map(\.at).max() ?? 0
+        XCTAssertLessThan(lastFailure, promoted + 1.5, "the promoted replica serves the slots")
+        XCTAssertNotEqual(try client.send(RedisCommand("INCR", frozenKey), key: frozenKey), .null)
+        func seconds(_ value: TimeInterval) -> String { String(format: "%.2f", value) }
+        print("frozen cluster master: promoted after \(seconds(promoted)) s; own slots failed from \(seconds(frozenFailed.first?.at ?? 0)) "
+              + "to \(seconds(frozenFailed.last?.at ?? 0)) s (\(frozenFailed.count) requests); other slots: CLUSTERDOWN from "
+              + "\(seconds(othersFailed.first?.at ?? 0)) to \(seconds(othersFailed.last?.at ?? 0)) s (\(othersFailed.count) requests, "
+              + "\(othersFailed.filter { $0.result == "CLUSTERDOWN" }.count) failed), "
+              + "slowest success \(Int((others.filter { $0.result == "ok" }.map(\.latency).max() ?? 0) * 1000)) ms")
+
+        // Thawed, the old master learns it was replaced and follows its successor.
+        cluster.resume(frozen)
+        try cluster.waitUntilHealthy()
+        XCTAssertEqual(cluster.replicas(of: successor), [frozen])
+    }
+}
+
+extension RedisClusterClientTests {
+    /// A pipeline over two masters that fails half way (the first master drops the client's
+    /// connection) must not leave the other master's replies unread on its connection: the
+    /// next command there would take them for its own answer.
+    func testAPipelineThatFailsHalfWayLeavesNoReplyBehind() throws {
+        let cluster = try cluster
+        let masters = try cluster.masters()
+        let first = try tag(on: masters[0]) + ":p", second = try tag(on: masters[1]) + ":p"
+        let admin = cluster.connection(masters[0])
+        try admin.checked("PING")
+        let client = cluster.client()
+        XCTAssertEqual(try client.send(RedisCommand("SET", second, "before"), key: second), .status("OK"))
+        XCTAssertEqual(try client.send(RedisCommand("SET", first, "before"), key: first), .status("OK"))
+
+        // Everything below happens well within the connection's idle check period (100 ms), as
+        // on a busy worker: no connection is polled before use.
+        try admin.checked("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+        XCTAssertThrowsError(try client.pipeline([(RedisCommand("SET", first, "x"), first), (RedisCommand("SET", second, "after"), second),
+                                                  (RedisCommand("INCR", second + "n"), second + "n")]))
+        XCTAssertEqual(try client.send(RedisCommand("GET", second), key: second).text, "after",
+                       "the GET gets its own reply, not the SET's left over from the pipeline")
+        XCTAssertEqual(try client.send(RedisCommand("GET", second + "n"), key: second + "n").text, "1")
+        XCTAssertEqual(try client.send(RedisCommand("GET", first), key: first).text, "before", "the killed connection's SET never ran")
+    }
+}

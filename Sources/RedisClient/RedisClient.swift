@@ -9,13 +9,17 @@ import Glibc
 ///   `ASK` resends once to the named node after `ASKING`; `TRYAGAIN` and `CLUSTERDOWN` are
 ///   retried after short pauses until the command timeout; nodes that left the map are dropped.
 ///   Connections are made per node, lazily.
-/// - **Sentinel**: the master is asked of the Sentinels (`SENTINEL get-master-addr-by-name`)
-///   and checked with `ROLE`; it is resolved again on every reconnect and after a `READONLY` or
-///   `LOADING` answer, so a failover is followed without restarting anything.
+/// - **Sentinel**: the master is asked of the Sentinels (`SENTINEL get-master-addr-by-name`;
+///   the one that answered last first, those that failed last) and checked with `ROLE`; it is
+///   resolved again for every new connection, after a `READONLY`, `LOADING` or `MASTERDOWN`
+///   answer (then the command is resent once), and when the Sentinels, asked at most once a
+///   second, name another master — so a failover or a switch-over is followed without
+///   restarting anything.
 ///
 /// A command is never resent after it may have reached a server, except after `MOVED`/`ASK`/
-/// `TRYAGAIN`/`CLUSTERDOWN` answers, which mean it did not run; a refused connect (nothing
-/// sent) is retried on a refreshed cluster map.
+/// `TRYAGAIN`/`CLUSTERDOWN` and `READONLY`/`LOADING`/`MASTERDOWN` answers, which mean it did
+/// not run; a refused connect (nothing sent) is retried on a refreshed cluster map or a new
+/// answer of the Sentinels.
 ///
 /// Writes are remembered per node, so `waitForReplicas` can ask each node that took a write
 /// since the last call to confirm it on its replicas (`WAIT`).
@@ -31,6 +35,13 @@ public final class RedisClient {
     /// refresh asks them last, so a dead or frozen master does not hold up every refresh.
     private var suspects: Set<RedisAddress> = []
     private var master: RedisAddress?
+    /// When the Sentinels last confirmed `master`.
+    private var masterCheckedAt: UInt64 = 0
+    /// Sentinels in the order they are asked.
+    private var sentinelOrder: [RedisAddress] = []
+    /// How often the master in use is checked against the Sentinels (one round trip to a
+    /// Sentinel, at most once a second per client).
+    static let masterRecheckNanoseconds: UInt64 = 1_000_000_000
     /// Nodes written to since the last `waitForReplicas`, with the connection (its
     /// `connectionsOpened`) that carried the writes; `-1` when several did.
     private var writtenNodes: [RedisAddress: Int] = [:]
@@ -70,17 +81,12 @@ public final class RedisClient {
         guard !items.isEmpty else { return [] }
         guard items.allSatisfy({ $0.command.count > 0 }) else { throw .invalidCommand }
         switch configuration.topology {
-        case .single, .sentinel:
-            let address = try targetForUnkeyed()
-            let connection = try self.connection(address)
-            do {
-                let replies = try connection.pipeline(items.map(\.command))
-                noteWrite(address)
-                return try followSentinelAnswers(replies, from: address)
-            } catch {
-                forgetMasterIfSentinel(address)
-                throw error
-            }
+        case .single(let address):
+            let replies = try connection(address).pipeline(items.map(\.command))
+            noteWrite(address)
+            return replies
+        case .sentinel(let sentinels, let name):
+            return try sentinelExecute(items.map(\.command), sentinels: sentinels, name: name)
         case .cluster:
             return try clusterPipeline(items)
         }
@@ -193,17 +199,12 @@ public final class RedisClient {
 
     private func execute(_ command: RedisCommand, key: String?) throws(RedisError) -> RedisReply {
         switch configuration.topology {
-        case .single, .sentinel:
-            let address = try targetForUnkeyed()
-            let reply: RedisReply
-            do {
-                reply = try connection(address).send(command)
-            } catch {
-                forgetMasterIfSentinel(address)
-                throw error
-            }
+        case .single(let address):
+            let reply = try connection(address).send(command)
             noteWrite(address)
-            return try followSentinelAnswers([reply], from: address)[0]
+            return reply
+        case .sentinel(let sentinels, let name):
+            return try sentinelExecute([command], sentinels: sentinels, name: name)[0]
         case .cluster:
             return try clusterExecute(command, slot: key.map { HashSlot.of($0) })
         }
@@ -381,24 +382,72 @@ public final class RedisClient {
 
     // MARK: - Sentinel
 
+    /// Sends `commands` (one, or a pipeline) to the master the Sentinels name. When that node
+    /// turns out not to be a ready master — the connect is refused (nothing sent), or it answers
+    /// `READONLY`, `LOADING` or `MASTERDOWN` (nothing written: a replica takes no write) — the
+    /// Sentinels are asked again and the commands resent, once.
+    private func sentinelExecute(_ commands: [RedisCommand], sentinels: [RedisAddress], name: String) throws(RedisError) -> [RedisReply] {
+        var resent = false
+        while true {
+            let address = try resolveMaster(sentinels: sentinels, name: name)
+            let replies: [RedisReply]
+            do {
+                let connection = try self.connection(address)
+                replies = commands.count == 1 ? [try connection.send(commands[0])] : try connection.pipeline(commands)
+            } catch {
+                forgetMaster(address)
+                if case .connectFailed = error, !resent {
+                    resent = true
+                    continue
+                }
+                throw error
+            }
+            if replies.contains(where: { Self.notMasterCodes.contains($0.serverError?.code ?? "") }) {
+                forgetMaster(address)
+                if !resent {
+                    resent = true
+                    continue
+                }
+                return replies
+            }
+            noteWrite(address)
+            return replies
+        }
+    }
+
+    /// Answers of a node that is no (ready) master; the command did not run.
+    private static let notMasterCodes: Set<String> = ["READONLY", "LOADING", "MASTERDOWN"]
+
+    /// The master: the one in use while its connection lives (checked against the Sentinels
+    /// at most every `masterRecheckNanoseconds`), otherwise asked of the Sentinels — the one
+    /// that answered last first, those that failed last — and confirmed by `ROLE`.
     private func resolveMaster(sentinels: [RedisAddress], name: String) throws(RedisError) -> RedisAddress {
-        if let master, connections[master]?.isConnected == true { return master }
-        // Resolved again on every reconnect: the old master may have been demoted meanwhile.
+        if sentinelOrder.isEmpty { sentinelOrder = sentinels }
+        if let master, connections[master]?.hasUsableTransport() == true {
+            let now = Deadline.now()
+            if now &- masterCheckedAt < Self.masterRecheckNanoseconds { return master }
+            // A switch-over leaves the old master writable until Sentinel demotes it (its INFO
+            // period is 10 s): writes sent there meanwhile are lost, so ask again now and then.
+            // Sentinels that do not answer leave the master in use.
+            masterCheckedAt = now
+            guard let named = firstSentinelAnswer(name), named != master else { return master }
+        }
+        // Resolved again on every new connection: the old master may have been demoted meanwhile.
+        if let master { connections[master]?.close() }
         master = nil
         var lastError = "no Sentinel answered"
-        for sentinel in sentinels {
-            let reply: RedisReply
+        for sentinel in sentinelOrder {
+            let answer: RedisAddress?
             do {
-                reply = try sentinelConnection(sentinel).send(RedisCommand("SENTINEL", "get-master-addr-by-name", name))
+                answer = try askSentinel(sentinel, name)
             } catch {
                 lastError = "\(sentinel): \(error)"
                 continue
             }
-            guard case .array(let fields) = reply, fields.count == 2, let host = fields[0].text, let port = fields[1].text.flatMap({ Int($0) }) else {
+            guard let candidate = answer else {
                 lastError = "\(sentinel) knows no master named \(name)"
                 continue
             }
-            let candidate = RedisAddress.tcp(host: host, port: port)
             do {
                 let role = try connection(candidate).send(RedisCommand("ROLE"))
                 guard case .array(let parts) = role, parts.first?.text == "master" else {
@@ -415,9 +464,38 @@ public final class RedisClient {
             }
             statistics.masterResolutions += 1
             master = candidate
+            masterCheckedAt = Deadline.now()
             return candidate
         }
         throw .connectFailed("Sentinel: no master for \(name): \(lastError)")
+    }
+
+    /// The master named by the first Sentinel that answers, if any.
+    private func firstSentinelAnswer(_ name: String) -> RedisAddress? {
+        for sentinel in sentinelOrder {
+            if let answer = try? askSentinel(sentinel, name) { return answer }
+        }
+        return nil
+    }
+
+    /// `SENTINEL get-master-addr-by-name` of one Sentinel (`nil`: it knows no such master). A
+    /// Sentinel that answers moves to the front of `sentinelOrder`, one that fails to the back.
+    private func askSentinel(_ sentinel: RedisAddress, _ name: String) throws(RedisError) -> RedisAddress? {
+        let reply: RedisReply
+        do {
+            reply = try sentinelConnection(sentinel).send(RedisCommand("SENTINEL", "get-master-addr-by-name", name))
+        } catch {
+            sentinelOrder.removeAll { $0 == sentinel }
+            sentinelOrder.append(sentinel)
+            throw error
+        }
+        if sentinelOrder.first != sentinel {
+            sentinelOrder.removeAll { $0 == sentinel }
+            sentinelOrder.insert(sentinel, at: 0)
+        }
+        guard case .array(let fields) = reply, fields.count == 2, let host = fields[0].text,
+              let port = fields[1].text.flatMap({ Int($0) }) else { return nil }
+        return .tcp(host: host, port: port)
     }
 
     private func sentinelConnection(_ address: RedisAddress) -> RedisConnection {
@@ -431,18 +509,9 @@ public final class RedisClient {
         return created
     }
 
-    /// In Sentinel mode, an answer that says this node is no (ready) master makes the next
-    /// command resolve the master again.
-    private func followSentinelAnswers(_ replies: [RedisReply], from address: RedisAddress) throws(RedisError) -> [RedisReply] {
-        guard case .sentinel = configuration.topology else { return replies }
-        if replies.contains(where: { ["READONLY", "LOADING", "MASTERDOWN"].contains($0.serverError?.code ?? "") }) {
-            forgetMasterIfSentinel(address)
-        }
-        return replies
-    }
-
-    private func forgetMasterIfSentinel(_ address: RedisAddress) {
-        guard case .sentinel = configuration.topology, master == address else { return }
+    /// Forgets the master in use (and closes its connection), so the next command resolves it.
+    private func forgetMaster(_ address: RedisAddress) {
+        guard master == address else { return }
         connections[address]?.close()
         master = nil
     }

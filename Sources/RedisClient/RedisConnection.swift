@@ -134,16 +134,23 @@ public final class RedisConnection {
 
     // MARK: - Connecting
 
+    /// Whether the next command would go over the connection held now, without reconnecting:
+    /// a transport is held and, if it has been idle, it is still healthy (checked here, and
+    /// closed when it is not).
+    func hasUsableTransport() -> Bool {
+        guard let transport else { return false }
+        let now = Deadline.now()
+        if now &- lastUsed < idleCheckNanoseconds || transport.isIdleAndHealthy() {
+            lastUsed = now
+            return true
+        }
+        close()
+        return false
+    }
+
     /// The current transport if it is still healthy, or a freshly connected one.
     private func usableTransport() throws(RedisError) -> any RedisTransport {
-        if let transport {
-            let now = Deadline.now()
-            if now &- lastUsed < idleCheckNanoseconds || transport.isIdleAndHealthy() {
-                lastUsed = now
-                return transport
-            }
-            close()
-        }
+        if hasUsableTransport(), let transport { return transport }
         let now = Deadline.now()
         guard now >= nextConnectAllowed else {
             throw .connectFailed("\(endpoint.address): unreachable moments ago, retrying in at most \(backoffMilliseconds) ms")

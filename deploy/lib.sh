@@ -1,7 +1,7 @@
 # Shared helpers for deploy/local, deploy/test and bench/. Source it; it defines functions only.
 
 # Debian packages the project needs at run time and for its tests.
-SESSION_STORE_PACKAGES=(libfcgi-dev libfcgi-bin libhiredis-dev libssl-dev redis-server redis-tools nginx-light spawn-fcgi curl wrk python3 openssl)
+SESSION_STORE_PACKAGES=(libfcgi-dev libfcgi-bin libhiredis-dev libssl-dev redis-server redis-sentinel redis-tools nginx-light spawn-fcgi curl wrk python3 openssl)
 
 log() { printf '%s\n' "$*" >&2; }
 

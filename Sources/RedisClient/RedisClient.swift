@@ -462,6 +462,14 @@ public final class RedisClient {
                 lastError = "\(candidate), named by \(sentinel): \(error)"
                 continue
             }
+            if !replicatedDeployment {
+                // ROLE lists connected replicas only; the Sentinel also knows those that are
+                // down, which a wait must then miss rather than skip.
+                if case .array(let known) = (try? sentinelConnection(sentinel).send(RedisCommand("SENTINEL", "REPLICAS", name))) ?? .null,
+                   !known.isEmpty {
+                    replicatedDeployment = true
+                }
+            }
             statistics.masterResolutions += 1
             master = candidate
             masterCheckedAt = Deadline.now()

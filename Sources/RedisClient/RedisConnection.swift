@@ -198,18 +198,26 @@ public final class RedisConnection {
             try handshake()
         } catch {
             close()
+            if endpoint.tls != nil, case .connectionLost(let why) = error {
+                throw .connectFailed("TLS: the server ended the connection right after the handshake; it requires a client "
+                                     + "certificate or refused this one (\(why))")
+            }
             throw error.asConnectFailure
         }
         return fresh
     }
 
-    /// `AUTH` and `SELECT` when the endpoint asks for them, in one round trip.
+    /// `AUTH` and `SELECT` when the endpoint asks for them, in one round trip. Over TLS there is
+    /// always one round trip (a `PING` if nothing else): with TLS 1.3 the server judges the client
+    /// certificate after our side of the handshake has completed, so a refusal would otherwise
+    /// surface as a lost connection in the middle of the first real command.
     private func handshake() throws(RedisError) {
         var commands: [RedisCommand] = []
         if let password = endpoint.password {
             commands.append(endpoint.username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password))
         }
         if endpoint.database != 0 { commands.append(RedisCommand("SELECT", String(endpoint.database))) }
+        if commands.isEmpty && endpoint.tls != nil { commands.append(RedisCommand("PING")) }
         guard !commands.isEmpty, let transport else { return }
         output.removeAll(keepingCapacity: true)
         for command in commands { Self.appendRESP(command, to: &output) }

@@ -32,6 +32,8 @@ public final class RedisConnection {
     private var nextConnectAllowed: UInt64 = 0
     private var backoffMilliseconds = 0
     private var failedConnects = 0
+    /// Why the last connect failed, repeated while connects back off.
+    private var lastConnectFailure = ""
     /// How many connections this object has made, for tests and metrics.
     public private(set) var connectionsOpened = 0
 
@@ -153,7 +155,7 @@ public final class RedisConnection {
         if hasUsableTransport(), let transport { return transport }
         let now = Deadline.now()
         guard now >= nextConnectAllowed else {
-            throw .connectFailed("\(endpoint.address): unreachable moments ago, retrying in at most \(backoffMilliseconds) ms")
+            throw .connectFailed("\(endpoint.address): unreachable moments ago (\(lastConnectFailure)), retrying in at most \(backoffMilliseconds) ms")
         }
         do throws(RedisError) {
             let fresh = try connect()
@@ -163,6 +165,7 @@ public final class RedisConnection {
             return fresh
         } catch {
             failedConnects += 1
+            if case .connectFailed(let why) = error { lastConnectFailure = why } else { lastConnectFailure = error.description }
             if failedConnects >= 2 {
                 backoffMilliseconds = min(1000, max(50, backoffMilliseconds * 2))
                 nextConnectAllowed = Deadline.now() &+ UInt64(backoffMilliseconds) &* 1_000_000

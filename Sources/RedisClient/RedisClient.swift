@@ -490,6 +490,7 @@ public final class RedisClient {
     /// Sentinel that answers moves to the front of `sentinelOrder`, one that fails to the back.
     private func askSentinel(_ sentinel: RedisAddress, _ name: String) throws(RedisError) -> RedisAddress? {
         let reply: RedisReply
+        statistics.sentinelQueries += 1
         do {
             reply = try sentinelConnection(sentinel).send(RedisCommand("SENTINEL", "get-master-addr-by-name", name))
         } catch {
@@ -592,6 +593,8 @@ public struct RedisClientStatistics: Equatable, Sendable {
     public var tryAgains = 0
     public var slotMapRefreshes = 0
     public var masterResolutions = 0
+    /// `SENTINEL get-master-addr-by-name` sent (resolutions and the once-a-second checks).
+    public var sentinelQueries = 0
     public var waits = 0
     public var waitShortfalls = 0
 

@@ -46,6 +46,29 @@ final class RedisSentinelClientTests: XCTestCase {
         XCTAssertEqual(client.statistics.masterResolutions, 1, "resolved once, then the connection is reused")
     }
 
+    /// `WAIT` on the master: confirmed while the replica is up; unconfirmed, after the timeout
+    /// and no later, while it is frozen.
+    func testWaitForReplicasConfirmsOrReportsAFrozenReplicaWithinItsTimeout() throws {
+        let setup = try setup
+        let master = try setup.currentMaster()
+        let replica = try XCTUnwrap(setup.liveServers.first { $0 != master })
+        let client = setup.client()
+        let key = key("w")
+        XCTAssertEqual(try client.send(RedisCommand("SET", key, "1"), key: key), .status("OK"))
+        XCTAssertEqual(try client.waitForReplicas(nil, timeoutMilliseconds: 2000), ReplicationOutcome(required: 1, acknowledged: 1))
+        setup.pause(replica)
+        defer { setup.resume(replica) }
+        XCTAssertEqual(try client.send(RedisCommand("SET", key, "2"), key: key), .status("OK"))
+        let started = Date()
+        XCTAssertEqual(try client.waitForReplicas(nil, timeoutMilliseconds: 300), ReplicationOutcome(required: 1, acknowledged: 0))
+        let elapsed = Date().timeIntervalSince(started)
+        XCTAssertGreaterThanOrEqual(elapsed, 0.29)
+        XCTAssertLessThan(elapsed, 1.5, "WAIT is bounded by its timeout")
+        setup.resume(replica)
+        XCTAssertEqual(try client.send(RedisCommand("SET", key, "3"), key: key), .status("OK"))
+        XCTAssertEqual(try client.waitForReplicas(nil, timeoutMilliseconds: 5000), ReplicationOutcome(required: 1, acknowledged: 1))
+    }
+
     /// The Sentinel list may start with a dead or a frozen Sentinel: the next one answers, and
     /// once one has answered it is asked first, so a re-resolution (after the master connection
     /// was lost) does not wait on the frozen one again.

@@ -69,6 +69,35 @@ final class RedisSentinelSessionStoreTests: XCTestCase {
         XCTAssertEqual(try store.confirmWrites(), .confirmed)
     }
 
+    /// The `/count` hot path through Sentinel: one `EVALSHA` per request on the master, and the
+    /// Sentinels asked at most once a second whether it is still the master.
+    func testIncrementIsOneCommandOnTheMaster() throws {
+        let setup = try setup
+        let master = try setup.currentMaster()
+        let store = try makeStore()
+        let id = SessionID.generate()
+        XCTAssertEqual(try store.create(id, fields: [("count", "0")], timeouts: timeouts, limits: SessionLimits()).isCreated, true)
+        XCTAssertEqual(try store.increment("count", by: 0, in: id, timeouts: timeouts), .found(0), "the script is loaded")
+        let admin = setup.connection(master)
+        try admin.checked("CONFIG", "RESETSTAT")
+        let queriesBefore = store.client.statistics.sentinelQueries
+        let started = Date()
+        var requests = 0
+        while Date().timeIntervalSince(started) < 2.2 {
+            requests += 1
+            XCTAssertEqual(try store.increment("count", by: 1, in: id, timeouts: timeouts), .found(Int64(requests)))
+            usleep(5000)
+        }
+        let seconds = Date().timeIntervalSince(started)
+        let calls = try admin.commandCalls()
+        XCTAssertEqual(calls["evalsha"], requests)
+        // (The Sentinels' own PING, INFO and PUBLISH reach the master too.)
+        XCTAssertEqual(Set(calls.keys).intersection(["eval", "role", "select", "wait", "get", "hgetall"]), [])
+        // (Sentinels keep no command statistics; the client counts what it sends them.)
+        let asked = store.client.statistics.sentinelQueries - queriesBefore
+        XCTAssertTrue((1...Int(seconds) + 1).contains(asked), "the Sentinels are asked about once a second (\(asked) times in \(seconds) s)")
+    }
+
     /// The master killed under `/count` traffic from three workers (a store each): requests fail
     /// only until the Sentinels have promoted the replica, then the same stores carry on there.
     /// A session destroyed and confirmed by `WAIT` just before the kill stays destroyed. Security

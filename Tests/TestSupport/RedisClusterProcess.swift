@@ -180,9 +180,27 @@ public final class RedisClusterProcess: @unchecked Sendable {
             let listed = Set(first.flatMap(\.replicas))
             guard listed.count == replicaCount, listed.isSubset(of: live) else { return "CLUSTER SLOTS lists replicas \(listed.sorted()), \(replicaCount) live" }
             guard Set(first.map(\.master)).isSubset(of: live) else { return "a master in the map is not live" }
+            for master in Set(first.map(\.master)) {
+                let replicas = Set(first.filter { $0.master == master }.flatMap(\.replicas)).count
+                guard let slot = first.first(where: { $0.master == master })?.slots.lowerBound,
+                      try connection(master).replicasAcknowledge(replicas, probeKey: "test-support:replication-probe{\(Self.hashTag(forSlot: slot))}") else {
+                    return "\(master): not every replica acknowledges writes yet"
+                }
+            }
             return nil
         }
     }
+
+    /// A hash tag whose slot is `slot` (found by trying `p0`, `p1`, …).
+    static func hashTag(forSlot slot: Int) -> String {
+        if let known = probeTags.withLock({ $0[slot] }) { return known }
+        var index = 0
+        while HashSlot.of("{p\(index)}") != slot { index += 1 }
+        probeTags.withLock { $0[slot] = "p\(index)" }
+        return "p\(index)"
+    }
+
+    private static let probeTags = LockedValue<[Int: String]>([:])
 
     // MARK: - Faults
 

@@ -24,6 +24,15 @@ extension RedisConnection {
         Self.fields(try checked("INFO", section).text ?? "")
     }
 
+    /// Whether `replicas` replicas acknowledge a write on this master within `milliseconds`:
+    /// writes `probeKey` and asks `WAIT`. (A replica fresh from a full sync is reported
+    /// `state=online` before it is sent the stream, which starts with its first acknowledgement
+    /// up to a second later; `WAIT` sees the difference.)
+    public func replicasAcknowledge(_ replicas: Int, probeKey: String, milliseconds: Int = 100) throws -> Bool {
+        try checked("SET", probeKey, "1")
+        return try checked("WAIT", String(replicas), String(milliseconds)).integer == Int64(replicas)
+    }
+
     /// `CLUSTER INFO` as `field → value` (`cluster_state` → `ok`, …).
     public func clusterInfo() throws -> [String: String] {
         Self.fields(try checked("CLUSTER", "INFO").text ?? "")
@@ -73,4 +82,13 @@ public func waitUntil(_ what: String, timeout: TimeInterval, interval: TimeInter
         if Date() >= deadline { throw TestSupportError.timedOut("\(what) (last: \(reason))") }
         Thread.sleep(forTimeInterval: interval)
     }
+}
+
+/// A value shared between threads, only touched under its lock.
+final class LockedValue<Value>: @unchecked Sendable {
+    // @unchecked: `value` is only read or written inside `withLock`, under `lock`.
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<Result>(_ body: (inout Value) -> Result) -> Result { lock.withLock { body(&value) } }
 }

@@ -88,6 +88,7 @@ public final class RedisSentinelSetup: @unchecked Sendable {
             guard named.count == 1, let master = named.first, liveServers.contains(master) else { return false }
             guard case .array(let role) = try connection(master).checked("ROLE"), role.first?.text == "master" else { return false }
             let replicas = liveServers.filter { $0 != master }
+            guard try connection(master).replicasAcknowledge(replicas.count, probeKey: "test-support:replication-probe") else { return false }
             for replica in replicas {
                 let replication = try connection(replica).info("replication")
                 guard replication["role"] == "slave", replication["master_port"] == String(master),

@@ -172,21 +172,41 @@ public final class RedisClient {
     }
 
     /// `PING` to every master the client knows (all of a cluster's), throwing when one does not
-    /// answer `PONG`.
+    /// answer `PONG`. On a cluster a failure is checked once more on a freshly loaded map: the
+    /// map in use may predate a failover, and a client that only checks health (`/healthz`)
+    /// would otherwise never learn of it.
     public func checkHealth() throws(RedisError) {
-        let targets: [RedisAddress]
         switch configuration.topology {
         case .cluster:
-            if slotMapStale { try refreshSlotMap() }
-            targets = slotMap.masters
-            guard slotMap.coversAllSlots else { throw .server(RedisServerError(message: "CLUSTERDOWN not every slot is served")) }
+            do {
+                try checkClusterHealth()
+            } catch {
+                slotMapStale = true
+                try refreshSlotMap(force: true)
+                try checkClusterHealth()
+            }
         default:
-            targets = [try targetForUnkeyed()]
+            try ping(try targetForUnkeyed())
         }
-        for target in targets {
-            let reply = try connection(target).send(RedisCommand("PING"))
-            guard reply.text == "PONG" else { throw reply.serverError.map { .server($0) } ?? .unexpectedReply("PING answered \(reply)") }
+    }
+
+    private func checkClusterHealth() throws(RedisError) {
+        if slotMapStale { try refreshSlotMap() }
+        guard slotMap.coversAllSlots else { throw .server(RedisServerError(message: "CLUSTERDOWN not every slot is served")) }
+        for target in slotMap.masters {
+            do {
+                try ping(target)
+            } catch {
+                slotMapStale = true
+                suspects.insert(target)
+                throw error
+            }
         }
+    }
+
+    private func ping(_ target: RedisAddress) throws(RedisError) {
+        let reply = try connection(target).send(RedisCommand("PING"))
+        guard reply.text == "PONG" else { throw reply.serverError.map { .server($0) } ?? .unexpectedReply("PING answered \(reply)") }
     }
 
     /// Closes every connection.
@@ -345,10 +365,10 @@ public final class RedisClient {
 
     /// Loads the slot map from the first node that answers (known masters, then the seeds;
     /// nodes that failed last time after all others) and drops connections to nodes no longer
-    /// in it. At most every 100 ms.
-    private func refreshSlotMap() throws(RedisError) {
+    /// in it. At most every 100 ms unless `force`d.
+    private func refreshSlotMap(force: Bool = false) throws(RedisError) {
         let now = Deadline.now()
-        if !slotMap.masters.isEmpty, now &- lastSlotMapRefresh < 100_000_000 { return }
+        if !force, !slotMap.masters.isEmpty, now &- lastSlotMapRefresh < 100_000_000 { return }
         lastSlotMapRefresh = now
         var candidates = slotMap.masters
         for seed in seedAddresses where !candidates.contains(seed) { candidates.append(seed) }

@@ -156,6 +156,9 @@ extension RedisClusterClientTests {
         let frozenKey = try XCTUnwrap(keys.first { try cluster.master(ofKey: $0) == frozen })
         let client = cluster.client()
         for key in keys { XCTAssertEqual(try client.send(RedisCommand("SET", key, "0"), key: key), .status("OK")) }
+        // A client that only answers health checks (as /healthz does) and knew the old map.
+        let healthOnly = cluster.client()
+        XCTAssertNoThrow(try healthOnly.checkHealth())
 
         struct Outcome { let at: TimeInterval; let frozenSlot: Bool; let latency: TimeInterval; let result: String }
         var outcomes: [Outcome] = []
@@ -197,6 +200,7 @@ extension RedisClusterClientTests {
         let lastFailure = outcomes.filter { $0.result != "ok" && $0.result != "ok after CLUSTERDOWN" }.map(\.at).max() ?? 0
         XCTAssertLessThan(lastFailure, promoted + 1.5, "the promoted replica serves the slots")
         XCTAssertNotEqual(try client.send(RedisCommand("INCR", frozenKey), key: frozenKey), .null)
+        XCTAssertNoThrow(try healthOnly.checkHealth(), "healthy again once the cluster is, though this client sent nothing else")
         func seconds(_ value: TimeInterval) -> String { String(format: "%.2f", value) }
         print("frozen cluster master: promoted after \(seconds(promoted)) s; own slots failed from \(seconds(frozenFailed.first?.at ?? 0)) "
               + "to \(seconds(frozenFailed.last?.at ?? 0)) s (\(frozenFailed.count) requests); other slots: CLUSTERDOWN from "

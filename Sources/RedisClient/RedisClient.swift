@@ -148,24 +148,43 @@ public final class RedisClient {
     public func waitForReplicas(_ replicas: Int?, timeoutMilliseconds: Int) throws(RedisError) -> ReplicationOutcome {
         let nodes = writtenNodes
         writtenNodes = [:]
-        var outcome = ReplicationOutcome(required: 0, acknowledged: 0)
+        // How many replicas each node must show (this may reload the map or ask ROLE) …
+        var asks: [(node: RedisAddress, carrier: Int, required: Int)] = []
         for (node, carrier) in nodes {
             let required: Int
             if let replicas { required = replicas } else { required = try expectsReplicas(node) ? 1 : 0 }
-            guard required > 0 else { continue }
-            let connection = try self.connection(node)
-            var acknowledged: Int64 = 0
-            if carrier >= 0 && connection.isConnected && connection.connectionsOpened == carrier {
-                let reply = try connection.send(RedisCommand("WAIT", String(required), String(timeoutMilliseconds)))
-                guard let count = reply.integer else {
-                    throw reply.serverError.map { .server($0) } ?? .unexpectedReply("WAIT answered \(reply)")
-                }
-                // A reconnect on the way (the idle check) means this WAIT spoke for no write.
-                acknowledged = connection.connectionsOpened == carrier ? count : 0
+            if required > 0 { asks.append((node, carrier, required)) }
+        }
+        // … then every WAIT is written before any is read, so several nodes cost one timeout,
+        // not one each. A connection other than the one that carried the writes (a reconnect
+        // in between) could not speak for them: those count as unacknowledged.
+        var acknowledged = [Int64](repeating: 0, count: asks.count)
+        var waiting: [(index: Int, connection: RedisConnection)] = []
+        do throws(RedisError) {
+            for (index, ask) in asks.enumerated() {
+                let connection = try self.connection(ask.node)
+                guard ask.carrier >= 0, connection.hasUsableTransport(), connection.connectionsOpened == ask.carrier else { continue }
+                try connection.write([RedisCommand("WAIT", String(ask.required), String(timeoutMilliseconds))])
+                waiting.append((index, connection))
             }
+            while let (index, connection) = waiting.first {
+                let reply = try connection.readReplies(1)[0]
+                waiting.removeFirst()
+                guard let count = reply.integer else {
+                    throw reply.serverError.map { RedisError.server($0) } ?? RedisError.unexpectedReply("WAIT answered \(reply)")
+                }
+                acknowledged[index] = count
+            }
+        } catch {
+            // Replies still due on other connections would be read as the next command's.
+            for (_, connection) in waiting { connection.close() }
+            throw error
+        }
+        var outcome = ReplicationOutcome(required: 0, acknowledged: 0)
+        for (index, ask) in asks.enumerated() {
             statistics.waits += 1
-            if acknowledged < required { statistics.waitShortfalls += 1 }
-            let candidate = ReplicationOutcome(required: required, acknowledged: Int(acknowledged))
+            if acknowledged[index] < ask.required { statistics.waitShortfalls += 1 }
+            let candidate = ReplicationOutcome(required: ask.required, acknowledged: Int(acknowledged[index]))
             if outcome.required == 0 || candidate.shortfall > outcome.shortfall { outcome = candidate }
         }
         return outcome

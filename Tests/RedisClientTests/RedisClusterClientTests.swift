@@ -240,3 +240,31 @@ extension RedisClusterClientTests {
         XCTAssertEqual(try client.send(RedisCommand("GET", first), key: first).text, "before", "the killed connection's SET never ran")
     }
 }
+
+extension RedisClusterClientTests {
+    /// Writes on every master, every replica frozen: the `WAIT`s go out together, so the
+    /// shortfall is known after one timeout, not one per master.
+    func testWaitOnSeveralMastersCostsOneTimeout() throws {
+        let cluster = try cluster
+        let masters = try cluster.masters()
+        let client = cluster.client()
+        let keys = try masters.map { try tag(on: $0) + ":w" }
+        for key in keys { XCTAssertEqual(try client.send(RedisCommand("SET", key, "1"), key: key), .status("OK")) }
+        XCTAssertEqual(try client.waitForReplicas(nil, timeoutMilliseconds: 2000), ReplicationOutcome(required: 1, acknowledged: 1))
+
+        let replicas = masters.flatMap { cluster.replicas(of: $0) }
+        XCTAssertEqual(replicas.count, 3)
+        for replica in replicas { cluster.pause(replica) }
+        defer { for replica in replicas { cluster.resume(replica) } }
+        for key in keys { XCTAssertEqual(try client.send(RedisCommand("SET", key, "2"), key: key), .status("OK")) }
+        let started = Date()
+        XCTAssertEqual(try client.waitForReplicas(nil, timeoutMilliseconds: 400), ReplicationOutcome(required: 1, acknowledged: 0))
+        let elapsed = Date().timeIntervalSince(started)
+        XCTAssertGreaterThanOrEqual(elapsed, 0.39)
+        XCTAssertLessThan(elapsed, 0.79, "three masters waited on together, not one after another")
+        XCTAssertEqual(client.statistics.waits, 6)
+        for replica in replicas { cluster.resume(replica) }
+        // The connections are still in step: the next commands get their own replies.
+        for key in keys { XCTAssertEqual(try client.send(RedisCommand("GET", key), key: key).text, "2") }
+    }
+}

@@ -306,7 +306,7 @@ public final class RedisClient {
             noteWrite(target)
             if !suspects.isEmpty { suspects.remove(target) }
             guard let error = reply.serverError else { return reply }
-            if let redirect = ClusterRedirect(error), redirects < 5 {
+            if let redirect = ClusterRedirect(error, answeredBy: target), redirects < 5 {
                 redirects += 1
                 switch redirect.kind {
                 case .moved:
@@ -371,7 +371,7 @@ public final class RedisClient {
         if !suspects.isEmpty { suspects.subtract(order) }
         for index in replies.indices {
             guard let error = replies[index].serverError,
-                  ClusterRedirect(error) != nil || error.code == "TRYAGAIN" || error.code == "CLUSTERDOWN" else { continue }
+                  ["MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"].contains(error.code) else { continue }
             replies[index] = try clusterExecute(items[index].command, slot: items[index].key.map { HashSlot.of($0) })
         }
         return replies

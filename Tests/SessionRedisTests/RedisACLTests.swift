@@ -11,6 +11,7 @@ import TestSupport
 final class RedisACLTests: XCTestCase {
     nonisolated(unsafe) private static var shared: RedisServerProcess?
     nonisolated(unsafe) private static var startError: Error?
+    nonisolated(unsafe) private static var folder: URL?
     /// Test-only passwords: in a file and in memory, never on a command line.
     private static let password = "test-\(UUID().uuidString)"
     private static let admin = RedisTestCredentials(username: "test-admin", password: "admin-\(UUID().uuidString)")
@@ -18,6 +19,7 @@ final class RedisACLTests: XCTestCase {
     override class func setUp() {
         do {
             let folder = try Paths.temporaryDirectory("acl")
+            Self.folder = folder
             let shipped = try String(contentsOf: Paths.repositoryRoot.appendingPathComponent("deploy/redis/session-store.acl"), encoding: .utf8)
             let placeholder = "#" + String(repeating: "0", count: 64)
             guard shipped.contains(placeholder) else { throw TestSupportError.protocolError("the shipped ACL has no password placeholder") }
@@ -36,6 +38,7 @@ final class RedisACLTests: XCTestCase {
     override class func tearDown() {
         shared?.stop()
         shared = nil
+        if let folder { try? FileManager.default.removeItem(at: folder) }
     }
 
     private var server: RedisServerProcess {

@@ -467,9 +467,11 @@ public final class RedisClient {
             if now &- masterCheckedAt < Self.masterRecheckNanoseconds { return master }
             // A switch-over leaves the old master writable until Sentinel demotes it (its INFO
             // period is 10 s): writes sent there meanwhile are lost, so ask again now and then.
-            // Sentinels that do not answer leave the master in use.
+            // One Sentinel is asked (a dead one then costs one request a second at most, and
+            // moves to the back); one that does not answer leaves the master in use.
             masterCheckedAt = now
-            guard let named = firstSentinelAnswer(name), named != master else { return master }
+            guard let preferred = sentinelOrder.first, let named = (try? askSentinel(preferred, name)) ?? nil,
+                  named != master else { return master }
         }
         // Resolved again on every new connection: the old master may have been demoted meanwhile.
         if let master { connections[master]?.close() }
@@ -515,14 +517,6 @@ public final class RedisClient {
             return candidate
         }
         throw .connectFailed("Sentinel: no master for \(name): \(lastError)")
-    }
-
-    /// The master named by the first Sentinel that answers, if any.
-    private func firstSentinelAnswer(_ name: String) -> RedisAddress? {
-        for sentinel in sentinelOrder {
-            if let answer = try? askSentinel(sentinel, name) { return answer }
-        }
-        return nil
     }
 
     /// `SENTINEL get-master-addr-by-name` of one Sentinel (`nil`: it knows no such master). A

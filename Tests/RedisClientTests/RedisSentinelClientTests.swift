@@ -101,6 +101,56 @@ final class RedisSentinelClientTests: XCTestCase {
         XCTAssertLessThan(again, 0.3, "the Sentinel that answered last is asked first")
     }
 
+    /// The once-a-second check of the master asks one Sentinel: when every Sentinel the client
+    /// knows stops answering (frozen), a request pays at most one command timeout for it, the
+    /// master in use stays in use, and nothing fails.
+    func testUnresponsiveSentinelsCostTheMasterCheckOneTimeoutAtMost() throws {
+        let setup = try setup
+        // Two more real Sentinels, watching nothing of this deployment, frozen from the start.
+        let folder = try Paths.temporaryDirectory("idle-sentinels")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var idle: [(port: Int, process: ManagedProcess)] = []
+        defer { for sentinel in idle { sentinel.process.stop() } }
+        for index in 0..<2 {
+            let port = FreePort.next()
+            let file = folder.appendingPathComponent("sentinel-\(index).conf")
+            try "port \(port)\nbind 127.0.0.1\ndir \(folder.path)\nsentinel monitor elsewhere 127.0.0.1 1 2\n".write(to: file, atomically: true, encoding: .utf8)
+            let process = try ManagedProcess(name: "redis-sentinel:\(port)", executable: Paths.tool("redis-sentinel"), arguments: [file.path])
+            XCTAssertTrue(FreePort.waitUntilListening(port))
+            process.pause()
+            idle.append((port, process))
+        }
+        let real = setup.sentinelPorts[0]
+        var configuration = setup.configuration
+        configuration.topology = .sentinel(sentinels: ([real] + idle.map(\.port)).map { .tcp(host: "127.0.0.1", port: $0) },
+                                           masterName: setup.masterName)
+        let client = RedisClient(configuration: configuration)
+        let key = key("u")
+        XCTAssertEqual(try client.send(RedisCommand("SET", key, "0"), key: key), .status("OK"))
+
+        // Frozen for less than Sentinel's 2 s tilt threshold, so it comes back without side effects.
+        setup.pause(real)
+        defer { setup.resume(real) }
+        var worst: TimeInterval = 0
+        var failures: [String] = []
+        let started = Date()
+        while Date().timeIntervalSince(started) < 1.6 {
+            let begun = Date()
+            do {
+                _ = try client.send(RedisCommand("INCR", key), key: key)
+            } catch {
+                failures.append("\(error)")
+            }
+            worst = max(worst, Date().timeIntervalSince(begun))
+            usleep(5000)
+        }
+        setup.resume(real)
+        XCTAssertEqual(failures, [])
+        XCTAssertGreaterThan(worst, 0.4, "the check met a frozen Sentinel")
+        XCTAssertLessThan(worst, 0.9, "one Sentinel timeout per check, not one per Sentinel")
+        XCTAssertEqual(client.statistics.masterResolutions, 1, "the master in use stayed in use")
+    }
+
     /// A switch-over (`SENTINEL FAILOVER`) under traffic from one client. The old master stays
     /// writable until Sentinel demotes it, which takes up to its 10 s INFO period; writes sent
     /// there meanwhile are lost when it resyncs. The client checks the Sentinels' answer at most

@@ -9,13 +9,17 @@ import Glibc
 ///   `ASK` resends once to the named node after `ASKING`; `TRYAGAIN` and `CLUSTERDOWN` are
 ///   retried after short pauses until the command timeout; nodes that left the map are dropped.
 ///   Connections are made per node, lazily.
-/// - **Sentinel**: the master is asked of the Sentinels (`SENTINEL get-master-addr-by-name`)
-///   and checked with `ROLE`; it is resolved again on every reconnect and after a `READONLY` or
-///   `LOADING` answer, so a failover is followed without restarting anything.
+/// - **Sentinel**: the master is asked of the Sentinels (`SENTINEL get-master-addr-by-name`;
+///   the one that answered last first, those that failed last) and checked with `ROLE`; it is
+///   resolved again for every new connection, after a `READONLY`, `LOADING` or `MASTERDOWN`
+///   answer (then the command is resent once), and when the Sentinels, asked at most once a
+///   second, name another master — so a failover or a switch-over is followed without
+///   restarting anything.
 ///
 /// A command is never resent after it may have reached a server, except after `MOVED`/`ASK`/
-/// `TRYAGAIN`/`CLUSTERDOWN` answers, which mean it did not run; a refused connect (nothing
-/// sent) is retried on a refreshed cluster map.
+/// `TRYAGAIN`/`CLUSTERDOWN` and `READONLY`/`LOADING`/`MASTERDOWN` answers, which mean it did
+/// not run; a refused connect (nothing sent) is retried on a refreshed cluster map or a new
+/// answer of the Sentinels.
 ///
 /// Writes are remembered per node, so `waitForReplicas` can ask each node that took a write
 /// since the last call to confirm it on its replicas (`WAIT`).
@@ -27,9 +31,26 @@ public final class RedisClient {
     private var slotMap = ClusterSlotMap()
     private var slotMapStale = true
     private var lastSlotMapRefresh: UInt64 = 0
+    /// Cluster nodes whose last command or connect failed at the connection level: a map
+    /// refresh asks them last, so a dead or frozen master does not hold up every refresh.
+    private var suspects: Set<RedisAddress> = []
     private var master: RedisAddress?
-    private var writtenNodes: Set<RedisAddress> = []
+    /// When the Sentinels last confirmed `master`.
+    private var masterCheckedAt: UInt64 = 0
+    /// Sentinels in the order they are asked.
+    private var sentinelOrder: [RedisAddress] = []
+    /// How often the master in use is checked against the Sentinels (one round trip to a
+    /// Sentinel, at most once a second per client).
+    static let masterRecheckNanoseconds: UInt64 = 1_000_000_000
+    /// Nodes written to since the last `waitForReplicas`, with the connection (its
+    /// `connectionsOpened`) that carried the writes; `-1` when several did.
+    private var writtenNodes: [RedisAddress: Int] = [:]
     private var replicaCounts: [RedisAddress: (count: Int, checkedAt: UInt64)] = [:]
+    /// Whether any node of the deployment was ever seen with a replica (sticky: a replica that
+    /// is down later makes a wait fall short, it does not make waiting pointless).
+    private var replicatedDeployment = false
+    /// When a cluster map showing no replica for a written node was last reloaded for `WAIT`.
+    private var lastReplicaCheck: UInt64 = 0
     /// A command buffer reused by `run(_:keyCount:routingKey:_:)`, the hot path.
     private var scratch = RedisCommand(reservingBytes: 256, arguments: 12)
     /// What happened, for logs and metrics.
@@ -60,17 +81,12 @@ public final class RedisClient {
         guard !items.isEmpty else { return [] }
         guard items.allSatisfy({ $0.command.count > 0 }) else { throw .invalidCommand }
         switch configuration.topology {
-        case .single, .sentinel:
-            let address = try targetForUnkeyed()
-            let connection = try self.connection(address)
-            do {
-                let replies = try connection.pipeline(items.map(\.command))
-                writtenNodes.insert(address)
-                return try followSentinelAnswers(replies, from: address)
-            } catch {
-                forgetMasterIfSentinel(address)
-                throw error
-            }
+        case .single(let address):
+            let replies = try connection(address).pipeline(items.map(\.command))
+            noteWrite(address)
+            return replies
+        case .sentinel(let sentinels, let name):
+            return try sentinelExecute(items.map(\.command), sentinels: sentinels, name: name)
         case .cluster:
             return try clusterPipeline(items)
         }
@@ -124,44 +140,92 @@ public final class RedisClient {
     }
 
     /// Asks every node that took a write since the last call to confirm its writes on
-    /// `replicas` replicas (`nil`: 1 where the node has replicas, none where it has none), within
-    /// `timeoutMilliseconds`. Returns the weakest outcome. The writes are not undone either way.
+    /// `replicas` replicas (`nil`: 1 once the deployment has shown a replica anywhere — a node
+    /// whose replica is down then falls short instead of being skipped), within
+    /// `timeoutMilliseconds`. Returns the weakest outcome. Writes whose connection was lost
+    /// before the wait cannot be vouched for by `WAIT` on another one and count as
+    /// unacknowledged. The writes are not undone either way.
     public func waitForReplicas(_ replicas: Int?, timeoutMilliseconds: Int) throws(RedisError) -> ReplicationOutcome {
         let nodes = writtenNodes
-        writtenNodes = []
-        var outcome = ReplicationOutcome(required: 0, acknowledged: 0)
-        for node in nodes {
+        writtenNodes = [:]
+        // How many replicas each node must show (this may reload the map or ask ROLE) …
+        var asks: [(node: RedisAddress, carrier: Int, required: Int)] = []
+        for (node, carrier) in nodes {
             let required: Int
-            if let replicas { required = replicas } else { required = try replicaCount(of: node) > 0 ? 1 : 0 }
-            guard required > 0 else { continue }
-            let reply = try connection(node).send(RedisCommand("WAIT", String(required), String(timeoutMilliseconds)))
-            guard let acknowledged = reply.integer else {
-                throw reply.serverError.map { .server($0) } ?? .unexpectedReply("WAIT answered \(reply)")
+            if let replicas { required = replicas } else { required = try expectsReplicas(node) ? 1 : 0 }
+            if required > 0 { asks.append((node, carrier, required)) }
+        }
+        // … then every WAIT is written before any is read, so several nodes cost one timeout,
+        // not one each. A connection other than the one that carried the writes (a reconnect
+        // in between) could not speak for them: those count as unacknowledged.
+        var acknowledged = [Int64](repeating: 0, count: asks.count)
+        var waiting: [(index: Int, connection: RedisConnection)] = []
+        do throws(RedisError) {
+            for (index, ask) in asks.enumerated() {
+                let connection = try self.connection(ask.node)
+                guard ask.carrier >= 0, connection.hasUsableTransport(), connection.connectionsOpened == ask.carrier else { continue }
+                try connection.write([RedisCommand("WAIT", String(ask.required), String(timeoutMilliseconds))])
+                waiting.append((index, connection))
             }
+            while let (index, connection) = waiting.first {
+                let reply = try connection.readReplies(1)[0]
+                waiting.removeFirst()
+                guard let count = reply.integer else {
+                    throw reply.serverError.map { RedisError.server($0) } ?? RedisError.unexpectedReply("WAIT answered \(reply)")
+                }
+                acknowledged[index] = count
+            }
+        } catch {
+            // Replies still due on other connections would be read as the next command's.
+            for (_, connection) in waiting { connection.close() }
+            throw error
+        }
+        var outcome = ReplicationOutcome(required: 0, acknowledged: 0)
+        for (index, ask) in asks.enumerated() {
             statistics.waits += 1
-            if acknowledged < required { statistics.waitShortfalls += 1 }
-            let candidate = ReplicationOutcome(required: required, acknowledged: Int(acknowledged))
+            if acknowledged[index] < ask.required { statistics.waitShortfalls += 1 }
+            let candidate = ReplicationOutcome(required: ask.required, acknowledged: Int(acknowledged[index]))
             if outcome.required == 0 || candidate.shortfall > outcome.shortfall { outcome = candidate }
         }
         return outcome
     }
 
     /// `PING` to every master the client knows (all of a cluster's), throwing when one does not
-    /// answer `PONG`.
+    /// answer `PONG`. On a cluster a failure is checked once more on a freshly loaded map: the
+    /// map in use may predate a failover, and a client that only checks health (`/healthz`)
+    /// would otherwise never learn of it.
     public func checkHealth() throws(RedisError) {
-        let targets: [RedisAddress]
         switch configuration.topology {
         case .cluster:
-            if slotMapStale { try refreshSlotMap() }
-            targets = slotMap.masters
-            guard slotMap.coversAllSlots else { throw .server(RedisServerError(message: "CLUSTERDOWN not every slot is served")) }
+            do {
+                try checkClusterHealth()
+            } catch {
+                slotMapStale = true
+                try refreshSlotMap(force: true)
+                try checkClusterHealth()
+            }
         default:
-            targets = [try targetForUnkeyed()]
+            try ping(try targetForUnkeyed())
         }
-        for target in targets {
-            let reply = try connection(target).send(RedisCommand("PING"))
-            guard reply.text == "PONG" else { throw reply.serverError.map { .server($0) } ?? .unexpectedReply("PING answered \(reply)") }
+    }
+
+    private func checkClusterHealth() throws(RedisError) {
+        if slotMapStale { try refreshSlotMap() }
+        guard slotMap.coversAllSlots else { throw .server(RedisServerError(message: "CLUSTERDOWN not every slot is served")) }
+        for target in slotMap.masters {
+            do {
+                try ping(target)
+            } catch {
+                slotMapStale = true
+                suspects.insert(target)
+                throw error
+            }
         }
+    }
+
+    private func ping(_ target: RedisAddress) throws(RedisError) {
+        let reply = try connection(target).send(RedisCommand("PING"))
+        guard reply.text == "PONG" else { throw reply.serverError.map { .server($0) } ?? .unexpectedReply("PING answered \(reply)") }
     }
 
     /// Closes every connection.
@@ -174,17 +238,12 @@ public final class RedisClient {
 
     private func execute(_ command: RedisCommand, key: String?) throws(RedisError) -> RedisReply {
         switch configuration.topology {
-        case .single, .sentinel:
-            let address = try targetForUnkeyed()
-            let reply: RedisReply
-            do {
-                reply = try connection(address).send(command)
-            } catch {
-                forgetMasterIfSentinel(address)
-                throw error
-            }
-            writtenNodes.insert(address)
-            return try followSentinelAnswers([reply], from: address)[0]
+        case .single(let address):
+            let reply = try connection(address).send(command)
+            noteWrite(address)
+            return reply
+        case .sentinel(let sentinels, let name):
+            return try sentinelExecute([command], sentinels: sentinels, name: name)[0]
         case .cluster:
             return try clusterExecute(command, slot: key.map { HashSlot.of($0) })
         }
@@ -235,6 +294,7 @@ public final class RedisClient {
                 reply = asking == nil ? try connection.send(command) : try connection.pipeline([RedisCommand("ASKING"), command])[1]
             } catch {
                 slotMapStale = true
+                suspects.insert(target)
                 // A refused connect sent nothing: try again on a refreshed map, a few times.
                 if case .connectFailed = error, redirects < 3, !deadline.hasPassed {
                     redirects += 1
@@ -243,9 +303,10 @@ public final class RedisClient {
                 }
                 throw error
             }
-            writtenNodes.insert(target)
+            noteWrite(target)
+            if !suspects.isEmpty { suspects.remove(target) }
             guard let error = reply.serverError else { return reply }
-            if let redirect = ClusterRedirect(error), redirects < 5 {
+            if let redirect = ClusterRedirect(error, answeredBy: target), redirects < 5 {
                 redirects += 1
                 switch redirect.kind {
                 case .moved:
@@ -284,20 +345,33 @@ public final class RedisClient {
             groups[target, default: []].append(index)
         }
         var replies = [RedisReply](repeating: .null, count: items.count)
+        // Nodes written to whose replies are not read yet: if the pipeline stops half way their
+        // connections are closed, or their next command would read these replies as its own.
+        var unread: [RedisAddress] = []
+        var current = order[0]
         do {
-            for target in order { try connection(target).write(groups[target, default: []].map { items[$0].command }) }
             for target in order {
+                current = target
+                try connection(target).write(groups[target, default: []].map { items[$0].command })
+                unread.append(target)
+            }
+            for target in order {
+                current = target
                 let indices = groups[target, default: []]
                 for (index, reply) in zip(indices, try connection(target).readReplies(indices.count)) { replies[index] = reply }
-                writtenNodes.insert(target)
+                unread.removeFirst()
+                noteWrite(target)
             }
         } catch {
+            for target in unread { connections[target]?.close() }
             slotMapStale = true
+            suspects.insert(current)
             throw error
         }
+        if !suspects.isEmpty { suspects.subtract(order) }
         for index in replies.indices {
             guard let error = replies[index].serverError,
-                  ClusterRedirect(error) != nil || error.code == "TRYAGAIN" || error.code == "CLUSTERDOWN" else { continue }
+                  ["MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"].contains(error.code) else { continue }
             replies[index] = try clusterExecute(items[index].command, slot: items[index].key.map { HashSlot.of($0) })
         }
         return replies
@@ -308,14 +382,16 @@ public final class RedisClient {
         return []
     }
 
-    /// Loads the slot map from the first node that answers (known masters, then the seeds) and
-    /// drops connections to nodes no longer in it. At most every 100 ms.
-    private func refreshSlotMap() throws(RedisError) {
+    /// Loads the slot map from the first node that answers (known masters, then the seeds;
+    /// nodes that failed last time after all others) and drops connections to nodes no longer
+    /// in it. At most every 100 ms unless `force`d.
+    private func refreshSlotMap(force: Bool = false) throws(RedisError) {
         let now = Deadline.now()
-        if !slotMap.masters.isEmpty, now &- lastSlotMapRefresh < 100_000_000 { return }
+        if !force, !slotMap.masters.isEmpty, now &- lastSlotMapRefresh < 100_000_000 { return }
         lastSlotMapRefresh = now
         var candidates = slotMap.masters
         for seed in seedAddresses where !candidates.contains(seed) { candidates.append(seed) }
+        candidates = candidates.filter { !suspects.contains($0) } + candidates.filter { suspects.contains($0) }
         var lastError = RedisError.connectFailed("no cluster node answered CLUSTER SLOTS")
         for address in candidates {
             do {
@@ -326,13 +402,17 @@ public final class RedisClient {
                 }
                 slotMap = map
                 slotMapStale = false
+                suspects.remove(address)
+                if map.hasReplicas { replicatedDeployment = true }
                 statistics.slotMapRefreshes += 1
                 for (known, connection) in connections where !map.masters.contains(known) {
                     connection.close()
                     connections[known] = nil
                 }
+                suspects.formIntersection(candidates)
                 return
             } catch {
+                suspects.insert(address)
                 lastError = error
             }
         }
@@ -341,24 +421,74 @@ public final class RedisClient {
 
     // MARK: - Sentinel
 
+    /// Sends `commands` (one, or a pipeline) to the master the Sentinels name. When that node
+    /// turns out not to be a ready master — the connect is refused (nothing sent), or it answers
+    /// `READONLY`, `LOADING` or `MASTERDOWN` (nothing written: a replica takes no write) — the
+    /// Sentinels are asked again and the commands resent, once.
+    private func sentinelExecute(_ commands: [RedisCommand], sentinels: [RedisAddress], name: String) throws(RedisError) -> [RedisReply] {
+        var resent = false
+        while true {
+            let address = try resolveMaster(sentinels: sentinels, name: name)
+            let replies: [RedisReply]
+            do {
+                let connection = try self.connection(address)
+                replies = commands.count == 1 ? [try connection.send(commands[0])] : try connection.pipeline(commands)
+            } catch {
+                forgetMaster(address)
+                if case .connectFailed = error, !resent {
+                    resent = true
+                    continue
+                }
+                throw error
+            }
+            if replies.contains(where: { Self.notMasterCodes.contains($0.serverError?.code ?? "") }) {
+                forgetMaster(address)
+                if !resent {
+                    resent = true
+                    continue
+                }
+                return replies
+            }
+            noteWrite(address)
+            return replies
+        }
+    }
+
+    /// Answers of a node that is no (ready) master; the command did not run.
+    private static let notMasterCodes: Set<String> = ["READONLY", "LOADING", "MASTERDOWN"]
+
+    /// The master: the one in use while its connection lives (checked against the Sentinels
+    /// at most every `masterRecheckNanoseconds`), otherwise asked of the Sentinels — the one
+    /// that answered last first, those that failed last — and confirmed by `ROLE`.
     private func resolveMaster(sentinels: [RedisAddress], name: String) throws(RedisError) -> RedisAddress {
-        if let master, connections[master]?.isConnected == true { return master }
-        // Resolved again on every reconnect: the old master may have been demoted meanwhile.
+        if sentinelOrder.isEmpty { sentinelOrder = sentinels }
+        if let master, connections[master]?.hasUsableTransport() == true {
+            let now = Deadline.now()
+            if now &- masterCheckedAt < Self.masterRecheckNanoseconds { return master }
+            // A switch-over leaves the old master writable until Sentinel demotes it (its INFO
+            // period is 10 s): writes sent there meanwhile are lost, so ask again now and then.
+            // One Sentinel is asked (a dead one then costs one request a second at most, and
+            // moves to the back); one that does not answer leaves the master in use.
+            masterCheckedAt = now
+            guard let preferred = sentinelOrder.first, let named = (try? askSentinel(preferred, name)) ?? nil,
+                  named != master else { return master }
+        }
+        // Resolved again on every new connection: the old master may have been demoted meanwhile.
+        if let master { connections[master]?.close() }
         master = nil
         var lastError = "no Sentinel answered"
-        for sentinel in sentinels {
-            let reply: RedisReply
+        for sentinel in sentinelOrder {
+            let answer: RedisAddress?
             do {
-                reply = try sentinelConnection(sentinel).send(RedisCommand("SENTINEL", "get-master-addr-by-name", name))
+                answer = try askSentinel(sentinel, name)
             } catch {
                 lastError = "\(sentinel): \(error)"
                 continue
             }
-            guard case .array(let fields) = reply, fields.count == 2, let host = fields[0].text, let port = fields[1].text.flatMap({ Int($0) }) else {
+            guard let candidate = answer else {
                 lastError = "\(sentinel) knows no master named \(name)"
                 continue
             }
-            let candidate = RedisAddress.tcp(host: host, port: port)
             do {
                 let role = try connection(candidate).send(RedisCommand("ROLE"))
                 guard case .array(let parts) = role, parts.first?.text == "master" else {
@@ -367,17 +497,47 @@ public final class RedisClient {
                     continue
                 }
                 if case .array(let replicas) = parts.count >= 3 ? parts[2] : .null {
-                    replicaCounts[candidate] = (replicas.count, Deadline.now())
+                    noteReplicas(replicas.count, of: candidate)
                 }
             } catch {
                 lastError = "\(candidate), named by \(sentinel): \(error)"
                 continue
             }
+            if !replicatedDeployment {
+                // ROLE lists connected replicas only; the Sentinel also knows those that are
+                // down, which a wait must then miss rather than skip.
+                if case .array(let known) = (try? sentinelConnection(sentinel).send(RedisCommand("SENTINEL", "REPLICAS", name))) ?? .null,
+                   !known.isEmpty {
+                    replicatedDeployment = true
+                }
+            }
             statistics.masterResolutions += 1
             master = candidate
+            masterCheckedAt = Deadline.now()
             return candidate
         }
         throw .connectFailed("Sentinel: no master for \(name): \(lastError)")
+    }
+
+    /// `SENTINEL get-master-addr-by-name` of one Sentinel (`nil`: it knows no such master). A
+    /// Sentinel that answers moves to the front of `sentinelOrder`, one that fails to the back.
+    private func askSentinel(_ sentinel: RedisAddress, _ name: String) throws(RedisError) -> RedisAddress? {
+        let reply: RedisReply
+        statistics.sentinelQueries += 1
+        do {
+            reply = try sentinelConnection(sentinel).send(RedisCommand("SENTINEL", "get-master-addr-by-name", name))
+        } catch {
+            sentinelOrder.removeAll { $0 == sentinel }
+            sentinelOrder.append(sentinel)
+            throw error
+        }
+        if sentinelOrder.first != sentinel {
+            sentinelOrder.removeAll { $0 == sentinel }
+            sentinelOrder.insert(sentinel, at: 0)
+        }
+        guard case .array(let fields) = reply, fields.count == 2, let host = fields[0].text,
+              let port = fields[1].text.flatMap({ Int($0) }) else { return nil }
+        return .tcp(host: host, port: port)
     }
 
     private func sentinelConnection(_ address: RedisAddress) -> RedisConnection {
@@ -391,35 +551,56 @@ public final class RedisClient {
         return created
     }
 
-    /// In Sentinel mode, an answer that says this node is no (ready) master makes the next
-    /// command resolve the master again.
-    private func followSentinelAnswers(_ replies: [RedisReply], from address: RedisAddress) throws(RedisError) -> [RedisReply] {
-        guard case .sentinel = configuration.topology else { return replies }
-        if replies.contains(where: { ["READONLY", "LOADING", "MASTERDOWN"].contains($0.serverError?.code ?? "") }) {
-            forgetMasterIfSentinel(address)
-        }
-        return replies
-    }
-
-    private func forgetMasterIfSentinel(_ address: RedisAddress) {
-        guard case .sentinel = configuration.topology, master == address else { return }
+    /// Forgets the master in use (and closes its connection), so the next command resolves it.
+    private func forgetMaster(_ address: RedisAddress) {
+        guard master == address else { return }
         connections[address]?.close()
         master = nil
     }
 
     // MARK: - Replicas
 
-    /// Replicas of `node`: from the cluster map, or from `ROLE` (cached for 5 s).
+    /// Remembers that `address` took a command (maybe a write) on its current connection.
+    private func noteWrite(_ address: RedisAddress) {
+        let carrier = connections[address]?.connectionsOpened ?? -1
+        if let earlier = writtenNodes[address], earlier != carrier {
+            writtenNodes[address] = -1
+        } else {
+            writtenNodes[address] = carrier
+        }
+    }
+
+    /// Whether an `auto` wait asks `node` for a replica: yes once any node was seen with one;
+    /// otherwise as the cluster map (reloaded at most every 5 s for this) or `ROLE` (cached 5 s)
+    /// shows it now.
+    private func expectsReplicas(_ node: RedisAddress) throws(RedisError) -> Bool {
+        if replicatedDeployment { return true }
+        if case .cluster = configuration.topology {
+            let now = Deadline.now()
+            if slotMap.replicas(of: node) == 0, now &- lastReplicaCheck > 5_000_000_000 {
+                lastReplicaCheck = now
+                try? refreshSlotMap()
+            }
+            return slotMap.replicas(of: node) > 0 || replicatedDeployment
+        }
+        return try replicaCount(of: node) > 0
+    }
+
+    /// Replicas of `node` from `ROLE` (cached for 5 s).
     private func replicaCount(of node: RedisAddress) throws(RedisError) -> Int {
-        if case .cluster = configuration.topology { return slotMap.replicas(of: node) }
         if let cached = replicaCounts[node], Deadline.now() &- cached.checkedAt < 5_000_000_000 { return cached.count }
         let role = try connection(node).send(RedisCommand("ROLE"))
         var count = 0
         if case .array(let parts) = role, parts.first?.text == "master", parts.count >= 3, case .array(let replicas) = parts[2] {
             count = replicas.count
         }
-        replicaCounts[node] = (count, Deadline.now())
+        noteReplicas(count, of: node)
         return count
+    }
+
+    private func noteReplicas(_ count: Int, of node: RedisAddress) {
+        replicaCounts[node] = (count, Deadline.now())
+        if count > 0 { replicatedDeployment = true }
     }
 }
 
@@ -445,6 +626,10 @@ public struct RedisClientStatistics: Equatable, Sendable {
     public var tryAgains = 0
     public var slotMapRefreshes = 0
     public var masterResolutions = 0
+    /// `SENTINEL get-master-addr-by-name` sent (resolutions and the once-a-second checks).
+    public var sentinelQueries = 0
     public var waits = 0
     public var waitShortfalls = 0
+
+    public init() {}
 }

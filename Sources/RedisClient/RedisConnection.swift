@@ -32,6 +32,8 @@ public final class RedisConnection {
     private var nextConnectAllowed: UInt64 = 0
     private var backoffMilliseconds = 0
     private var failedConnects = 0
+    /// Why the last connect failed, repeated while connects back off.
+    private var lastConnectFailure = ""
     /// How many connections this object has made, for tests and metrics.
     public private(set) var connectionsOpened = 0
 
@@ -134,19 +136,26 @@ public final class RedisConnection {
 
     // MARK: - Connecting
 
+    /// Whether the next command would go over the connection held now, without reconnecting:
+    /// a transport is held and, if it has been idle, it is still healthy (checked here, and
+    /// closed when it is not).
+    func hasUsableTransport() -> Bool {
+        guard let transport else { return false }
+        let now = Deadline.now()
+        if now &- lastUsed < idleCheckNanoseconds || transport.isIdleAndHealthy() {
+            lastUsed = now
+            return true
+        }
+        close()
+        return false
+    }
+
     /// The current transport if it is still healthy, or a freshly connected one.
     private func usableTransport() throws(RedisError) -> any RedisTransport {
-        if let transport {
-            let now = Deadline.now()
-            if now &- lastUsed < idleCheckNanoseconds || transport.isIdleAndHealthy() {
-                lastUsed = now
-                return transport
-            }
-            close()
-        }
+        if hasUsableTransport(), let transport { return transport }
         let now = Deadline.now()
         guard now >= nextConnectAllowed else {
-            throw .connectFailed("\(endpoint.address): unreachable moments ago, retrying in at most \(backoffMilliseconds) ms")
+            throw .connectFailed("\(endpoint.address): unreachable moments ago (\(lastConnectFailure)), retrying in at most \(backoffMilliseconds) ms")
         }
         do throws(RedisError) {
             let fresh = try connect()
@@ -156,6 +165,7 @@ public final class RedisConnection {
             return fresh
         } catch {
             failedConnects += 1
+            if case .connectFailed(let why) = error { lastConnectFailure = why } else { lastConnectFailure = error.description }
             if failedConnects >= 2 {
                 backoffMilliseconds = min(1000, max(50, backoffMilliseconds * 2))
                 nextConnectAllowed = Deadline.now() &+ UInt64(backoffMilliseconds) &* 1_000_000
@@ -191,18 +201,26 @@ public final class RedisConnection {
             try handshake()
         } catch {
             close()
+            if endpoint.tls != nil, case .connectionLost(let why) = error {
+                throw .connectFailed("TLS: the server ended the connection right after the handshake; it requires a client "
+                                     + "certificate or refused this one (\(why))")
+            }
             throw error.asConnectFailure
         }
         return fresh
     }
 
-    /// `AUTH` and `SELECT` when the endpoint asks for them, in one round trip.
+    /// `AUTH` and `SELECT` when the endpoint asks for them, in one round trip. Over TLS there is
+    /// always one round trip (a `PING` if nothing else): with TLS 1.3 the server judges the client
+    /// certificate after our side of the handshake has completed, so a refusal would otherwise
+    /// surface as a lost connection in the middle of the first real command.
     private func handshake() throws(RedisError) {
         var commands: [RedisCommand] = []
         if let password = endpoint.password {
             commands.append(endpoint.username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password))
         }
         if endpoint.database != 0 { commands.append(RedisCommand("SELECT", String(endpoint.database))) }
+        if commands.isEmpty && endpoint.tls != nil { commands.append(RedisCommand("PING")) }
         guard !commands.isEmpty, let transport else { return }
         output.removeAll(keepingCapacity: true)
         for command in commands { Self.appendRESP(command, to: &output) }

@@ -100,7 +100,7 @@ extension AppConfiguration {
             config.redisTLSOptionsGiven = true
         },
         Option(flag: "--redis-wait-replicas", environment: "SESSION_FCGI_REDIS_WAIT_REPLICAS", valueName: "auto|N",
-               help: "replicas that must confirm logout, revoke-all, ending a session and login rotation (WAIT) before the answer; auto: 1 where Redis has replicas; 0: never wait (default auto)") { config, value throws(ConfigurationError) in
+               help: "replicas that must confirm logout, revoke-all, ending a session and login rotation (WAIT) before the answer; auto: 1 once Redis has shown a replica (one that is down then makes the wait fall short); 0: never wait (default auto)") { config, value throws(ConfigurationError) in
             config.redisWaitReplicas = value.lowercased() == "auto" ? nil : try integer(value, flag: "--redis-wait-replicas", in: 0...16)
         },
         Option(flag: "--redis-wait-timeout-ms", environment: "SESSION_FCGI_REDIS_WAIT_TIMEOUT_MS", valueName: "MS",

@@ -19,7 +19,7 @@ public struct AppConfiguration: Equatable, Sendable {
     public var redisTLS = RedisTLSConfiguration()
     /// Whether any `--redis-tls-…` option was given (they need a `rediss…` URL).
     public var redisTLSOptionsGiven = false
-    /// Replicas a security write waits for: `nil` is 1 where Redis has replicas; 0 is off.
+    /// Replicas a security write waits for: `nil` is 1 once Redis has shown a replica; 0 is off.
     public var redisWaitReplicas: Int?
     /// Bound on that wait, as given; `nil` is 200 ms or half the command timeout if smaller.
     public var redisWaitTimeoutGiven: Int?

@@ -29,7 +29,7 @@ public final class RedisSessionStore: SessionStore {
     /// holds only dead entries and goes away by itself.
     public let indexLifetimeSeconds: Int
 
-    /// Replicas a security write waits for (`WAIT`): `nil` is 1 where the node has replicas;
+    /// Replicas a security write waits for (`WAIT`): `nil` is 1 once the deployment has shown a replica;
     /// 0 turns waiting off.
     public let waitReplicas: Int?
     /// Bound on that wait, in milliseconds (below the command timeout).

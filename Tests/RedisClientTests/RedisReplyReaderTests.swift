@@ -146,6 +146,10 @@ final class HashSlotTests: XCTestCase {
         XCTAssertEqual(ClusterRedirect(RedisServerError(message: "ASK 3999 [::1]:6381"))?.kind, .ask)
         XCTAssertNil(ClusterRedirect(RedisServerError(message: "ERR MOVED 1 h:1")))
         XCTAssertNil(ClusterRedirect(RedisServerError(message: "MOVED 99999 h:1")))
+        XCTAssertEqual(ClusterRedirect(RedisServerError(message: "MOVED 3999 :6381"), answeredBy: .tcp(host: "10.0.0.2", port: 6379)),
+                       ClusterRedirect(kind: .moved, slot: 3999, address: .tcp(host: "10.0.0.2", port: 6381)),
+                       "an empty host is the answering node's")
+        XCTAssertNil(ClusterRedirect(RedisServerError(message: "MOVED 3999 :6381")))
     }
 }
 

@@ -35,7 +35,7 @@ public final class ManagedProcess: @unchecked Sendable {
     public func stop(signal: Int32 = SIGTERM, timeout: TimeInterval = 10) {
         guard process.isRunning else { return }
         kill(pid, signal)
-        kill(pid, SIGCONT)
+        kill(pid, SIGCONT)  // a paused process acts on the signal only once it runs again
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(10_000) }
         if process.isRunning {

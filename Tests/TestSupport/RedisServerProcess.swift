@@ -1,20 +1,29 @@
 import Foundation
 import RedisClient
 
-/// A private `redis-server` on a free loopback port, for one test or class. By default without
-/// persistence; with `configurationFile` (such as `deploy/redis-local.conf`) the server runs
-/// with that file's settings, keeping its data in `directory`, so that a restart after `stop`
-/// reloads what was saved.
+/// A private `redis-server` on a free loopback port, for one test or class: plain TCP, or TLS
+/// only (`tls`). By default without persistence; with `configurationFile` (such as
+/// `deploy/redis-local.conf`) the server runs with that file's settings, keeping its data in
+/// `directory`, so that a restart after `stop` reloads what was saved. `arguments` are added to
+/// the command line (an `--aclfile`, say), and `admin` is the user the test's own inspection
+/// logs in as when the default user is off.
 public final class RedisServerProcess: @unchecked Sendable {
     // @unchecked: every stored property is set in init (or by restart on the test's own thread).
     public let port: Int
     public let directory: URL
+    public let tls: RedisServerTLS?
+    public let extraArguments: [String]
+    public let admin: RedisTestCredentials?
     public let configurationFile: URL?
     private var process: ManagedProcess?
 
-    public init(port: Int = FreePort.next(), configurationFile: URL? = nil) throws {
+    public init(port: Int = FreePort.next(), tls: RedisServerTLS? = nil, arguments: [String] = [], admin: RedisTestCredentials? = nil,
+                configurationFile: URL? = nil) throws {
         self.port = port
         self.configurationFile = configurationFile
+        self.tls = tls
+        self.extraArguments = arguments
+        self.admin = admin
         directory = try Paths.temporaryDirectory("redis")
         try start()
     }
@@ -23,13 +32,15 @@ public final class RedisServerProcess: @unchecked Sendable {
     /// `configurationFile`, with whatever it saved in `directory`. Returns once the server
     /// answers commands (loading a saved dataset comes first).
     public func start() throws {
+        let listen = tls?.serverArguments(port: port) ?? ["--port", String(port)]
         // The file's settings (then only what places this server: port, address, folder), or
         // no persistence at all.
-        var arguments = configurationFile.map { [$0.path] } ?? ["--save", "", "--appendonly", "no"]
-        arguments += ["--port", String(port), "--bind", "127.0.0.1", "--enable-debug-command", "local",
-                      "--dir", directory.path, "--daemonize", "no"]
+        let persistence = configurationFile.map { [$0.path] } ?? []
+        let noPersistence = configurationFile == nil ? ["--save", "", "--appendonly", "no"] : []
         process = try ManagedProcess(
-            name: "redis-server", executable: Paths.tool("redis-server"), arguments: arguments,
+            name: "redis-server", executable: Paths.tool("redis-server"),
+            arguments: persistence + listen + ["--bind", "127.0.0.1"] + noPersistence
+                + ["--enable-debug-command", "local", "--dir", directory.path, "--daemonize", "no"] + extraArguments,
             logFile: directory.appendingPathComponent("redis.log"))
         guard FreePort.waitUntilListening(port) else { throw TestSupportError.didNotStart("redis-server on \(port)") }
         let deadline = Date().addingTimeInterval(20)
@@ -39,19 +50,21 @@ public final class RedisServerProcess: @unchecked Sendable {
         }
     }
 
-    /// The server's pid while it runs.
-    public var pid: Int32? { process?.pid }
-
     /// Stops the server (SIGKILL when `abruptly`, as a crash would).
     public func stop(abruptly: Bool = false) {
         if abruptly { process?.kill9() } else { process?.stop() }
         process = nil
     }
 
-    public var url: String { "redis://127.0.0.1:\(port)" }
+    /// The pid of the running server.
+    public var pid: Int32? { process?.pid }
 
+    public var url: String { (tls == nil ? "redis://" : "rediss://") + "127.0.0.1:\(port)" }
+
+    /// The server's address for the test's own connections (as admin, over TLS when it is on).
     public var endpoint: RedisEndpoint {
-        RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port))
+        RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port), username: admin?.username, password: admin?.password,
+                      tls: tls?.clientConfiguration)
     }
 
     /// A new connection for the test's own inspection.
@@ -59,9 +72,10 @@ public final class RedisServerProcess: @unchecked Sendable {
         RedisConnection(endpoint: endpoint)
     }
 
-    /// The deployment as a client configuration (one node).
+    /// The deployment as a client configuration (one node; TLS and admin as for `endpoint`).
     public var configuration: RedisConfiguration {
-        RedisConfiguration(topology: .single(.tcp(host: "127.0.0.1", port: port)))
+        RedisConfiguration(topology: .single(.tcp(host: "127.0.0.1", port: port)), username: admin?.username, password: admin?.password,
+                           tls: tls?.clientConfiguration)
     }
 
     /// A new client (as the store uses) for this server.
@@ -71,16 +85,7 @@ public final class RedisServerProcess: @unchecked Sendable {
 
     /// Calls per command from `INFO commandstats` (`evalsha` → 12, …).
     public func commandCalls() throws -> [String: Int] {
-        let reply = try connection().send(RedisCommand("INFO", "commandstats"))
-        var calls: [String: Int] = [:]
-        for line in (reply.text ?? "").split(whereSeparator: \.isNewline) where line.hasPrefix("cmdstat_") {
-            let parts = line.dropFirst("cmdstat_".count).split(separator: ":", maxSplits: 1)
-            guard parts.count == 2 else { continue }
-            for field in parts[1].split(separator: ",") where field.hasPrefix("calls=") {
-                calls[String(parts[0])] = Int(field.dropFirst("calls=".count))
-            }
-        }
-        return calls
+        try connection().commandCalls()
     }
 
     /// Resets `INFO commandstats`.
@@ -97,11 +102,13 @@ public final class RedisServerProcess: @unchecked Sendable {
 public enum TestSupportError: Error, CustomStringConvertible {
     case didNotStart(String)
     case protocolError(String)
+    case timedOut(String)
 
     public var description: String {
         switch self {
         case .didNotStart(let what): return "\(what) did not start"
         case .protocolError(let why): return why
+        case .timedOut(let what): return "timed out waiting for \(what)"
         }
     }
 }

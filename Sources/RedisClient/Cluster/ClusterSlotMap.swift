@@ -40,6 +40,9 @@ struct ClusterSlotMap: Equatable, Sendable {
         masters.firstIndex(of: master).map { replicaCounts[$0] } ?? 0
     }
 
+    /// Whether any master has a replica.
+    var hasReplicas: Bool { replicaCounts.contains { $0 > 0 } }
+
     /// Records a `MOVED`: `slot` is now served by `address`.
     mutating func move(_ slot: Int, to address: RedisAddress) {
         owners[slot] = Int16(masterIndex(address))
@@ -79,10 +82,20 @@ struct ClusterRedirect: Equatable, Sendable {
         self.address = address
     }
 
-    init?(_ error: RedisServerError) {
+    /// Parses the error `answeredBy` a node. An empty host (`MOVED 3999 :6381`, sent by nodes
+    /// whose preferred endpoint is unknown) means the host of the node that answered.
+    init?(_ error: RedisServerError, answeredBy: RedisAddress? = nil) {
         let parts = error.message.split(separator: " ")
-        guard parts.count == 3, let slot = Int(parts[1]), (0..<HashSlot.count).contains(slot),
-              let address = RedisAddress(hostAndPort: parts[2]) else { return nil }
+        guard parts.count == 3, let slot = Int(parts[1]), (0..<HashSlot.count).contains(slot) else { return nil }
+        let address: RedisAddress
+        if let parsed = RedisAddress(hostAndPort: parts[2]) {
+            address = parsed
+        } else if parts[2].hasPrefix(":"), let port = Int(parts[2].dropFirst()), (1...65535).contains(port),
+                  case .tcp(let host, _) = answeredBy {
+            address = .tcp(host: host, port: port)
+        } else {
+            return nil
+        }
         switch parts[0] {
         case "MOVED": kind = .moved
         case "ASK": kind = .ask

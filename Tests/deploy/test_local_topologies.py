@@ -5,28 +5,31 @@ mutual TLS when asked, counts exactly, follows a Sentinel failover without a res
 
 Run by deploy/test after `swift build`; alone: python3 -m pytest Tests/deploy -q
 """
+import json
 import os
+import random
 import signal
 import socket
 import subprocess
+import re
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
 from test_deploy_local import Local, base, count_with, get  # noqa: F401 (base is a fixture)
 
 
-def free_port_block(span):
-    """A port P such that P … P+span-1 are all free on 127.0.0.1 right now."""
+def free_port_block(span, bus=False):
+    """A port P such that P … P+span-1 are all free on 127.0.0.1 right now (and, for a cluster,
+    their bus ports P+10000 …)."""
     for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            start = s.getsockname()[1]
-        if start + span >= 65535:
-            continue
+        start = random.randint(20000, 55000 - span)
+        wanted = list(range(start, start + span)) + ([port + 10000 for port in range(start, start + span)] if bus else [])
         sockets = []
         try:
-            for port in range(start, start + span):
+            for port in wanted:
                 s = socket.socket()
                 sockets.append(s)
                 s.bind(("127.0.0.1", port))
@@ -68,6 +71,29 @@ def cli(local, port, *args, tls=True):
                           capture_output=True, text=True, timeout=10, env=env)
 
 
+def post_json(local, path, payload, cookie=None, csrf=None):
+    headers = {"Content-Type": "application/json", "Origin": f"http://127.0.0.1:{local.port}"}
+    if cookie:
+        headers["Cookie"] = cookie
+    if csrf:
+        headers["X-CSRF-Token"] = csrf
+    request = urllib.request.Request(local.url(path), data=json.dumps(payload).encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode(), response.headers
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(), error.headers
+
+
+def login(local):
+    password = local.secret("demo-credentials").split(" / ")[1]
+    status, body, headers = post_json(local, "/login", {"user": "demo", "password": password})
+    assert status == 200, body
+    assert headers.get("Session-Replication") is None, "a login on a cluster with replicas was not confirmed by WAIT"
+    cookie = "sid=" + re.match(r"sid=([^;]+)", headers["Set-Cookie"]).group(1)
+    return cookie, json.loads(body)["csrfToken"]
+
+
 def stops_everything(local, pids):
     local.down()
     deadline = time.time() + 15
@@ -78,7 +104,7 @@ def stops_everything(local, pids):
 
 
 def test_cluster_over_mutual_tls(base):
-    redis_port = free_port_block(6)
+    redis_port = free_port_block(6, bus=True)
     local = Local(base, REDIS_MODE="cluster", REDIS_TLS="1", REDIS_PORT=str(redis_port))
     pids = {}
     try:
@@ -111,6 +137,31 @@ def test_cluster_over_mutual_tls(base):
                                   f"{local.state}/redis-tls/ca.pem", "ping"],
                                  capture_output=True, text=True, timeout=10)
         assert "PONG" not in no_cert.stdout
+
+        # The lifecycle across slots: a user's sessions hash to different masters, their index to
+        # one more; revoke-all (the operator's command line, over the same mutual TLS) ends
+        # every one, and logout is confirmed by a replica.
+        sessions = [login(local) for _ in range(4)]
+        for cookie, _ in sessions:
+            status, body, _ = get(local.url("/me"), cookie)
+            assert status == 200 and json.loads(body)["user"] == "demo", body
+        cookie, csrf = sessions.pop()
+        status, body, headers = post_json(local, "/logout", {}, cookie, csrf)
+        assert status == 200, body
+        assert headers.get("Session-Replication") is None, "logout on a cluster with replicas was not confirmed"
+        assert get(local.url("/me"), cookie)[0] == 401
+        tls = f"{local.state}/redis-tls"
+        env = {"PATH": os.environ["PATH"],
+               "REDIS_URL": f"rediss-cluster://127.0.0.1:{redis_port},127.0.0.1:{redis_port + 1}",
+               "SESSION_FCGI_REDIS_PASSWORD_FILE": f"{local.state}/redis-password",
+               "SESSION_FCGI_REDIS_TLS_CA_FILE": f"{tls}/ca.pem",
+               "SESSION_FCGI_REDIS_TLS_CERT_FILE": f"{tls}/client.pem",
+               "SESSION_FCGI_REDIS_TLS_KEY_FILE": f"{tls}/client.key"}
+        revoked = subprocess.run([local.env["SESSION_FCGI_BIN"], "revoke-user", "demo"], env=env,
+                                 capture_output=True, text=True, timeout=30)
+        assert revoked.returncode == 0, revoked.stderr
+        for cookie, _ in sessions:
+            assert get(local.url("/me"), cookie)[0] == 401, "a session survived revoke-all on the cluster"
 
         status = local.run("status").stdout
         assert status.count("(PONG)") == 6, status

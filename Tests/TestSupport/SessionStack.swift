@@ -18,6 +18,9 @@ public final class SessionStack: @unchecked Sendable {
     }
 
     public let redis: RedisServerProcess
+    /// The Redis the instances use: `redis`'s URL, or the deployment given as `redisURL` (a
+    /// Cluster or Sentinel of the test's own; `redis` then only stands by).
+    public let redisURL: String
     public let nginxPort: Int
     /// Ports of the instances (empty when they listen on Unix sockets).
     public let instancePorts: [Int]
@@ -36,11 +39,15 @@ public final class SessionStack: @unchecked Sendable {
 
     /// - Parameters:
     ///   - redis: a Redis of the test's own (say, with a configuration file); the stack stops it.
+    ///   - redisURL: the instances use this deployment instead (`redis-cluster://…`,
+    ///     `redis-sentinel://…`); the test owns it and stops it.
     public init(instanceCount: Int = 2, threads: Int = 8, extraArguments: [String] = [],
-                transport: Transport = .tcp, https: Bool = false, redis: RedisServerProcess? = nil) throws {
+                transport: Transport = .tcp, https: Bool = false, redis: RedisServerProcess? = nil,
+                redisURL: String? = nil) throws {
         let directory = try Paths.temporaryDirectory("stack")
         self.directory = directory
         self.redis = try redis ?? RedisServerProcess()
+        self.redisURL = redisURL ?? self.redis.url
         nginxPort = FreePort.next()
         appPort = FreePort.next()
         self.https = https
@@ -83,7 +90,7 @@ public final class SessionStack: @unchecked Sendable {
         instances[address] = try ManagedProcess(
             name: "session-fcgi:\(address)", executable: Paths.tool("spawn-fcgi"),
             arguments: ["-n"] + socketArguments + ["--", binary,
-                        "--redis-url", redis.url, "--log-file", logFile(address: address).path] + extraArguments,
+                        "--redis-url", redisURL, "--log-file", logFile(address: address).path] + extraArguments,
             logFile: directory.appendingPathComponent("spawn-\(Self.fileName(address)).log"))
         let listening: Bool
         if let socketPath { listening = UnixSocketProbe.waitUntilListening(socketPath) }

@@ -247,7 +247,7 @@ final class LifecycleEndToEndTests: XCTestCase {
         // The operators' CLI does the same.
         let cli = Process()
         cli.executableURL = URL(fileURLWithPath: Paths.sessionFCGIBinary)
-        cli.arguments = ["revoke-user", "bob", "--redis-url", stack.redis.url]
+        cli.arguments = ["revoke-user", "bob", "--redis-url", stack.redisURL] + stack.redisArguments
         cli.standardOutput = FileHandle.nullDevice
         try cli.run()
         cli.waitUntilExit()

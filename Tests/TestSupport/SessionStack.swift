@@ -21,6 +21,9 @@ public final class SessionStack: @unchecked Sendable {
     /// The Redis the instances use: `redis`'s URL, or the deployment given as `redisURL` (a
     /// Cluster or Sentinel of the test's own; `redis` then only stands by).
     public let redisURL: String
+    /// The Redis options the instances get besides `--redis-url` (TLS files, a password file):
+    /// what a command-line tool needs to reach the same Redis.
+    public let redisArguments: [String]
     public let nginxPort: Int
     /// Ports of the instances (empty when they listen on Unix sockets).
     public let instancePorts: [Int]
@@ -46,8 +49,18 @@ public final class SessionStack: @unchecked Sendable {
                 redisURL: String? = nil) throws {
         let directory = try Paths.temporaryDirectory("stack")
         self.directory = directory
-        self.redis = try redis ?? RedisServerProcess()
-        self.redisURL = redisURL ?? self.redis.url
+        // Without a Redis of the test's own: the one SESSION_TEST_REDIS names (see EndToEndRedis).
+        var redisArguments: [String] = []
+        if let redis {
+            self.redis = redis
+            self.redisURL = redisURL ?? redis.url
+        } else {
+            let chosen = try EndToEndRedis.start(redisURL == nil ? nil : .plain)
+            self.redis = chosen.server
+            self.redisURL = redisURL ?? chosen.url
+            if redisURL == nil { redisArguments = chosen.instanceArguments }
+        }
+        self.redisArguments = redisArguments
         nginxPort = FreePort.next()
         appPort = FreePort.next()
         self.https = https
@@ -59,7 +72,7 @@ public final class SessionStack: @unchecked Sendable {
             instancePorts = []
             instanceAddresses = (0..<instanceCount).map { "unix:" + directory.appendingPathComponent("fcgi-\($0).sock").path }
         }
-        self.extraArguments = ["--threads", String(threads)] + extraArguments
+        self.extraArguments = ["--threads", String(threads)] + redisArguments + extraArguments
         for address in instanceAddresses { try startInstance(address: address) }
         try startNginx()
     }

@@ -524,8 +524,11 @@ public final class RedisClient {
     private func askSentinel(_ sentinel: RedisAddress, _ name: String) throws(RedisError) -> RedisAddress? {
         let reply: RedisReply
         statistics.sentinelQueries += 1
-        do {
+        do throws(RedisError) {
             reply = try sentinelConnection(sentinel).send(RedisCommand("SENTINEL", "get-master-addr-by-name", name))
+            // An error answer (NOAUTH: the Sentinel wants a password) is this Sentinel failing,
+            // not a Sentinel that knows no such master.
+            if case .error(let refusal) = reply { throw RedisError.server(refusal) }
         } catch {
             sentinelOrder.removeAll { $0 == sentinel }
             sentinelOrder.append(sentinel)
@@ -543,8 +546,8 @@ public final class RedisClient {
     private func sentinelConnection(_ address: RedisAddress) -> RedisConnection {
         if let existing = sentinelConnections[address] { return existing }
         var endpoint = configuration.endpoint(address)
-        endpoint.username = nil
-        endpoint.password = nil
+        endpoint.username = configuration.sentinelPassword == nil ? nil : configuration.sentinelUsername
+        endpoint.password = configuration.sentinelPassword
         endpoint.database = 0
         let created = RedisConnection(endpoint: endpoint, tlsContext: try? sharedTLSContext())
         sentinelConnections[address] = created

@@ -22,6 +22,10 @@ public struct RedisConfiguration: Equatable, Sendable, CustomStringConvertible {
     public var database: Int
     /// TLS settings for every node (and Sentinel); `nil` is plain TCP.
     public var tls: RedisTLSConfiguration?
+    /// Credentials for the Sentinels themselves (their `requirepass` or ACL user), which are
+    /// not the data nodes' (those are `username` and `password`); `nil`: no `AUTH` to Sentinels.
+    public var sentinelUsername: String?
+    public var sentinelPassword: String?
     public var connectTimeoutMilliseconds: Int
     public var commandTimeoutMilliseconds: Int
 

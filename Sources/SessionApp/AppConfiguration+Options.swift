@@ -65,6 +65,15 @@ extension AppConfiguration {
                help: "read the Redis password from this file (mode 0600), so it is never on a command line; it replaces a password in --redis-url") { config, value throws(ConfigurationError) in
             config.redisPassword = try SecretRules.readSecret(value, what: "--redis-password-file", into: &config)
         },
+        Option(flag: "--redis-sentinel-password-file", environment: "SESSION_FCGI_REDIS_SENTINEL_PASSWORD_FILE", valueName: "PATH",
+               help: "with redis-sentinel://: the Sentinels' own password (their requirepass), from a file (mode 0600); default: Sentinels are asked without logging in") { config, value throws(ConfigurationError) in
+            config.redisSentinelPassword = try SecretRules.readSecret(value, what: "--redis-sentinel-password-file", into: &config)
+        },
+        Option(flag: "--redis-sentinel-user", environment: "SESSION_FCGI_REDIS_SENTINEL_USER", valueName: "NAME",
+               help: "with --redis-sentinel-password-file: the Sentinels' ACL user (default: their default user)") { config, value throws(ConfigurationError) in
+            guard !value.isEmpty else { throw ConfigurationError("--redis-sentinel-user: empty name") }
+            config.redisSentinelUsername = value
+        },
         Option(flag: "--redis-connect-timeout-ms", environment: "SESSION_FCGI_REDIS_CONNECT_TIMEOUT_MS", valueName: "MS",
                help: "bound on connecting to Redis (default 200)") { config, value throws(ConfigurationError) in
             config.redisConnectTimeoutMilliseconds = try integer(value, flag: "--redis-connect-timeout-ms", in: 1...60000)

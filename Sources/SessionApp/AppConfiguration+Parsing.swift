@@ -74,6 +74,14 @@ extension AppConfiguration {
         if redisTLSOptionsGiven && redis.tls == nil {
             throw ConfigurationError("--redis-tls-... options need a rediss://, rediss-cluster:// or rediss-sentinel:// --redis-url")
         }
+        if redisSentinelPassword != nil || redisSentinelUsername != nil {
+            guard case .sentinel = redis.topology else {
+                throw ConfigurationError("--redis-sentinel-password-file and --redis-sentinel-user need a redis-sentinel:// or rediss-sentinel:// --redis-url")
+            }
+            if redisSentinelUsername != nil && redisSentinelPassword == nil {
+                throw ConfigurationError("--redis-sentinel-user needs --redis-sentinel-password-file")
+            }
+        }
         if redisTLS.keyFile != nil && redisTLS.certificateFile == nil {
             throw ConfigurationError("--redis-tls-key-file needs --redis-tls-cert-file")
         }

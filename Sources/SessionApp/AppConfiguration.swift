@@ -12,6 +12,9 @@ public struct AppConfiguration: Equatable, Sendable {
     public var redis = RedisConfiguration()
     /// The Redis password from `--redis-password-file`; it wins over one in the URL.
     public var redisPassword: String?
+    /// The Sentinels' own password (`--redis-sentinel-password-file`) and user.
+    public var redisSentinelPassword: String?
+    public var redisSentinelUsername: String?
     /// Connect and per-command bounds for every Redis node, in milliseconds.
     public var redisConnectTimeoutMilliseconds = 200
     public var redisCommandTimeoutMilliseconds = 500
@@ -77,6 +80,8 @@ public struct AppConfiguration: Equatable, Sendable {
     public var redisConfiguration: RedisConfiguration {
         var configuration = redis
         if let redisPassword { configuration.password = redisPassword }
+        configuration.sentinelPassword = redisSentinelPassword
+        configuration.sentinelUsername = redisSentinelUsername
         if configuration.tls != nil { configuration.tls = redisTLS }
         configuration.connectTimeoutMilliseconds = redisConnectTimeoutMilliseconds
         configuration.commandTimeoutMilliseconds = redisCommandTimeoutMilliseconds

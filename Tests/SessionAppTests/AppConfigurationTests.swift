@@ -123,6 +123,19 @@ final class AppConfigurationTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("--admin-token-file"))
         }
         XCTAssertThrowsError(try configuration(["--redis-password-file", try file("empty", "\n")]))
+
+        // The Sentinels' own password: only with a Sentinel URL, and apart from the data nodes'.
+        let sentinel = try configuration(["--redis-url", "redis-sentinel://:data@s1:26379,s2:26379/mymaster",
+                                          "--redis-sentinel-password-file", try file("sentinel", "watchers\n"),
+                                          "--redis-sentinel-user", "watcher"])
+        XCTAssertEqual(sentinel.redisConfiguration.password, "data")
+        XCTAssertEqual(sentinel.redisConfiguration.sentinelPassword, "watchers")
+        XCTAssertEqual(sentinel.redisConfiguration.sentinelUsername, "watcher")
+        XCTAssertFalse(sentinel.redisConfiguration.description.contains("watchers"), "never in what is logged")
+        XCTAssertThrowsError(try configuration(["--redis-url", "redis://h", "--redis-sentinel-password-file", try file("s2", "x\n")])) { error in
+            XCTAssertTrue("\(error)".contains("redis-sentinel://"), "\(error)")
+        }
+        XCTAssertThrowsError(try configuration(["--redis-url", "redis-sentinel://s:1/m", "--redis-sentinel-user", "u"]))
     }
 
     func testRedisTopologyAndTLSOptions() throws {

@@ -19,13 +19,16 @@ public final class RedisSentinelSetup: @unchecked Sendable {
     public let sentinelPorts: [Int]
     public let downAfterMilliseconds: Int
     public let failoverTimeoutMilliseconds: Int
+    /// The Sentinels' own password (`requirepass`), when they require one.
+    public let sentinelPassword: String?
     private var servers: [Int: ManagedProcess] = [:]
     private var sentinels: [Int: ManagedProcess] = [:]
     private var paused: Set<Int> = []
 
     public init(replicas: Int = 1, sentinels sentinelCount: Int = 3, tls: RedisServerTLS? = nil,
-                downAfterMilliseconds: Int = 1000, failoverTimeoutMilliseconds: Int = 3000) throws {
+                downAfterMilliseconds: Int = 1000, failoverTimeoutMilliseconds: Int = 3000, sentinelPassword: String? = nil) throws {
         self.tls = tls
+        self.sentinelPassword = sentinelPassword
         self.downAfterMilliseconds = downAfterMilliseconds
         self.failoverTimeoutMilliseconds = failoverTimeoutMilliseconds
         directory = try Paths.temporaryDirectory("sentinel")
@@ -49,8 +52,10 @@ public final class RedisSentinelSetup: @unchecked Sendable {
     }
 
     public var configuration: RedisConfiguration {
-        RedisConfiguration(topology: .sentinel(sentinels: sentinelPorts.map { .tcp(host: "127.0.0.1", port: $0) }, masterName: masterName),
-                           tls: tls?.clientConfiguration)
+        var configuration = RedisConfiguration(topology: .sentinel(sentinels: sentinelPorts.map { .tcp(host: "127.0.0.1", port: $0) }, masterName: masterName),
+                                               tls: tls?.clientConfiguration)
+        configuration.sentinelPassword = sentinelPassword
+        return configuration
     }
 
     /// A new client (as the store uses) for this deployment.
@@ -60,8 +65,9 @@ public final class RedisSentinelSetup: @unchecked Sendable {
 
     /// A new connection to a data node or a Sentinel, for the test's own inspection.
     public func connection(_ port: Int) -> RedisConnection {
-        RedisConnection(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port), connectTimeoutMilliseconds: 500,
-                                                commandTimeoutMilliseconds: 2000, tls: tls?.clientConfiguration))
+        RedisConnection(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: port),
+                                                password: sentinelPorts.contains(port) ? sentinelPassword : nil,
+                                                connectTimeoutMilliseconds: 500, commandTimeoutMilliseconds: 2000, tls: tls?.clientConfiguration))
     }
 
     public func pid(_ port: Int) -> Int32? { servers[port]?.pid ?? sentinels[port]?.pid }
@@ -232,7 +238,7 @@ public final class RedisSentinelSetup: @unchecked Sendable {
             "sentinel down-after-milliseconds \(masterName) \(downAfterMilliseconds)",
             "sentinel failover-timeout \(masterName) \(failoverTimeoutMilliseconds)",
             "sentinel parallel-syncs \(masterName) 1",
-        ]
+        ] + (sentinelPassword.map { ["requirepass \($0)"] } ?? [])
         // Sentinel rewrites its file (what it learnt), so it must be a writable file of its own.
         try (lines.joined(separator: "\n") + "\n").write(to: sentinelFile(port), atomically: true, encoding: .utf8)
         sentinels[port] = try ManagedProcess(name: "redis-sentinel:\(port)", executable: Paths.tool("redis-sentinel"),

@@ -179,6 +179,17 @@ def test_sentinel_failover_keeps_counting(base):
         pids = pids_in(local.state)
         assert sum(name.startswith("sentinel-") for name in pids) == 3, pids
 
+        # The Sentinels want their own password: a stranger on the host cannot ask them to fail
+        # over or point them at another master.
+        sentinel = redis_port + 10
+        anonymous = subprocess.run(["redis-cli", "-p", str(sentinel), "sentinel", "masters"],
+                                   capture_output=True, text=True, timeout=10)
+        assert "NOAUTH" in anonymous.stdout + anonymous.stderr, anonymous.stdout
+        with_password = subprocess.run(["redis-cli", "-p", str(sentinel), "sentinel", "get-master-addr-by-name", "mymaster"],
+                                       capture_output=True, text=True, timeout=10,
+                                       env=dict(os.environ, REDISCLI_AUTH=local.secret("sentinel-password")))
+        assert str(redis_port) in with_password.stdout, with_password.stdout
+
         count, cookie = count_with(local)
         for expected in (2, 3):
             count, _ = count_with(local, cookie)

@@ -1,0 +1,316 @@
+"""Several hosts: nginx, two app hosts with two session-fcgi instances each, and Redis, each in a
+network namespace of its own on one bridged LAN, with the test's clients on a fifth. Instances
+listen on TCP and let in the nginx host only. Then one app host is cut off mid-traffic, and the
+Redis host is slowed down.
+
+    client  10.77.0.1  ─┐
+    nginx   10.77.0.10 ─┤  bridge br0 in its own namespace ("the switch");
+    app A   10.77.0.21 ─┤  app A and app B: session-fcgi on :9001 and :9002
+    app B   10.77.0.22 ─┤  (--listen 0.0.0.0:PORT --allowed-peers 10.77.0.10)
+    redis   10.77.0.30 ─┘  redis-server :6379, password-protected
+
+Nothing is added to the machine's own namespace; every namespace, veth and process is removed
+afterwards, also when a test fails. Needs root and `ip netns`; run by deploy/test; alone:
+python3 -m pytest Tests/deploy/test_several_hosts.py -q -s (-s prints the measured numbers).
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+import fastcgi_probe
+import netns
+from test_deploy_local import debug_binary
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+ADDRESSES = {"client": "10.77.0.1", "nginx": "10.77.0.10", "a": "10.77.0.21", "b": "10.77.0.22", "redis": "10.77.0.30"}
+PORTS = (9001, 9002)
+NGINX_PORT = 8080
+REDIS_PORT = 6379
+REDIS_TIMEOUT_MS = 300
+# The template's fastcgi_read_timeout and fastcgi_connect_timeout, in seconds.
+READ_TIMEOUT = 5.0
+CONNECT_TIMEOUT = 1.0
+
+REASON = netns.unavailable_reason()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"several hosts in network namespaces: {REASON}")
+
+
+def instances(role=None):
+    return [(ADDRESSES[r], port) for r in ("a", "b") if role in (None, r) for port in PORTS]
+
+
+class Stack:
+    """The five hosts, Redis, the four instances and nginx (rendered by nginx/render)."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.net = netns.Network()
+        try:
+            self._build()
+        except BaseException:
+            self.net.close()
+            raise
+
+    def _build(self):
+        for role in ("client", "nginx", "a", "b", "redis"):
+            self.net.add_host(role, ADDRESSES[role])
+        self.password_file = os.path.join(self.folder, "redis-password")
+        with open(self.password_file, "w") as f:
+            f.write(os.urandom(24).hex())
+        os.chmod(self.password_file, 0o600)
+        self.password = open(self.password_file).read()
+        self.logs = {}
+        self._start_redis()
+        for address, port in instances():
+            self._start_instance(address, port)
+        self._start_nginx()
+        self.wait_until_serving()
+
+    def _start_redis(self):
+        config = os.path.join(self.folder, "redis.conf")
+        with open(config, "w") as f:
+            f.write(f"bind {ADDRESSES['redis']}\nport {REDIS_PORT}\nsave \"\"\nappendonly no\ndir {self.folder}\n"
+                    f"requirepass {self.password}\n")
+        os.chmod(config, 0o600)
+        self.net.start("redis", "redis", ["redis-server", config], os.path.join(self.folder, "redis.log"))
+        deadline = time.time() + 10
+        while time.time() < deadline and self.redis("PING") != "PONG":
+            time.sleep(0.05)
+        assert self.redis("PING") == "PONG", open(os.path.join(self.folder, "redis.log")).read()
+
+    def _start_instance(self, address, port):
+        role = "a" if address == ADDRESSES["a"] else "b"
+        log = os.path.join(self.folder, f"fcgi-{role}-{port}.log")
+        self.logs[(address, port)] = log
+        self.net.start(f"session-fcgi {address}:{port}", role, [
+            debug_binary(), "--listen", f"0.0.0.0:{port}", "--allowed-peers", ADDRESSES["nginx"],
+            "--redis-url", f"redis://{ADDRESSES['redis']}:{REDIS_PORT}", "--redis-password-file", self.password_file,
+            "--redis-timeout-ms", str(REDIS_TIMEOUT_MS), "--threads", "8", "--log-file", log,
+        ], os.path.join(self.folder, f"fcgi-{role}-{port}.out"))
+
+    def _start_nginx(self):
+        state = os.path.join(self.folder, "nginx")
+        os.makedirs(state)
+        env = {"PATH": SYSTEM_PATH, "STATE_DIR": state, "LISTEN": f"{ADDRESSES['nginx']}:{NGINX_PORT}",
+               "FCGI_ADDRESSES": " ".join(f"{a}:{p}" for a, p in instances()), "NGINX_WORKERS": "2",
+               "APP_UPSTREAM": "127.0.0.1:8081"}
+        config = subprocess.run([os.path.join(ROOT, "nginx", "render")], env=env, capture_output=True, text=True, check=True).stdout
+        self.nginx_conf = os.path.join(state, "nginx.conf")
+        with open(self.nginx_conf, "w") as f:
+            f.write(config)
+        self.access_log = os.path.join(state, "nginx-access.log")
+        self.error_log = os.path.join(state, "nginx-error.log")
+        self.net.exec("nginx", "nginx", "-q", "-t", "-p", state, "-c", self.nginx_conf, "-e", self.error_log)
+        self.net.start("nginx", "nginx", ["nginx", "-p", state, "-c", self.nginx_conf, "-e", self.error_log, "-g", "daemon off;"],
+                       os.path.join(self.folder, "nginx.out"))
+
+    def wait_until_serving(self):
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if all(self.livez(address, port) == 200 for address, port in instances()) and self.get("/healthz")[0] == 200:
+                return
+            time.sleep(0.1)
+        raise AssertionError("the stack did not come up: " + self.describe_logs())
+
+    def describe_logs(self):
+        text = []
+        for path in sorted(os.listdir(self.folder)):
+            full = os.path.join(self.folder, path)
+            if os.path.isfile(full) and (path.endswith(".log") or path.endswith(".out")) and "password" not in path:
+                text.append(f"--- {path}\n" + open(full, errors="replace").read()[-2000:])
+        return "\n".join(text)
+
+    def close(self):
+        self.net.close()
+
+    # -- talking to the hosts
+
+    def get(self, path, cookie=None, timeout=15):
+        """A GET through nginx from the client host: (status, body, headers); status 0 when the
+        connection itself failed."""
+        return netns.call_inside(self.net.namespace("client"), http_get, path, cookie, timeout)
+
+    def livez(self, address, port, from_role="nginx"):
+        answer = netns.call_inside(self.net.namespace(from_role), fastcgi_probe.get, address, port, "/livez", 2.0)
+        return answer[0] if answer else None
+
+    def refused_peers(self, address, port):
+        """The instance's count of connections refused by --allowed-peers (its metrics, asked
+        from the nginx host the way nginx's internal metrics server asks)."""
+        answer = netns.call_inside(self.net.namespace("nginx"), fastcgi_probe.get, address, port, "/metrics", 2.0,
+                                   {"SESSION_FCGI_INTERNAL": "1"})
+        assert answer and answer[0] == 200, answer
+        return int(re.search(r'fastcgi_connections_total\{outcome="refused_peer"\} (\d+)', answer[1]).group(1))
+
+    def redis(self, *command):
+        env = {"PATH": SYSTEM_PATH, "REDISCLI_AUTH": self.password}
+        result = subprocess.run([netns.IP, "netns", "exec", self.net.namespace("redis"), "redis-cli", "-h", ADDRESSES["redis"],
+                                 "-p", str(REDIS_PORT), "--no-auth-warning", *command],
+                                env=env, capture_output=True, text=True, timeout=10)
+        return result.stdout.strip()
+
+    def stored_count(self, cookie):
+        value = self.redis("HGET", "sid_" + cookie.split("=", 1)[1], "count")
+        return int(value) if value else None
+
+    def connections_to(self, role):
+        """nginx's established TCP connections to the instances of one app host."""
+        out = self.net.exec("nginx", "ss", "-Htn", "state", "established", "dst", ADDRESSES[role]).stdout
+        return len([line for line in out.splitlines() if line.strip()])
+
+
+def http_get(path, cookie=None, timeout=15):
+    request = urllib.request.Request(f"http://{ADDRESSES['nginx']}:{NGINX_PORT}{path}", headers={"Cookie": cookie} if cookie else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode(), response.headers
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(), error.headers
+    except OSError as error:
+        return 0, repr(error), {}
+
+
+@pytest.fixture
+def stack():
+    folder = tempfile.mkdtemp(prefix="session-hosts-")
+    os.chmod(folder, 0o755)  # nginx's www-data workers reach their temp folders inside
+    try:
+        built = Stack(folder)  # cleans up after itself if it cannot be built
+        try:
+            yield built
+        finally:
+            built.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class Sample:
+    __slots__ = ("client", "target", "began", "ended", "status", "count", "retry_after")
+
+    def __init__(self, client, target, began, ended, status, count, retry_after):
+        self.client, self.target, self.began, self.ended = client, target, began, ended
+        self.status, self.count, self.retry_after = status, count, retry_after
+
+    @property
+    def seconds(self):
+        return self.ended - self.began
+
+
+class Load:
+    """Clients on the client host counting visits on their own sessions through nginx, one
+    request after another, until stopped; every answer recorded with when it began and ended
+    (time.monotonic) and the target's unique query, which the access log repeats."""
+
+    def __init__(self, stack, clients):
+        self.stack = stack
+        self.cookies = []
+        for _ in range(clients):
+            status, body, headers = stack.get("/count")
+            assert status == 200 and json.loads(body)["count"] == 1, body
+            self.cookies.append(headers["Set-Cookie"].split(";")[0])
+        self.samples = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self.run, args=(n,)) for n in range(clients)]
+
+    def run(self, client):
+        with netns.inside(self.stack.net.namespace("client")):
+            n = 0
+            while not self.stopping.is_set():
+                n += 1
+                target = f"/count?c={client}-{n}"
+                began = time.monotonic()
+                status, body, headers = http_get(target, self.cookies[client])
+                ended = time.monotonic()
+                count = json.loads(body)["count"] if status == 200 else None
+                with self.lock:
+                    self.samples.append(Sample(client, target, began, ended, status, count, headers.get("Retry-After")))
+                time.sleep(0.005)
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+    def of(self, client):
+        return sorted((s for s in self.samples if s.client == client), key=lambda s: s.began)
+
+    def check_every_session(self):
+        """Each session's count in Redis is exactly its client's last acknowledged count, and
+        every step between two acknowledged counts is explained: a jump by k + 1 needs at least
+        k failed requests in between (requests whose answer was lost but which did count).
+        Returns how many failed requests counted anyway."""
+        counted_anyway = 0
+        for client, cookie in enumerate(self.cookies):
+            samples = self.of(client)
+            assert samples and samples[-1].status == 200, f"client {client} did not end on a success"
+            last, failed = 1, 0
+            for sample in samples:
+                if sample.status != 200:
+                    failed += 1
+                    continue
+                jump = sample.count - last - 1
+                assert 0 <= jump <= failed, f"client {client}: {last} -> {sample.count} with {failed} failed requests between"
+                counted_anyway += jump
+                last, failed = sample.count, 0
+            assert self.stack.stored_count(cookie) == last, f"client {client}: Redis has {self.stack.stored_count(cookie)}, client saw {last}"
+        return counted_anyway
+
+
+ACCESS = re.compile(r'"GET (?P<target>\S+) HTTP/1\.1" (?P<status>\d+) .* upstream="(?P<upstreams>[^"]*)" '
+                    r'upstream_status="(?P<statuses>[^"]*)"')
+
+
+def access_log(stack):
+    """target -> (status, [instances tried], [what each answered])"""
+    entries = {}
+    for line in open(stack.access_log, errors="replace"):
+        match = ACCESS.search(line)
+        if match:
+            entries[match["target"]] = (int(match["status"]), [u.strip() for u in match["upstreams"].split(",")],
+                                        [s.strip() for s in match["statuses"].split(",")])
+    return entries
+
+
+def statuses(samples):
+    counts = {}
+    for sample in samples:
+        counts[sample.status] = counts.get(sample.status, 0) + 1
+    return " ".join(f"{status}×{n}" for status, n in sorted(counts.items()))
+
+
+def test_instances_listen_on_tcp_and_refuse_every_peer_but_the_nginx_host(stack):
+    for address, port in instances():
+        assert stack.livez(address, port, from_role="nginx") == 200, f"nginx's host cannot reach {address}:{port}"
+    # The Redis host and the client host reach every instance's port (same LAN), and each is
+    # closed at once, before a byte of FastCGI is answered.
+    for role in ("redis", "client"):
+        for address, port in instances():
+            assert stack.livez(address, port, from_role=role) is None, f"{role} host was answered by {address}:{port}"
+    for address, port in instances():
+        assert stack.refused_peers(address, port) == 2, f"{address}:{port}"
+        # Refusals are logged at most once a second: the first one names the Redis host.
+        log = open(stack.logs[(address, port)]).read()
+        assert f"refused a FastCGI connection from {ADDRESSES['redis']}: not an allowed peer" in log, log
+    # Through nginx everything works, and every instance takes its share.
+    for n in range(8):
+        assert stack.get(f"/healthz?n={n}")[0] == 200
+    served = {upstreams[-1] for target, (status, upstreams, _) in access_log(stack).items() if target.startswith("/healthz?") and status == 200}
+    assert served >= {f"{a}:{p}" for a, p in instances()}, served

@@ -10,10 +10,10 @@ established connections alike. Nothing is dropped or changed; only the verdict w
 
     delay_line.py QUEUE DELAY_MS
 
-Prints "ready" once bound to the queue. On SIGTERM it lets every held packet go at once and
-exits (delete the iptables rule first, or new packets are dropped while nobody listens... unless
-the rule has --queue-bypass, which accepts them). Talks netlink itself (nfnetlink_queue), so
-it needs nothing beyond Python and the kernel's NETFILTER_NETLINK_QUEUE.
+Prints "ready" once bound to the queue. On SIGTERM it lets every packet it holds go at once and
+exits; delete the iptables rule first (with --queue-bypass, packets queued while nothing is
+bound pass undelayed instead of being dropped). It talks netlink itself (nfnetlink_queue), so
+it needs nothing beyond Python and a kernel with NETFILTER_NETLINK_QUEUE.
 """
 import collections
 import select

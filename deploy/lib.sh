@@ -1,7 +1,8 @@
 # Shared helpers for deploy/local, deploy/test and bench/. Source it; it defines functions only.
 
-# Debian packages the project needs at run time and for its tests.
-SESSION_STORE_PACKAGES=(libfcgi-dev libfcgi-bin libhiredis-dev libssl-dev redis-server redis-sentinel redis-tools nginx-light spawn-fcgi curl wrk python3 openssl)
+# Debian packages the project needs at run time and for its tests (iproute2: ip netns, veth and
+# tc for the several-hosts test).
+SESSION_STORE_PACKAGES=(libfcgi-dev libfcgi-bin libhiredis-dev libssl-dev redis-server redis-sentinel redis-tools nginx-light spawn-fcgi curl wrk python3 openssl iproute2)
 
 log() { printf '%s\n' "$*" >&2; }
 

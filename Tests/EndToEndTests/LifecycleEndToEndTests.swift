@@ -195,7 +195,7 @@ final class LifecycleEndToEndTests: XCTestCase {
         XCTAssertEqual(logout.header("Cache-Control"), "no-store")
         group.wait()
         XCTAssertEqual(try stack.get("/me", cookie: session.cookie).status, 401)
-        XCTAssertEqual(try stack.redis.connection().send(RedisCommand("EXISTS", "sid_" + id)).integer, 0,
+        XCTAssertEqual(try stack.redisSend(RedisCommand("EXISTS", "sid_" + id), key: "sid_" + id).integer, 0,
                        "a write that raced the logout brought the session back")
     }
 
@@ -304,11 +304,11 @@ final class LifecycleEndToEndTests: XCTestCase {
         XCTAssertEqual(signed.count, 32 + 1 + 43)
         XCTAssertEqual(try stack.get("/me", cookie: session.cookie).status, 200)
         let id = String(signed.prefix(32))
-        try stack.redis.resetStatistics()
+        try stack.resetRedisStatistics()
         for forged in ["sid=\(id)", "sid=\(id).\(String(repeating: "A", count: 43))", "sid=\(SessionIDs.random()).\(signed.suffix(43))"] {
             XCTAssertEqual(try stack.get("/me", cookie: forged).status, 401, forged)
         }
-        let calls = try stack.redis.commandCalls()
+        let calls = try stack.redisCommandCalls()
         XCTAssertNil(calls["evalsha"], "a forged cookie reached Redis: \(calls)")
         XCTAssertNil(calls["eval"])
     }

@@ -1,4 +1,5 @@
 import Foundation
+import RedisClient
 
 /// The whole service on free loopback ports: a private redis-server, `instanceCount`
 /// session-fcgi instances started by spawn-fcgi (on TCP ports, or on Unix sockets), and nginx
@@ -24,6 +25,8 @@ public final class SessionStack: @unchecked Sendable {
     /// The Redis options the instances get besides `--redis-url` (TLS files, a password file):
     /// what a command-line tool needs to reach the same Redis.
     public let redisArguments: [String]
+    /// The deployment SESSION_TEST_REDIS chose, when the test brought no Redis of its own.
+    public let deployment: EndToEndRedis?
     public let nginxPort: Int
     /// Ports of the instances (empty when they listen on Unix sockets).
     public let instancePorts: [Int]
@@ -54,11 +57,13 @@ public final class SessionStack: @unchecked Sendable {
         if let redis {
             self.redis = redis
             self.redisURL = redisURL ?? redis.url
+            deployment = nil
         } else {
-            let chosen = try EndToEndRedis.start(redisURL == nil ? nil : .plain)
+            let chosen = try EndToEndRedis(redisURL == nil ? nil : .plain)
             self.redis = chosen.server
             self.redisURL = redisURL ?? chosen.url
             if redisURL == nil { redisArguments = chosen.instanceArguments }
+            deployment = redisURL == nil ? chosen : nil
         }
         self.redisArguments = redisArguments
         nginxPort = FreePort.next()
@@ -229,6 +234,27 @@ public final class SessionStack: @unchecked Sendable {
         for (_, instance) in instances { instance.stop() }
         instances = [:]
         redis.stop()
+        deployment?.stop()
+    }
+
+    // MARK: - Inspecting the Redis the instances use (any SESSION_TEST_REDIS mode)
+
+    /// One command where `key` lives.
+    @discardableResult
+    public func redisSend(_ command: RedisCommand, key: String) throws -> RedisReply {
+        if let deployment { return try deployment.send(command, key: key) }
+        return try redis.connection().send(command)
+    }
+
+    /// Resets `INFO commandstats` wherever the instances' commands run.
+    public func resetRedisStatistics() throws {
+        if let deployment { try deployment.resetStatistics() } else { try redis.resetStatistics() }
+    }
+
+    /// Calls per command wherever the instances' commands run (summed over masters).
+    public func redisCommandCalls() throws -> [String: Int] {
+        if let deployment { return try deployment.commandCalls() }
+        return try redis.commandCalls()
     }
 
     deinit {

@@ -27,6 +27,9 @@ public final class RedisClient {
     public let configuration: RedisConfiguration
     private var tlsContext: TLSContext?
     private var connections: [RedisAddress: RedisConnection] = [:]
+    /// A single-node deployment's one connection, kept at hand: the hot path then makes no
+    /// dictionary look-up.
+    private var singleNode: RedisConnection?
     private var sentinelConnections: [RedisAddress: RedisConnection] = [:]
     private var slotMap = ClusterSlotMap()
     private var slotMapStale = true
@@ -45,6 +48,9 @@ public final class RedisClient {
     /// Nodes written to since the last `waitForReplicas`, with the connection (its
     /// `connectionsOpened`) that carried the writes; `-1` when several did.
     private var writtenNodes: [RedisAddress: Int] = [:]
+    /// The node and connection noted last in `writtenNodes`: noting them again changes nothing,
+    /// so the usual case (every command to the same node) skips the look-up.
+    private var lastNoted: (address: RedisAddress, carrier: Int)?
     private var replicaCounts: [RedisAddress: (count: Int, checkedAt: UInt64)] = [:]
     /// Whether any node of the deployment was ever seen with a replica (sticky: a replica that
     /// is down later makes a wait fall short, it does not make waiting pointless).
@@ -82,8 +88,9 @@ public final class RedisClient {
         guard items.allSatisfy({ $0.command.count > 0 }) else { throw .invalidCommand }
         switch configuration.topology {
         case .single(let address):
-            let replies = try connection(address).pipeline(items.map(\.command))
-            noteWrite(address)
+            let connection = try singleConnection(address)
+            let replies = try connection.pipeline(items.map(\.command))
+            noteWrite(address, carrier: connection.connectionsOpened)
             return replies
         case .sentinel(let sentinels, let name):
             return try sentinelExecute(items.map(\.command), sentinels: sentinels, name: name)
@@ -94,8 +101,11 @@ public final class RedisClient {
 
     /// Runs `script` (`EVALSHA`, `EVAL` once after `NOSCRIPT`) on the node owning `routingKey`;
     /// `addArguments` appends the keys, then the other arguments. A server error reply other than
-    /// `NOSCRIPT` is thrown as `.server`. Builds the command in a reused buffer (the hot path).
-    public func run(_ script: RedisScript, keyCount: Int, routingKey: String, _ addArguments: (inout RedisCommand) -> Void) throws(RedisError) -> RedisReply {
+    /// `NOSCRIPT` is thrown as `.server`. Builds the command in a reused buffer (the hot path);
+    /// `routingKey` is only evaluated on a cluster, the one topology that routes by key, so a
+    /// caller that writes the key straight into the command builds no key string otherwise.
+    public func run(_ script: RedisScript, keyCount: Int, routingKey: @autoclosure () -> String,
+                    _ addArguments: (inout RedisCommand) -> Void) throws(RedisError) -> RedisReply {
         var command = scratch
         scratch = RedisCommand()
         command.removeAll()
@@ -103,7 +113,7 @@ public final class RedisClient {
         command.append(script.sha1)
         command.append(keyCount)
         addArguments(&command)
-        let sent = Result { () throws(RedisError) in try execute(command, key: routingKey) }
+        let sent = Result { () throws(RedisError) in try execute(command, key: routingKey()) }
         scratch = command
         let reply = try sent.get()
         if let error = reply.serverError {
@@ -113,7 +123,7 @@ public final class RedisClient {
             full.append(script.source)
             full.append(keyCount)
             addArguments(&full)
-            let retried = try execute(full, key: routingKey)
+            let retried = try execute(full, key: routingKey())
             if let error = retried.serverError { throw .server(error) }
             return retried
         }
@@ -148,6 +158,7 @@ public final class RedisClient {
     public func waitForReplicas(_ replicas: Int?, timeoutMilliseconds: Int) throws(RedisError) -> ReplicationOutcome {
         let nodes = writtenNodes
         writtenNodes = [:]
+        lastNoted = nil
         // How many replicas each node must show (this may reload the map or ask ROLE) …
         var asks: [(node: RedisAddress, carrier: Int, required: Int)] = []
         for (node, carrier) in nodes {
@@ -236,16 +247,17 @@ public final class RedisClient {
 
     // MARK: - Routing
 
-    private func execute(_ command: RedisCommand, key: String?) throws(RedisError) -> RedisReply {
+    private func execute(_ command: RedisCommand, key: @autoclosure () -> String?) throws(RedisError) -> RedisReply {
         switch configuration.topology {
         case .single(let address):
-            let reply = try connection(address).send(command)
-            noteWrite(address)
+            let connection = try singleConnection(address)
+            let reply = try connection.send(command)
+            noteWrite(address, carrier: connection.connectionsOpened)
             return reply
         case .sentinel(let sentinels, let name):
             return try sentinelExecute([command], sentinels: sentinels, name: name)[0]
         case .cluster:
-            return try clusterExecute(command, slot: key.map { HashSlot.of($0) })
+            return try clusterExecute(command, slot: key().map { HashSlot.of($0) })
         }
     }
 
@@ -259,6 +271,13 @@ public final class RedisClient {
             guard let any = slotMap.masters.first ?? seeds.first else { throw .connectFailed("no cluster node known") }
             return any
         }
+    }
+
+    private func singleConnection(_ address: RedisAddress) throws(RedisError) -> RedisConnection {
+        if let singleNode { return singleNode }
+        let created = try connection(address)
+        singleNode = created
+        return created
     }
 
     private func connection(_ address: RedisAddress) throws(RedisError) -> RedisConnection {
@@ -303,7 +322,7 @@ public final class RedisClient {
                 }
                 throw error
             }
-            noteWrite(target)
+            noteWrite(target, carrier: connection.connectionsOpened)
             if !suspects.isEmpty { suspects.remove(target) }
             guard let error = reply.serverError else { return reply }
             if let redirect = ClusterRedirect(error, answeredBy: target), redirects < 5 {
@@ -358,9 +377,10 @@ public final class RedisClient {
             for target in order {
                 current = target
                 let indices = groups[target, default: []]
-                for (index, reply) in zip(indices, try connection(target).readReplies(indices.count)) { replies[index] = reply }
+                let connection = try self.connection(target)
+                for (index, reply) in zip(indices, try connection.readReplies(indices.count)) { replies[index] = reply }
                 unread.removeFirst()
-                noteWrite(target)
+                noteWrite(target, carrier: connection.connectionsOpened)
             }
         } catch {
             for target in unread { connections[target]?.close() }
@@ -562,7 +582,14 @@ public final class RedisClient {
 
     /// Remembers that `address` took a command (maybe a write) on its current connection.
     private func noteWrite(_ address: RedisAddress) {
-        let carrier = connections[address]?.connectionsOpened ?? -1
+        noteWrite(address, carrier: connections[address]?.connectionsOpened ?? -1)
+    }
+
+    /// Remembers that `address` took a command on the connection numbered `carrier` (its
+    /// `connectionsOpened` after the command).
+    private func noteWrite(_ address: RedisAddress, carrier: Int) {
+        if let last = lastNoted, last.carrier == carrier, last.address == address { return }
+        lastNoted = (address, carrier)
         if let earlier = writtenNodes[address], earlier != carrier {
             writtenNodes[address] = -1
         } else {

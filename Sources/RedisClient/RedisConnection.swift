@@ -57,7 +57,7 @@ public final class RedisConnection {
     /// `.error(…)`; only connection-level failures throw.
     public func send(_ command: RedisCommand) throws(RedisError) -> RedisReply {
         guard command.count > 0 else { throw .invalidCommand }
-        try write([command])
+        try write { output in Self.appendRESP(command, to: &output) }
         return try readReply()
     }
 
@@ -72,9 +72,16 @@ public final class RedisConnection {
     /// Writes `commands` in one write without reading (the first half of a pipeline spread
     /// over several servers: write to all, then read from each).
     func write(_ commands: [RedisCommand]) throws(RedisError) {
+        try write { output in
+            for command in commands { Self.appendRESP(command, to: &output) }
+        }
+    }
+
+    /// One write of what `serialize` puts in the reused output buffer.
+    private func write(_ serialize: (inout [UInt8]) -> Void) throws(RedisError) {
         let transport = try usableTransport()
         output.removeAll(keepingCapacity: true)
-        for command in commands { Self.appendRESP(command, to: &output) }
+        serialize(&output)
         let written = output.withUnsafeBytes { bytes in Result { () throws(RedisError) in try transport.writeAll(bytes) } }
         if case .failure(let error) = written { throw drop(error) }
         if output.capacity > 256 * 1024 { output = [] }
@@ -257,17 +264,23 @@ public final class RedisConnection {
         }
     }
 
+    /// `value` in decimal and CRLF; the digits are written backwards on the stack and copied
+    /// once (this runs for every argument of every command).
     private static func appendDecimal(_ value: Int, to output: inout [UInt8]) {
-        if value < 10 {
+        if value >= 0 && value < 10 {
             output.append(UInt8(ascii: "0") + UInt8(value))
         } else {
-            var digits: [UInt8] = []
-            var rest = value
-            while rest > 0 {
-                digits.append(UInt8(ascii: "0") + UInt8(rest % 10))
-                rest /= 10
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+                var rest = value.magnitude
+                var index = digits.count
+                repeat {
+                    index -= 1
+                    digits[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                } while rest > 0
+                if value < 0 { output.append(UInt8(ascii: "-")) }
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: digits[index...]))
             }
-            output.append(contentsOf: digits.reversed())
         }
         output.append(13)
         output.append(10)

@@ -26,9 +26,21 @@ enum JSON {
         bytes.append(contentsOf: "{\"".utf8)
         bytes.append(contentsOf: key.utf8)
         bytes.append(contentsOf: "\":".utf8)
-        bytes.append(contentsOf: String(value).utf8)
+        appendDecimal(value, to: &bytes)
         bytes.append(UInt8(ascii: "}"))
         return bytes
+    }
+
+    /// `value` in decimal, without making a String.
+    static func appendDecimal(_ value: Int64, to bytes: inout [UInt8]) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        let start = bytes.count
+        repeat {
+            bytes.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        bytes[start...].reverse()
     }
 
     /// `{"key":"value",…}` with keys sorted, for string maps.

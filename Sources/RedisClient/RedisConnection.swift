@@ -18,13 +18,15 @@ public final class RedisConnection {
     private let tlsContext: TLSContext?
     private var transport: (any RedisTransport)?
     private var reader: UnsafeMutablePointer<redisReader>?
+    /// Where `reader` builds replies (it outlives every reader made for it).
+    private let replies = RedisReplyBuilder()
     /// Monotonic time of the last reply, in nanoseconds.
     private var lastUsed: UInt64 = 0
     /// A connection idle for longer than this is checked before reuse (one `poll`); a busy
     /// connection is not, which keeps a syscall off the hot path.
     public var idleCheckNanoseconds: UInt64 = 100_000_000
     /// Commands are serialized here before one write; reused, shrunk back after large use.
-    private var output: [UInt8] = []
+    private var output = RESPBuffer()
     private var input = [UInt8](repeating: 0, count: 16 * 1024)
     /// A command buffer lent to `run(_:keyCount:_:)` and given back, so its storage is reused.
     private var scratch = RedisCommand(reservingBytes: 256, arguments: 12)
@@ -57,7 +59,7 @@ public final class RedisConnection {
     /// `.error(…)`; only connection-level failures throw.
     public func send(_ command: RedisCommand) throws(RedisError) -> RedisReply {
         guard command.count > 0 else { throw .invalidCommand }
-        try write { output in Self.appendRESP(command, to: &output) }
+        try write { output in output.append(command) }
         return try readReply()
     }
 
@@ -73,18 +75,19 @@ public final class RedisConnection {
     /// over several servers: write to all, then read from each).
     func write(_ commands: [RedisCommand]) throws(RedisError) {
         try write { output in
-            for command in commands { Self.appendRESP(command, to: &output) }
+            for command in commands { output.append(command) }
         }
     }
 
     /// One write of what `serialize` puts in the reused output buffer.
-    private func write(_ serialize: (inout [UInt8]) -> Void) throws(RedisError) {
+    private func write(_ serialize: (inout RESPBuffer) -> Void) throws(RedisError) {
         let transport = try usableTransport()
-        output.removeAll(keepingCapacity: true)
+        output.removeAll()
         serialize(&output)
-        let written = output.withUnsafeBytes { bytes in Result { () throws(RedisError) in try transport.writeAll(bytes) } }
+        let written = Result { () throws(RedisError) in try transport.writeAll(output.bytes) }
+        // Back to the usual size after an unusually large command.
+        output.removeAll()
         if case .failure(let error) = written { throw drop(error) }
-        if output.capacity > 256 * 1024 { output = [] }
     }
 
     /// Reads `count` replies of commands written before.
@@ -123,10 +126,10 @@ public final class RedisConnection {
             guard redisReaderGetReply(reader, &raw) == REDIS_OK else {
                 throw drop(.connectionLost("protocol error: \(Self.readerError(reader))"))
             }
-            if let raw {
-                defer { freeReplyObject(raw) }
+            if raw != nil {
+                guard let reply = replies.takeReply() else { throw drop(.connectionLost("protocol error: a reply without a value")) }
                 lastUsed = Deadline.now()
-                return RedisReply(copying: raw.assumingMemoryBound(to: redisReply.self))
+                return reply
             }
             let read = input.withUnsafeMutableBytes { buffer in Result { () throws(RedisError) in try transport.read(into: buffer) } }
             let count: Int
@@ -196,7 +199,7 @@ public final class RedisConnection {
         } else {
             fresh = socket
         }
-        guard let reader = redisReaderCreate() else {
+        guard let reader = replies.makeReader() else {
             fresh.close()
             throw .connectFailed("cannot allocate a reply reader")
         }
@@ -229,9 +232,9 @@ public final class RedisConnection {
         if endpoint.database != 0 { commands.append(RedisCommand("SELECT", String(endpoint.database))) }
         if commands.isEmpty && endpoint.tls != nil { commands.append(RedisCommand("PING")) }
         guard !commands.isEmpty, let transport else { return }
-        output.removeAll(keepingCapacity: true)
-        for command in commands { Self.appendRESP(command, to: &output) }
-        try output.withUnsafeBytes { bytes in Result { () throws(RedisError) in try transport.writeAll(bytes) } }.get()
+        output.removeAll()
+        for command in commands { output.append(command) }
+        try transport.writeAll(output.bytes)
         for _ in commands {
             if let error = try readReply().serverError { throw .server(error) }
         }
@@ -245,45 +248,6 @@ public final class RedisConnection {
 
     private static func readerError(_ reader: UnsafeMutablePointer<redisReader>) -> String {
         withUnsafeBytes(of: reader.pointee.errstr) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
-    }
-
-    /// RESP: `*<n>\r\n` then `$<length>\r\n<bytes>\r\n` per argument (binary-safe).
-    static func appendRESP(_ command: RedisCommand, to output: inout [UInt8]) {
-        output.append(UInt8(ascii: "*"))
-        appendDecimal(command.count, to: &output)
-        command.bytes.withUnsafeBufferPointer { bytes in
-            var offset = 0
-            for length in command.lengths {
-                output.append(UInt8(ascii: "$"))
-                appendDecimal(length, to: &output)
-                if length > 0 { output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[offset..<offset + length])) }
-                output.append(13)
-                output.append(10)
-                offset += length
-            }
-        }
-    }
-
-    /// `value` in decimal and CRLF; the digits are written backwards on the stack and copied
-    /// once (this runs for every argument of every command).
-    private static func appendDecimal(_ value: Int, to output: inout [UInt8]) {
-        if value >= 0 && value < 10 {
-            output.append(UInt8(ascii: "0") + UInt8(value))
-        } else {
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-                var rest = value.magnitude
-                var index = digits.count
-                repeat {
-                    index -= 1
-                    digits[index] = UInt8(ascii: "0") + UInt8(rest % 10)
-                    rest /= 10
-                } while rest > 0
-                if value < 0 { output.append(UInt8(ascii: "-")) }
-                output.append(contentsOf: UnsafeBufferPointer(rebasing: digits[index...]))
-            }
-        }
-        output.append(13)
-        output.append(10)
     }
 }
 

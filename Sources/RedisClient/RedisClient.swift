@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// A client for one Redis deployment — a single node, a Redis Cluster, or the master that
 /// Redis Sentinel names — used from one thread (one per worker). Every command carries the key
@@ -59,8 +60,10 @@ public final class RedisClient {
     private var lastReplicaCheck: UInt64 = 0
     /// A command buffer reused by `run(_:keyCount:routingKey:_:)`, the hot path.
     private var scratch = RedisCommand(reservingBytes: 256, arguments: 12)
-    /// What happened, for logs and metrics.
-    public private(set) var statistics = RedisClientStatistics()
+    /// What happened, for metrics: readable from any thread while this client works.
+    public let counters = RedisClientCounters()
+    /// Routing events so far (a view of `counters`, for tests and logs).
+    public var statistics: RedisClientStatistics { RedisClientStatistics(counters) }
 
     public init(configuration: RedisConfiguration) {
         self.configuration = configuration
@@ -118,6 +121,7 @@ public final class RedisClient {
         let reply = try sent.get()
         if let error = reply.serverError {
             guard error.code == "NOSCRIPT" else { throw .server(error) }
+            RedisClientCounters.bump(counters.scriptReloads)
             var full = RedisCommand(reservingBytes: script.source.utf8.count + 160, arguments: 8)
             full.append("EVAL")
             full.append(script.source)
@@ -144,6 +148,7 @@ public final class RedisClient {
         var replies = try pipeline(calls.map { ($0.command("EVALSHA", $0.script.sha1), $0.routingKey) })
         let missing = replies.indices.filter { replies[$0].serverError?.code == "NOSCRIPT" }
         guard !missing.isEmpty else { return replies }
+        RedisClientCounters.bump(counters.scriptReloads, by: missing.count)
         let retried = try pipeline(missing.map { (calls[$0].command("EVAL", calls[$0].script.source), calls[$0].routingKey) })
         for (index, reply) in zip(missing, retried) { replies[index] = reply }
         return replies
@@ -193,8 +198,8 @@ public final class RedisClient {
         }
         var outcome = ReplicationOutcome(required: 0, acknowledged: 0)
         for (index, ask) in asks.enumerated() {
-            statistics.waits += 1
-            if acknowledged[index] < ask.required { statistics.waitShortfalls += 1 }
+            RedisClientCounters.bump(counters.waits)
+            if acknowledged[index] < ask.required { RedisClientCounters.bump(counters.waitShortfalls) }
             let candidate = ReplicationOutcome(required: ask.required, acknowledged: Int(acknowledged[index]))
             if outcome.required == 0 || candidate.shortfall > outcome.shortfall { outcome = candidate }
         }
@@ -282,7 +287,7 @@ public final class RedisClient {
 
     private func connection(_ address: RedisAddress) throws(RedisError) -> RedisConnection {
         if let existing = connections[address] { return existing }
-        let created = RedisConnection(endpoint: configuration.endpoint(address), tlsContext: try sharedTLSContext())
+        let created = RedisConnection(endpoint: configuration.endpoint(address), tlsContext: try sharedTLSContext(), counters: counters)
         connections[address] = created
         return created
     }
@@ -329,18 +334,18 @@ public final class RedisClient {
                 redirects += 1
                 switch redirect.kind {
                 case .moved:
-                    statistics.moved += 1
+                    RedisClientCounters.bump(counters.moved)
                     slotMap.move(redirect.slot, to: redirect.address)
                     slotMapStale = true
                     asking = nil
                 case .ask:
-                    statistics.asked += 1
+                    RedisClientCounters.bump(counters.asked)
                     asking = redirect.address
                 }
                 continue
             }
             if error.code == "TRYAGAIN" || error.code == "CLUSTERDOWN", !deadline.hasPassed {
-                statistics.tryAgains += 1
+                RedisClientCounters.bump(counters.clusterRetries)
                 if error.code == "CLUSTERDOWN" { slotMapStale = true }
                 usleep(UInt32(min(25, max(1, deadline.remainingMilliseconds))) * 1000)
                 asking = nil
@@ -424,7 +429,7 @@ public final class RedisClient {
                 slotMapStale = false
                 suspects.remove(address)
                 if map.hasReplicas { replicatedDeployment = true }
-                statistics.slotMapRefreshes += 1
+                RedisClientCounters.bump(counters.slotMapRefreshes)
                 for (known, connection) in connections where !map.masters.contains(known) {
                     connection.close()
                     connections[known] = nil
@@ -531,7 +536,7 @@ public final class RedisClient {
                     replicatedDeployment = true
                 }
             }
-            statistics.masterResolutions += 1
+            RedisClientCounters.bump(counters.masterResolutions)
             master = candidate
             masterCheckedAt = Deadline.now()
             return candidate
@@ -543,7 +548,7 @@ public final class RedisClient {
     /// Sentinel that answers moves to the front of `sentinelOrder`, one that fails to the back.
     private func askSentinel(_ sentinel: RedisAddress, _ name: String) throws(RedisError) -> RedisAddress? {
         let reply: RedisReply
-        statistics.sentinelQueries += 1
+        RedisClientCounters.bump(counters.sentinelQueries)
         do {
             reply = try sentinelConnection(sentinel).send(RedisCommand("SENTINEL", "get-master-addr-by-name", name))
         } catch {
@@ -566,7 +571,7 @@ public final class RedisClient {
         endpoint.username = nil
         endpoint.password = nil
         endpoint.database = 0
-        let created = RedisConnection(endpoint: endpoint, tlsContext: try? sharedTLSContext())
+        let created = RedisConnection(endpoint: endpoint, tlsContext: try? sharedTLSContext(), counters: counters, countsRoundTrips: false)
         sentinelConnections[address] = created
         return created
     }
@@ -646,10 +651,11 @@ public struct ReplicationOutcome: Equatable, Sendable {
     var shortfall: Int { max(0, required - acknowledged) }
 }
 
-/// Counters of routing events, for logs and metrics.
+/// Routing events of one client, as counted so far.
 public struct RedisClientStatistics: Equatable, Sendable {
     public var moved = 0
     public var asked = 0
+    /// `TRYAGAIN` and `CLUSTERDOWN` answers waited out.
     public var tryAgains = 0
     public var slotMapRefreshes = 0
     public var masterResolutions = 0
@@ -659,4 +665,15 @@ public struct RedisClientStatistics: Equatable, Sendable {
     public var waitShortfalls = 0
 
     public init() {}
+
+    init(_ counters: RedisClientCounters) {
+        moved = counters.moved.load(ordering: .relaxed)
+        asked = counters.asked.load(ordering: .relaxed)
+        tryAgains = counters.clusterRetries.load(ordering: .relaxed)
+        slotMapRefreshes = counters.slotMapRefreshes.load(ordering: .relaxed)
+        masterResolutions = counters.masterResolutions.load(ordering: .relaxed)
+        sentinelQueries = counters.sentinelQueries.load(ordering: .relaxed)
+        waits = counters.waits.load(ordering: .relaxed)
+        waitShortfalls = counters.waitShortfalls.load(ordering: .relaxed)
+    }
 }

@@ -38,16 +38,25 @@ public final class RedisConnection {
     private var lastConnectFailure = ""
     /// How many connections this object has made, for tests and metrics.
     public private(set) var connectionsOpened = 0
+    /// Where round trips, failures and reconnects are counted (the owning client's counters).
+    let counters: RedisClientCounters
+    /// Whether commands on this connection count as round trips (not for a Sentinel).
+    private let countsRoundTrips: Bool
+    /// Set while a new connection's handshake runs: its failure is counted once, as a connect
+    /// failure, by `usableTransport`.
+    private var handshaking = false
 
     /// A connection to `endpoint`. TLS endpoints get their own TLS context unless one is given
     /// (a `RedisClient` shares one among its connections).
     public convenience init(endpoint: RedisEndpoint) {
-        self.init(endpoint: endpoint, tlsContext: nil)
+        self.init(endpoint: endpoint, tlsContext: nil, counters: RedisClientCounters())
     }
 
-    init(endpoint: RedisEndpoint, tlsContext: TLSContext?) {
+    init(endpoint: RedisEndpoint, tlsContext: TLSContext?, counters: RedisClientCounters, countsRoundTrips: Bool = true) {
         self.endpoint = endpoint
         self.tlsContext = tlsContext
+        self.counters = counters
+        self.countsRoundTrips = countsRoundTrips
     }
 
     deinit { close() }
@@ -88,6 +97,7 @@ public final class RedisConnection {
         // Back to the usual size after an unusually large command.
         output.removeAll()
         if case .failure(let error) = written { throw drop(error) }
+        if countsRoundTrips { RedisClientCounters.bump(counters.roundTrips) }
     }
 
     /// Reads `count` replies of commands written before.
@@ -129,6 +139,9 @@ public final class RedisConnection {
             if raw != nil {
                 guard let reply = replies.takeReply() else { throw drop(.connectionLost("protocol error: a reply without a value")) }
                 lastUsed = Deadline.now()
+                if case .error(let error) = reply, !Self.expectedErrorCodes.contains(error.code) {
+                    RedisClientCounters.bump(counters.serverErrors)
+                }
                 return reply
             }
             let read = input.withUnsafeMutableBytes { buffer in Result { () throws(RedisError) in try transport.read(into: buffer) } }
@@ -143,6 +156,10 @@ public final class RedisConnection {
             guard fed == REDIS_OK else { throw drop(.connectionLost("reader refused input")) }
         }
     }
+
+    /// Error replies that are part of normal operation, counted by the client where it acts on
+    /// them (redirections, cluster retries, script reloads) rather than as server errors.
+    static let expectedErrorCodes: Set<String> = ["MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "NOSCRIPT"]
 
     // MARK: - Connecting
 
@@ -165,6 +182,7 @@ public final class RedisConnection {
         if hasUsableTransport(), let transport { return transport }
         let now = Deadline.now()
         guard now >= nextConnectAllowed else {
+            RedisClientCounters.bump(counters.connectFailures)
             throw .connectFailed("\(endpoint.address): unreachable moments ago (\(lastConnectFailure)), retrying in at most \(backoffMilliseconds) ms")
         }
         do throws(RedisError) {
@@ -174,6 +192,8 @@ public final class RedisConnection {
             nextConnectAllowed = 0
             return fresh
         } catch {
+            // (A refused AUTH or SELECT was counted as the error reply it is.)
+            counters.count(error)
             failedConnects += 1
             if case .connectFailed(let why) = error { lastConnectFailure = why } else { lastConnectFailure = error.description }
             if failedConnects >= 2 {
@@ -207,8 +227,11 @@ public final class RedisConnection {
         self.reader = reader
         lastUsed = Deadline.now()
         connectionsOpened += 1
+        handshaking = true
+        defer { handshaking = false }
         do throws(RedisError) {
             try handshake()
+            if connectionsOpened > 1 { RedisClientCounters.bump(counters.reconnects) }
         } catch {
             close()
             if endpoint.tls != nil, case .connectionLost(let why) = error {
@@ -235,14 +258,16 @@ public final class RedisConnection {
         output.removeAll()
         for command in commands { output.append(command) }
         try transport.writeAll(output.bytes)
+        if countsRoundTrips { RedisClientCounters.bump(counters.roundTrips) }
         for _ in commands {
             if let error = try readReply().serverError { throw .server(error) }
         }
     }
 
-    /// Drops the transport after an error and returns the error.
+    /// Drops the transport after an error, counts it, and returns it.
     private func drop(_ error: RedisError) -> RedisError {
         close()
+        if !handshaking { counters.count(error) }
         return error
     }
 

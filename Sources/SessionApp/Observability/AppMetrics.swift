@@ -5,7 +5,8 @@ import Prometheus
 /// The application's metrics, in one Prometheus registry per process: session lifecycle
 /// events, ids refused, store errors and replica waits (rare events, swift-metrics counters).
 /// Requests by route and status and their latency (`requests`, counted per worker without a
-/// lock) and the FastCGI server's connection counters are added at scrape time.
+/// lock), the Redis clients' counters (`redis`, likewise) and the FastCGI server's connection
+/// counters are added at scrape time.
 final class AppMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
@@ -17,6 +18,8 @@ final class AppMetrics: Sendable {
     private let replication: [String: CoreMetrics.Counter]
     /// Requests and their latency, per worker, summed at scrape time.
     let requests = RequestStatistics()
+    /// Each worker's Redis client counters, summed at scrape time.
+    let redis = RedisClientMetrics()
 
     static let eventNames = ["created", "rotated", "destroyed", "revoked", "login", "login_refused"]
     static let refusalNames = ["unknown", "forged", "superseded"]
@@ -54,6 +57,7 @@ final class AppMetrics: Sendable {
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         buffer.append(contentsOf: requests.exposition().utf8)
+        buffer.append(contentsOf: redis.exposition().utf8)
         buffer.append(contentsOf: extra.utf8)
         return buffer
     }

@@ -104,10 +104,10 @@ public struct FastCGIParams: Sendable, ExpressibleByDictionaryLiteral {
         var name = name
         try name.withUTF8 { wanted in
             try bytes.withUnsafeBufferPointer { buffer in
+                guard let base = buffer.baseAddress, let wantedBase = wanted.baseAddress else { return }
                 for entry in entries where Int(entry.nameLength) == wanted.count {
-                    let nameRange = Int(entry.nameStart)..<Int(entry.nameStart + entry.nameLength)
-                    guard UnsafeBufferPointer(rebasing: buffer[nameRange]).elementsEqual(wanted) else { continue }
-                    try body(UnsafeBufferPointer(rebasing: buffer[Int(entry.valueStart)..<Int(entry.valueStart + entry.valueLength)]))
+                    guard memcmp(base + Int(entry.nameStart), wantedBase, wanted.count) == 0 else { continue }
+                    try body(UnsafeBufferPointer(start: base + Int(entry.valueStart), count: Int(entry.valueLength)))
                 }
             }
         }

@@ -31,25 +31,30 @@ public struct FastCGIResponse: Sendable, Equatable {
     /// Appends the CGI response to `buffer`.
     /// A header can never split the response or smuggle another one: control characters other
     /// than tab (CR, LF, NUL, …) are dropped from values, and a name that is not an RFC 9110
-    /// token drops the whole header.
+    /// token drops the whole header. Both checks look at each byte once, through a bit mask:
+    /// they run for every header of every response.
     public func serialize(into buffer: inout OutputBuffer) {
         buffer.append("Status: " as StaticString)
         buffer.appendDecimal(Int64(status))
         buffer.append(byte: UInt8(ascii: " "))
         buffer.append(Self.reasonPhrase(status))
         buffer.append("\r\n" as StaticString)
-        for header in headers where Self.isToken(header.name) {
-            buffer.append(header.name)
-            buffer.append(": " as StaticString)
+        for header in headers {
+            var name = header.name
             var value = header.value
-            value.withUTF8 { text in
-                if text.contains(where: Self.isForbiddenInValue) {
-                    buffer.append(text.filter { !Self.isForbiddenInValue($0) })
-                } else {
-                    buffer.append(UnsafeRawBufferPointer(text))
+            name.withUTF8 { nameBytes in
+                guard Self.isToken(nameBytes) else { return }
+                buffer.append(UnsafeRawBufferPointer(nameBytes))
+                buffer.append(": " as StaticString)
+                value.withUTF8 { text in
+                    if Self.isSafeValue(text) {
+                        buffer.append(UnsafeRawBufferPointer(text))
+                    } else {
+                        for byte in text where !Self.isForbiddenInValue(byte) { buffer.append(byte: byte) }
+                    }
                 }
+                buffer.append("\r\n" as StaticString)
             }
-            buffer.append("\r\n" as StaticString)
         }
         buffer.append("Content-Length: " as StaticString)
         buffer.appendDecimal(Int64(body.count))
@@ -58,13 +63,34 @@ public struct FastCGIResponse: Sendable, Equatable {
     }
 
     /// Control characters other than horizontal tab, and DEL.
-    private static func isForbiddenInValue(_ byte: UInt8) -> Bool {
+    static func isForbiddenInValue(_ byte: UInt8) -> Bool {
         (byte < 32 && byte != 9) || byte == 127
     }
 
-    /// An RFC 9110 token: visible ASCII except separators.
-    private static func isToken(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.allSatisfy { $0 > 32 && $0 < 127 && !"()<>@,;:\\\"/[]?={}".utf8.contains($0) }
+    /// Whether no byte of `value` is forbidden (the usual case: the value is copied as it is).
+    static func isSafeValue(_ value: UnsafeBufferPointer<UInt8>) -> Bool {
+        for byte in value where isForbiddenInValue(byte) { return false }
+        return true
+    }
+
+    /// An RFC 9110 token: one or more visible ASCII characters other than the separators
+    /// `( ) < > @ , ; : \ " / [ ] ? = { }`.
+    static func isToken(_ name: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard !name.isEmpty else { return false }
+        for byte in name where !isTokenByte(byte) { return false }
+        return true
+    }
+
+    /// Token characters as two masks over ASCII: bit b of `tokenLow` for b < 64, bit b - 64 of
+    /// `tokenHigh` for 64 ≤ b < 128 (checked against the separator list by a unit test).
+    static let tokenLow: UInt64 = 0x03ff_6cfa_0000_0000
+    static let tokenHigh: UInt64 = 0x57ff_ffff_c7ff_fffe
+
+    @inline(__always)
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        if byte < 64 { return (tokenLow >> UInt64(byte)) & 1 != 0 }
+        if byte < 128 { return (tokenHigh >> UInt64(byte - 64)) & 1 != 0 }
+        return false
     }
 
     static func reasonPhrase(_ status: Int) -> StaticString {

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// A client for one Redis deployment — a single node, a Redis Cluster, or the master that
 /// Redis Sentinel names — used from one thread (one per worker). Every command carries the key
@@ -27,6 +28,9 @@ public final class RedisClient {
     public let configuration: RedisConfiguration
     private var tlsContext: TLSContext?
     private var connections: [RedisAddress: RedisConnection] = [:]
+    /// A single-node deployment's one connection, kept at hand: the hot path then makes no
+    /// dictionary look-up.
+    private var singleNode: RedisConnection?
     private var sentinelConnections: [RedisAddress: RedisConnection] = [:]
     private var slotMap = ClusterSlotMap()
     private var slotMapStale = true
@@ -45,6 +49,9 @@ public final class RedisClient {
     /// Nodes written to since the last `waitForReplicas`, with the connection (its
     /// `connectionsOpened`) that carried the writes; `-1` when several did.
     private var writtenNodes: [RedisAddress: Int] = [:]
+    /// The node and connection noted last in `writtenNodes`: noting them again changes nothing,
+    /// so the usual case (every command to the same node) skips the look-up.
+    private var lastNoted: (address: RedisAddress, carrier: Int)?
     private var replicaCounts: [RedisAddress: (count: Int, checkedAt: UInt64)] = [:]
     /// Whether any node of the deployment was ever seen with a replica (sticky: a replica that
     /// is down later makes a wait fall short, it does not make waiting pointless).
@@ -53,8 +60,10 @@ public final class RedisClient {
     private var lastReplicaCheck: UInt64 = 0
     /// A command buffer reused by `run(_:keyCount:routingKey:_:)`, the hot path.
     private var scratch = RedisCommand(reservingBytes: 256, arguments: 12)
-    /// What happened, for logs and metrics.
-    public private(set) var statistics = RedisClientStatistics()
+    /// What happened, for metrics: readable from any thread while this client works.
+    public let counters = RedisClientCounters()
+    /// Routing events so far (a view of `counters`, for tests and logs).
+    public var statistics: RedisClientStatistics { RedisClientStatistics(counters) }
 
     public init(configuration: RedisConfiguration) {
         self.configuration = configuration
@@ -82,8 +91,9 @@ public final class RedisClient {
         guard items.allSatisfy({ $0.command.count > 0 }) else { throw .invalidCommand }
         switch configuration.topology {
         case .single(let address):
-            let replies = try connection(address).pipeline(items.map(\.command))
-            noteWrite(address)
+            let connection = try singleConnection(address)
+            let replies = try connection.pipeline(items.map(\.command))
+            noteWrite(address, carrier: connection.connectionsOpened)
             return replies
         case .sentinel(let sentinels, let name):
             return try sentinelExecute(items.map(\.command), sentinels: sentinels, name: name)
@@ -94,8 +104,11 @@ public final class RedisClient {
 
     /// Runs `script` (`EVALSHA`, `EVAL` once after `NOSCRIPT`) on the node owning `routingKey`;
     /// `addArguments` appends the keys, then the other arguments. A server error reply other than
-    /// `NOSCRIPT` is thrown as `.server`. Builds the command in a reused buffer (the hot path).
-    public func run(_ script: RedisScript, keyCount: Int, routingKey: String, _ addArguments: (inout RedisCommand) -> Void) throws(RedisError) -> RedisReply {
+    /// `NOSCRIPT` is thrown as `.server`. Builds the command in a reused buffer (the hot path);
+    /// `routingKey` is only evaluated on a cluster, the one topology that routes by key, so a
+    /// caller that writes the key straight into the command builds no key string otherwise.
+    public func run(_ script: RedisScript, keyCount: Int, routingKey: @autoclosure () -> String,
+                    _ addArguments: (inout RedisCommand) -> Void) throws(RedisError) -> RedisReply {
         var command = scratch
         scratch = RedisCommand()
         command.removeAll()
@@ -103,17 +116,18 @@ public final class RedisClient {
         command.append(script.sha1)
         command.append(keyCount)
         addArguments(&command)
-        let sent = Result { () throws(RedisError) in try execute(command, key: routingKey) }
+        let sent = Result { () throws(RedisError) in try execute(command, key: routingKey()) }
         scratch = command
         let reply = try sent.get()
         if let error = reply.serverError {
             guard error.code == "NOSCRIPT" else { throw .server(error) }
+            RedisClientCounters.bump(counters.scriptReloads)
             var full = RedisCommand(reservingBytes: script.source.utf8.count + 160, arguments: 8)
             full.append("EVAL")
             full.append(script.source)
             full.append(keyCount)
             addArguments(&full)
-            let retried = try execute(full, key: routingKey)
+            let retried = try execute(full, key: routingKey())
             if let error = retried.serverError { throw .server(error) }
             return retried
         }
@@ -134,6 +148,7 @@ public final class RedisClient {
         var replies = try pipeline(calls.map { ($0.command("EVALSHA", $0.script.sha1), $0.routingKey) })
         let missing = replies.indices.filter { replies[$0].serverError?.code == "NOSCRIPT" }
         guard !missing.isEmpty else { return replies }
+        RedisClientCounters.bump(counters.scriptReloads, by: missing.count)
         let retried = try pipeline(missing.map { (calls[$0].command("EVAL", calls[$0].script.source), calls[$0].routingKey) })
         for (index, reply) in zip(missing, retried) { replies[index] = reply }
         return replies
@@ -148,6 +163,7 @@ public final class RedisClient {
     public func waitForReplicas(_ replicas: Int?, timeoutMilliseconds: Int) throws(RedisError) -> ReplicationOutcome {
         let nodes = writtenNodes
         writtenNodes = [:]
+        lastNoted = nil
         // How many replicas each node must show (this may reload the map or ask ROLE) …
         var asks: [(node: RedisAddress, carrier: Int, required: Int)] = []
         for (node, carrier) in nodes {
@@ -182,8 +198,8 @@ public final class RedisClient {
         }
         var outcome = ReplicationOutcome(required: 0, acknowledged: 0)
         for (index, ask) in asks.enumerated() {
-            statistics.waits += 1
-            if acknowledged[index] < ask.required { statistics.waitShortfalls += 1 }
+            RedisClientCounters.bump(counters.waits)
+            if acknowledged[index] < ask.required { RedisClientCounters.bump(counters.waitShortfalls) }
             let candidate = ReplicationOutcome(required: ask.required, acknowledged: Int(acknowledged[index]))
             if outcome.required == 0 || candidate.shortfall > outcome.shortfall { outcome = candidate }
         }
@@ -236,16 +252,17 @@ public final class RedisClient {
 
     // MARK: - Routing
 
-    private func execute(_ command: RedisCommand, key: String?) throws(RedisError) -> RedisReply {
+    private func execute(_ command: RedisCommand, key: @autoclosure () -> String?) throws(RedisError) -> RedisReply {
         switch configuration.topology {
         case .single(let address):
-            let reply = try connection(address).send(command)
-            noteWrite(address)
+            let connection = try singleConnection(address)
+            let reply = try connection.send(command)
+            noteWrite(address, carrier: connection.connectionsOpened)
             return reply
         case .sentinel(let sentinels, let name):
             return try sentinelExecute([command], sentinels: sentinels, name: name)[0]
         case .cluster:
-            return try clusterExecute(command, slot: key.map { HashSlot.of($0) })
+            return try clusterExecute(command, slot: key().map { HashSlot.of($0) })
         }
     }
 
@@ -261,9 +278,16 @@ public final class RedisClient {
         }
     }
 
+    private func singleConnection(_ address: RedisAddress) throws(RedisError) -> RedisConnection {
+        if let singleNode { return singleNode }
+        let created = try connection(address)
+        singleNode = created
+        return created
+    }
+
     private func connection(_ address: RedisAddress) throws(RedisError) -> RedisConnection {
         if let existing = connections[address] { return existing }
-        let created = RedisConnection(endpoint: configuration.endpoint(address), tlsContext: try sharedTLSContext())
+        let created = RedisConnection(endpoint: configuration.endpoint(address), tlsContext: try sharedTLSContext(), counters: counters)
         connections[address] = created
         return created
     }
@@ -303,25 +327,25 @@ public final class RedisClient {
                 }
                 throw error
             }
-            noteWrite(target)
+            noteWrite(target, carrier: connection.connectionsOpened)
             if !suspects.isEmpty { suspects.remove(target) }
             guard let error = reply.serverError else { return reply }
             if let redirect = ClusterRedirect(error, answeredBy: target), redirects < 5 {
                 redirects += 1
                 switch redirect.kind {
                 case .moved:
-                    statistics.moved += 1
+                    RedisClientCounters.bump(counters.moved)
                     slotMap.move(redirect.slot, to: redirect.address)
                     slotMapStale = true
                     asking = nil
                 case .ask:
-                    statistics.asked += 1
+                    RedisClientCounters.bump(counters.asked)
                     asking = redirect.address
                 }
                 continue
             }
             if error.code == "TRYAGAIN" || error.code == "CLUSTERDOWN", !deadline.hasPassed {
-                statistics.tryAgains += 1
+                RedisClientCounters.bump(counters.clusterRetries)
                 if error.code == "CLUSTERDOWN" { slotMapStale = true }
                 usleep(UInt32(min(25, max(1, deadline.remainingMilliseconds))) * 1000)
                 asking = nil
@@ -358,9 +382,10 @@ public final class RedisClient {
             for target in order {
                 current = target
                 let indices = groups[target, default: []]
-                for (index, reply) in zip(indices, try connection(target).readReplies(indices.count)) { replies[index] = reply }
+                let connection = try self.connection(target)
+                for (index, reply) in zip(indices, try connection.readReplies(indices.count)) { replies[index] = reply }
                 unread.removeFirst()
-                noteWrite(target)
+                noteWrite(target, carrier: connection.connectionsOpened)
             }
         } catch {
             for target in unread { connections[target]?.close() }
@@ -404,7 +429,7 @@ public final class RedisClient {
                 slotMapStale = false
                 suspects.remove(address)
                 if map.hasReplicas { replicatedDeployment = true }
-                statistics.slotMapRefreshes += 1
+                RedisClientCounters.bump(counters.slotMapRefreshes)
                 for (known, connection) in connections where !map.masters.contains(known) {
                     connection.close()
                     connections[known] = nil
@@ -511,7 +536,7 @@ public final class RedisClient {
                     replicatedDeployment = true
                 }
             }
-            statistics.masterResolutions += 1
+            RedisClientCounters.bump(counters.masterResolutions)
             master = candidate
             masterCheckedAt = Deadline.now()
             return candidate
@@ -523,7 +548,7 @@ public final class RedisClient {
     /// Sentinel that answers moves to the front of `sentinelOrder`, one that fails to the back.
     private func askSentinel(_ sentinel: RedisAddress, _ name: String) throws(RedisError) -> RedisAddress? {
         let reply: RedisReply
-        statistics.sentinelQueries += 1
+        RedisClientCounters.bump(counters.sentinelQueries)
         do throws(RedisError) {
             reply = try sentinelConnection(sentinel).send(RedisCommand("SENTINEL", "get-master-addr-by-name", name))
             // An error answer (NOAUTH: the Sentinel wants a password) is this Sentinel failing,
@@ -549,7 +574,7 @@ public final class RedisClient {
         endpoint.username = configuration.sentinelPassword == nil ? nil : configuration.sentinelUsername
         endpoint.password = configuration.sentinelPassword
         endpoint.database = 0
-        let created = RedisConnection(endpoint: endpoint, tlsContext: try? sharedTLSContext())
+        let created = RedisConnection(endpoint: endpoint, tlsContext: try? sharedTLSContext(), counters: counters, countsRoundTrips: false)
         sentinelConnections[address] = created
         return created
     }
@@ -565,7 +590,14 @@ public final class RedisClient {
 
     /// Remembers that `address` took a command (maybe a write) on its current connection.
     private func noteWrite(_ address: RedisAddress) {
-        let carrier = connections[address]?.connectionsOpened ?? -1
+        noteWrite(address, carrier: connections[address]?.connectionsOpened ?? -1)
+    }
+
+    /// Remembers that `address` took a command on the connection numbered `carrier` (its
+    /// `connectionsOpened` after the command).
+    private func noteWrite(_ address: RedisAddress, carrier: Int) {
+        if let last = lastNoted, last.carrier == carrier, last.address == address { return }
+        lastNoted = (address, carrier)
         if let earlier = writtenNodes[address], earlier != carrier {
             writtenNodes[address] = -1
         } else {
@@ -622,10 +654,11 @@ public struct ReplicationOutcome: Equatable, Sendable {
     var shortfall: Int { max(0, required - acknowledged) }
 }
 
-/// Counters of routing events, for logs and metrics.
+/// Routing events of one client, as counted so far.
 public struct RedisClientStatistics: Equatable, Sendable {
     public var moved = 0
     public var asked = 0
+    /// `TRYAGAIN` and `CLUSTERDOWN` answers waited out.
     public var tryAgains = 0
     public var slotMapRefreshes = 0
     public var masterResolutions = 0
@@ -635,4 +668,15 @@ public struct RedisClientStatistics: Equatable, Sendable {
     public var waitShortfalls = 0
 
     public init() {}
+
+    init(_ counters: RedisClientCounters) {
+        moved = counters.moved.load(ordering: .relaxed)
+        asked = counters.asked.load(ordering: .relaxed)
+        tryAgains = counters.clusterRetries.load(ordering: .relaxed)
+        slotMapRefreshes = counters.slotMapRefreshes.load(ordering: .relaxed)
+        masterResolutions = counters.masterResolutions.load(ordering: .relaxed)
+        sentinelQueries = counters.sentinelQueries.load(ordering: .relaxed)
+        waits = counters.waits.load(ordering: .relaxed)
+        waitShortfalls = counters.waitShortfalls.load(ordering: .relaxed)
+    }
 }

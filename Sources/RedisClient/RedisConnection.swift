@@ -18,13 +18,15 @@ public final class RedisConnection {
     private let tlsContext: TLSContext?
     private var transport: (any RedisTransport)?
     private var reader: UnsafeMutablePointer<redisReader>?
+    /// Where `reader` builds replies (it outlives every reader made for it).
+    private let replies = RedisReplyBuilder()
     /// Monotonic time of the last reply, in nanoseconds.
     private var lastUsed: UInt64 = 0
     /// A connection idle for longer than this is checked before reuse (one `poll`); a busy
     /// connection is not, which keeps a syscall off the hot path.
     public var idleCheckNanoseconds: UInt64 = 100_000_000
     /// Commands are serialized here before one write; reused, shrunk back after large use.
-    private var output: [UInt8] = []
+    private var output = RESPBuffer()
     private var input = [UInt8](repeating: 0, count: 16 * 1024)
     /// A command buffer lent to `run(_:keyCount:_:)` and given back, so its storage is reused.
     private var scratch = RedisCommand(reservingBytes: 256, arguments: 12)
@@ -36,16 +38,25 @@ public final class RedisConnection {
     private var lastConnectFailure = ""
     /// How many connections this object has made, for tests and metrics.
     public private(set) var connectionsOpened = 0
+    /// Where round trips, failures and reconnects are counted (the owning client's counters).
+    let counters: RedisClientCounters
+    /// Whether commands on this connection count as round trips (not for a Sentinel).
+    private let countsRoundTrips: Bool
+    /// Set while a new connection's handshake runs: its failure is counted once, as a connect
+    /// failure, by `usableTransport`.
+    private var handshaking = false
 
     /// A connection to `endpoint`. TLS endpoints get their own TLS context unless one is given
     /// (a `RedisClient` shares one among its connections).
     public convenience init(endpoint: RedisEndpoint) {
-        self.init(endpoint: endpoint, tlsContext: nil)
+        self.init(endpoint: endpoint, tlsContext: nil, counters: RedisClientCounters())
     }
 
-    init(endpoint: RedisEndpoint, tlsContext: TLSContext?) {
+    init(endpoint: RedisEndpoint, tlsContext: TLSContext?, counters: RedisClientCounters, countsRoundTrips: Bool = true) {
         self.endpoint = endpoint
         self.tlsContext = tlsContext
+        self.counters = counters
+        self.countsRoundTrips = countsRoundTrips
     }
 
     deinit { close() }
@@ -57,7 +68,7 @@ public final class RedisConnection {
     /// `.error(…)`; only connection-level failures throw.
     public func send(_ command: RedisCommand) throws(RedisError) -> RedisReply {
         guard command.count > 0 else { throw .invalidCommand }
-        try write([command])
+        try write { output in output.append(command) }
         return try readReply()
     }
 
@@ -72,12 +83,21 @@ public final class RedisConnection {
     /// Writes `commands` in one write without reading (the first half of a pipeline spread
     /// over several servers: write to all, then read from each).
     func write(_ commands: [RedisCommand]) throws(RedisError) {
+        try write { output in
+            for command in commands { output.append(command) }
+        }
+    }
+
+    /// One write of what `serialize` puts in the reused output buffer.
+    private func write(_ serialize: (inout RESPBuffer) -> Void) throws(RedisError) {
         let transport = try usableTransport()
-        output.removeAll(keepingCapacity: true)
-        for command in commands { Self.appendRESP(command, to: &output) }
-        let written = output.withUnsafeBytes { bytes in Result { () throws(RedisError) in try transport.writeAll(bytes) } }
+        output.removeAll()
+        serialize(&output)
+        let written = Result { () throws(RedisError) in try transport.writeAll(output.bytes) }
+        // Back to the usual size after an unusually large command.
+        output.removeAll()
         if case .failure(let error) = written { throw drop(error) }
-        if output.capacity > 256 * 1024 { output = [] }
+        if countsRoundTrips { RedisClientCounters.bump(counters.roundTrips) }
     }
 
     /// Reads `count` replies of commands written before.
@@ -116,10 +136,13 @@ public final class RedisConnection {
             guard redisReaderGetReply(reader, &raw) == REDIS_OK else {
                 throw drop(.connectionLost("protocol error: \(Self.readerError(reader))"))
             }
-            if let raw {
-                defer { freeReplyObject(raw) }
+            if raw != nil {
+                guard let reply = replies.takeReply() else { throw drop(.connectionLost("protocol error: a reply without a value")) }
                 lastUsed = Deadline.now()
-                return RedisReply(copying: raw.assumingMemoryBound(to: redisReply.self))
+                if case .error(let error) = reply, !Self.expectedErrorCodes.contains(error.code) {
+                    RedisClientCounters.bump(counters.serverErrors)
+                }
+                return reply
             }
             let read = input.withUnsafeMutableBytes { buffer in Result { () throws(RedisError) in try transport.read(into: buffer) } }
             let count: Int
@@ -133,6 +156,10 @@ public final class RedisConnection {
             guard fed == REDIS_OK else { throw drop(.connectionLost("reader refused input")) }
         }
     }
+
+    /// Error replies that are part of normal operation, counted by the client where it acts on
+    /// them (redirections, cluster retries, script reloads) rather than as server errors.
+    static let expectedErrorCodes: Set<String> = ["MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "NOSCRIPT"]
 
     // MARK: - Connecting
 
@@ -155,6 +182,7 @@ public final class RedisConnection {
         if hasUsableTransport(), let transport { return transport }
         let now = Deadline.now()
         guard now >= nextConnectAllowed else {
+            RedisClientCounters.bump(counters.connectFailures)
             throw .connectFailed("\(endpoint.address): unreachable moments ago (\(lastConnectFailure)), retrying in at most \(backoffMilliseconds) ms")
         }
         do throws(RedisError) {
@@ -164,6 +192,8 @@ public final class RedisConnection {
             nextConnectAllowed = 0
             return fresh
         } catch {
+            // (A refused AUTH or SELECT was counted as the error reply it is.)
+            counters.count(error)
             failedConnects += 1
             if case .connectFailed(let why) = error { lastConnectFailure = why } else { lastConnectFailure = error.description }
             if failedConnects >= 2 {
@@ -189,7 +219,7 @@ public final class RedisConnection {
         } else {
             fresh = socket
         }
-        guard let reader = redisReaderCreate() else {
+        guard let reader = replies.makeReader() else {
             fresh.close()
             throw .connectFailed("cannot allocate a reply reader")
         }
@@ -197,8 +227,11 @@ public final class RedisConnection {
         self.reader = reader
         lastUsed = Deadline.now()
         connectionsOpened += 1
+        handshaking = true
+        defer { handshaking = false }
         do throws(RedisError) {
             try handshake()
+            if connectionsOpened > 1 { RedisClientCounters.bump(counters.reconnects) }
         } catch {
             close()
             if endpoint.tls != nil, case .connectionLost(let why) = error {
@@ -222,55 +255,24 @@ public final class RedisConnection {
         if endpoint.database != 0 { commands.append(RedisCommand("SELECT", String(endpoint.database))) }
         if commands.isEmpty && endpoint.tls != nil { commands.append(RedisCommand("PING")) }
         guard !commands.isEmpty, let transport else { return }
-        output.removeAll(keepingCapacity: true)
-        for command in commands { Self.appendRESP(command, to: &output) }
-        try output.withUnsafeBytes { bytes in Result { () throws(RedisError) in try transport.writeAll(bytes) } }.get()
+        output.removeAll()
+        for command in commands { output.append(command) }
+        try transport.writeAll(output.bytes)
+        if countsRoundTrips { RedisClientCounters.bump(counters.roundTrips) }
         for _ in commands {
             if let error = try readReply().serverError { throw .server(error) }
         }
     }
 
-    /// Drops the transport after an error and returns the error.
+    /// Drops the transport after an error, counts it, and returns it.
     private func drop(_ error: RedisError) -> RedisError {
         close()
+        if !handshaking { counters.count(error) }
         return error
     }
 
     private static func readerError(_ reader: UnsafeMutablePointer<redisReader>) -> String {
         withUnsafeBytes(of: reader.pointee.errstr) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
-    }
-
-    /// RESP: `*<n>\r\n` then `$<length>\r\n<bytes>\r\n` per argument (binary-safe).
-    static func appendRESP(_ command: RedisCommand, to output: inout [UInt8]) {
-        output.append(UInt8(ascii: "*"))
-        appendDecimal(command.count, to: &output)
-        command.bytes.withUnsafeBufferPointer { bytes in
-            var offset = 0
-            for length in command.lengths {
-                output.append(UInt8(ascii: "$"))
-                appendDecimal(length, to: &output)
-                if length > 0 { output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[offset..<offset + length])) }
-                output.append(13)
-                output.append(10)
-                offset += length
-            }
-        }
-    }
-
-    private static func appendDecimal(_ value: Int, to output: inout [UInt8]) {
-        if value < 10 {
-            output.append(UInt8(ascii: "0") + UInt8(value))
-        } else {
-            var digits: [UInt8] = []
-            var rest = value
-            while rest > 0 {
-                digits.append(UInt8(ascii: "0") + UInt8(rest % 10))
-                rest /= 10
-            }
-            output.append(contentsOf: digits.reversed())
-        }
-        output.append(13)
-        output.append(10)
     }
 }
 

@@ -3,11 +3,12 @@ import CHiredis
 /// Parses RESP bytes into replies with hiredis's own reader, without a server.
 /// Not thread-safe: use one reader per thread.
 public final class RedisReplyReader {
+    private let builder = RedisReplyBuilder()
     private let reader: UnsafeMutablePointer<redisReader>
 
     /// Returns `nil` when hiredis cannot allocate a reader.
     public init?() {
-        guard let reader = redisReaderCreate() else { return nil }
+        guard let reader = builder.makeReader() else { return nil }
         self.reader = reader
     }
 
@@ -28,8 +29,8 @@ public final class RedisReplyReader {
         guard redisReaderGetReply(reader, &raw) == REDIS_OK else {
             throw .connectionLost("protocol error")
         }
-        guard let raw else { return nil }
-        defer { freeReplyObject(raw) }
-        return RedisReply(copying: raw.assumingMemoryBound(to: redisReply.self))
+        guard raw != nil else { return nil }
+        guard let reply = builder.takeReply() else { throw .connectionLost("protocol error: a reply without a value") }
+        return reply
     }
 }

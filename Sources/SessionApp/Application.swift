@@ -61,8 +61,10 @@ public struct Application: Sendable {
                     log.error("SIGHUP: \(error); the previous settings stay in use", metadata: ["event": "reload_failed"])
                 }
             }) {
-                SessionResponder(configuration: configuration, store: configuration.makeStore(layout: layout), settings: settings, log: log, metrics: metrics,
-                                 hasher: hasher, rotationRetry: configuration.rotationRetry, exposition: exposition)
+                let store = configuration.makeStore(layout: layout)
+                metrics.redis.register(store.client.counters)
+                return SessionResponder(configuration: configuration, store: store, settings: settings, log: log, metrics: metrics,
+                                        hasher: hasher, rotationRetry: configuration.rotationRetry, exposition: exposition)
             }
         } catch {
             log.error("\(error)")

@@ -19,16 +19,33 @@ enum JSON {
         return result + "\""
     }
 
-    /// `{"key":N}` built straight into bytes (the `/count` body).
+    /// `{"key":N}` built straight into bytes (the `/count` body): one allocation, no String.
     static func integerObject(_ key: String, _ value: Int64) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(key.utf8.count + 24)
-        bytes.append(contentsOf: "{\"".utf8)
-        bytes.append(contentsOf: key.utf8)
-        bytes.append(contentsOf: "\":".utf8)
-        bytes.append(contentsOf: String(value).utf8)
-        bytes.append(UInt8(ascii: "}"))
-        return bytes
+        var key = key
+        return key.withUTF8 { name in
+            [UInt8](unsafeUninitializedCapacity: name.count + 25) { bytes, initialized in
+                var index = 0
+                func put(_ byte: UInt8) {
+                    bytes[index] = byte
+                    index += 1
+                }
+                put(UInt8(ascii: "{"))
+                put(UInt8(ascii: "\""))
+                for byte in name { put(byte) }
+                put(UInt8(ascii: "\""))
+                put(UInt8(ascii: ":"))
+                if value < 0 { put(UInt8(ascii: "-")) }
+                var magnitude = value.magnitude
+                let start = index
+                repeat {
+                    put(UInt8(ascii: "0") + UInt8(magnitude % 10))
+                    magnitude /= 10
+                } while magnitude > 0
+                bytes[start..<index].reverse()
+                put(UInt8(ascii: "}"))
+                initialized = index
+            }
+        }
     }
 
     /// `{"key":"value",…}` with keys sorted, for string maps.

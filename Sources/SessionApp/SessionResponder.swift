@@ -18,7 +18,8 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
     private let settingsCell: SettingsCell
     private var current: (generation: Int, settings: ReloadableSettings)
     let metrics: AppMetrics
-    private let requestMetrics: RequestMetrics
+    /// This worker's request counters (made once the routes are known).
+    private var requestCounters: RequestCounters
     /// Session ids appear in logs only as this keyed hash.
     let hasher: LogSessionHasher
     /// Builds the metrics exposition (with the FastCGI server's counters), for `GET /metrics`.
@@ -38,7 +39,7 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         current = (-1, ReloadableSettings(users: nil, cookies: SessionCookieCodec(configuration: configuration.session), adminToken: nil))
         settings.refresh(&current)
         self.metrics = metrics
-        requestMetrics = RequestMetrics(metrics)
+        requestCounters = RequestCounters(routes: 0)
         self.hasher = hasher
         self.exposition = exposition
         manager = SessionManager(store: store, timeouts: configuration.timeouts, limits: configuration.limits,
@@ -58,6 +59,7 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         router.add("GET", "/auth") { [unowned self] in self.authorize($0) }
         router.add("GET", "/login-redirect") { [unowned self] in self.loginRedirect($0) }
         router.add("GET", "/metrics") { [unowned self] in self.scrape($0) }
+        requestCounters = metrics.requests.makeWorkerCounters(routes: router.names)
     }
 
     func respond(to request: FastCGIRequest) -> FastCGIResponse {
@@ -65,26 +67,26 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         settingsCell.refresh(&current)
         let (response, route) = answer(request)
         let elapsed = Self.monotonicNanoseconds() - started
-        requestMetrics.record(route: route, status: response.status, nanoseconds: elapsed)
+        requestCounters.record(route: route, status: response.status, nanoseconds: elapsed)
         if log.logLevel <= .debug {
-            log.debug("request", metadata: ["route": "\(route)", "method": "\(request.method)", "status": "\(response.status)",
+            log.debug("request", metadata: ["route": "\(router.names[route])", "method": "\(request.method)", "status": "\(response.status)",
                                             "us": "\(elapsed / 1000)"])
         }
         return response
     }
 
-    private func answer(_ request: FastCGIRequest) -> (response: FastCGIResponse, route: String) {
+    private func answer(_ request: FastCGIRequest) -> (response: FastCGIResponse, route: Int) {
         if let problem = request.bodyProblem {
             switch problem {
-            case .tooLarge(let limit): return (Responses.error(413, "request body larger than \(limit) bytes"), "invalid")
-            case .malformedLength: return (Responses.error(400, "malformed Content-Length"), "invalid")
-            case .truncated: return (Responses.error(400, "request body shorter than Content-Length"), "invalid")
+            case .tooLarge(let limit): return (Responses.error(413, "request body larger than \(limit) bytes"), Router.invalid)
+            case .malformedLength: return (Responses.error(400, "malformed Content-Length"), Router.invalid)
+            case .truncated: return (Responses.error(400, "request body shorter than Content-Length"), Router.invalid)
             }
         }
         var cookieBytes = 0
         request.params.forEachValue(of: "HTTP_COOKIE") { cookieBytes += $0.count }
         if cookieBytes > configuration.maxCookieHeaderBytes {
-            return (Responses.error(431, "Cookie headers larger than \(configuration.maxCookieHeaderBytes) bytes"), "invalid")
+            return (Responses.error(431, "Cookie headers larger than \(configuration.maxCookieHeaderBytes) bytes"), Router.invalid)
         }
         return router.route(request)
     }
@@ -148,13 +150,17 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         log.debug("request with an id replaced by a login", metadata: ["event": "superseded_id"])
     }
 
-    /// Logs a lifecycle event with the session's keyed hash (never its id).
-    func event(_ name: String, _ message: Logger.Message, session: SessionID? = nil, user: String? = nil, level: Logger.Level = .info) {
+    /// Logs a lifecycle event with the session's keyed hash (never its id). The hash (an HMAC)
+    /// and the metadata are made only when the line is written: a new `/count` session logs at
+    /// debug level, and computing them for nothing cost a third of its instructions.
+    func event(_ name: String, _ message: @autoclosure () -> Logger.Message, session: SessionID? = nil, user: String? = nil,
+               level: Logger.Level = .info) {
         metrics.event(name)
+        guard log.logLevel <= level else { return }
         var metadata: Logger.Metadata = ["event": "\(name)"]
         if let session { metadata["session"] = "\(hasher.hash(session))" }
         if let user { metadata["user"] = "\(user)" }
-        log.log(level: level, message, metadata: metadata)
+        log.log(level: level, message(), metadata: metadata)
     }
 
     /// `response` with a `Set-Cookie` handing `id` to the browser; a 500 if the cookie cannot be

@@ -72,9 +72,9 @@ public final class RedisSessionStore: SessionStore {
     // MARK: - Sessions
 
     public func increment(_ field: String, by amount: Int64, in id: SessionID, timeouts: SessionTimeouts) throws(SessionStoreError) -> StoreLookup<Int64> {
-        let key = key(for: id)
-        let reply = try run(Self.incrementScript, key: key) { command in
-            command.append(key)
+        let session = reference(to: id)
+        let reply = try run(Self.incrementScript, key: layout.key(for: session)) { command in
+            command.append(concatenating: layout.keyPrefix, session.rawValue)
             command.append(timeouts.idleSeconds)
             command.append(field)
             command.append(amount)
@@ -87,9 +87,8 @@ public final class RedisSessionStore: SessionStore {
 
     public func load(_ id: SessionID, timeouts: SessionTimeouts, touch: Bool, incrementing field: String?) throws(SessionStoreError) -> StoreLookup<SessionRecord> {
         let session = reference(to: id)
-        let key = layout.key(for: session)
-        let reply = try run(Self.loadScript, key: key) { command in
-            Self.loadArguments(&command, key: key, timeouts: timeouts, touch: touch, incrementing: field)
+        let reply = try run(Self.loadScript, key: layout.key(for: session)) { command in
+            Self.loadArguments(&command, session: session, layout: layout, timeouts: timeouts, touch: touch, incrementing: field)
         }
         return try lookup(reply, at: id) { elements throws(SessionStoreError) in
             let (fields, now) = try self.fields(elements, of: session)
@@ -99,9 +98,8 @@ public final class RedisSessionStore: SessionStore {
 
     public func loadMany(referenced sessions: [SessionReference], timeouts: SessionTimeouts) throws(SessionStoreError) -> [StoredSession?] {
         let calls = sessions.map { session in
-            let key = layout.key(for: session)
-            return RedisScriptCall(Self.loadScript, keyCount: 1, routingKey: key) { command in
-                Self.loadArguments(&command, key: key, timeouts: timeouts, touch: false, incrementing: nil)
+            RedisScriptCall(Self.loadScript, keyCount: 1, routingKey: layout.key(for: session)) { command in
+                Self.loadArguments(&command, session: session, layout: layout, timeouts: timeouts, touch: false, incrementing: nil)
             }
         }
         let replies: [RedisReply]
@@ -126,11 +124,10 @@ public final class RedisSessionStore: SessionStore {
     public func create(_ id: SessionID, fields: [(name: String, value: String)], timeouts: SessionTimeouts,
                        limits: SessionLimits) throws(SessionStoreError) -> CreateOutcome {
         let session = reference(to: id)
-        let key = layout.key(for: session)
         let stored = try layout.storedFields(fields, in: session)
         let sealed = layout.sealsValues
-        let reply = try run(Self.createScript, key: key) { command in
-            command.append(key)
+        let reply = try run(Self.createScript, key: layout.key(for: session)) { command in
+            command.append(concatenating: layout.keyPrefix, session.rawValue)
             command.append(timeouts.idleSeconds)
             command.append(timeouts.absoluteSeconds)
             command.append(limits.maxAttributes)
@@ -312,8 +309,9 @@ public final class RedisSessionStore: SessionStore {
         return UserIndexEntry(handle: handle, session: session, indexedAt: indexedAt)
     }
 
-    private static func loadArguments(_ command: inout RedisCommand, key: String, timeouts: SessionTimeouts, touch: Bool, incrementing field: String?) {
-        command.append(key)
+    private static func loadArguments(_ command: inout RedisCommand, session: SessionReference, layout: RedisSessionLayout,
+                                      timeouts: SessionTimeouts, touch: Bool, incrementing field: String?) {
+        command.append(concatenating: layout.keyPrefix, session.rawValue)
         command.append(timeouts.idleSeconds)
         command.append(touch ? 1 : 0)
         command.append(field ?? "")
@@ -370,10 +368,12 @@ public final class RedisSessionStore: SessionStore {
         do { return try client.pipeline(commands.map { ($0.0, $0.1) }) } catch { throw Self.storeError(error) }
     }
 
-    /// Runs a one-key session script on `key`; `addArguments` appends the key first.
-    private func run(_ script: RedisScript, key: String, _ addArguments: (inout RedisCommand) -> Void) throws(SessionStoreError) -> RedisReply {
+    /// Runs a one-key session script on `key`; `addArguments` appends the key first. `key` is
+    /// evaluated only where it routes the command (a cluster): the scripts on the hot path
+    /// write the key into the command themselves, so elsewhere no key string is built.
+    private func run(_ script: RedisScript, key: @autoclosure () -> String, _ addArguments: (inout RedisCommand) -> Void) throws(SessionStoreError) -> RedisReply {
         do {
-            return try client.run(script, keyCount: 1, routingKey: key, addArguments)
+            return try client.run(script, keyCount: 1, routingKey: key(), addArguments)
         } catch {
             throw Self.storeError(error)
         }

@@ -30,6 +30,22 @@ final class RedisReplyReaderTests: XCTestCase {
         XCTAssertEqual(try parse("*-1\r\n"), .null)
     }
 
+    /// Replies are built as hiredis parses them: arrays that end together, an element after a
+    /// nested array, and several replies fed at once come out whole and in order.
+    func testArraysClosingTogetherAndRepliesBackToBack() throws {
+        XCTAssertEqual(try parse("*1\r\n*1\r\n*1\r\n:5\r\n"), .array([.array([.array([.integer(5)])])]))
+        XCTAssertEqual(try parse("*2\r\n*1\r\n:1\r\n:2\r\n"), .array([.array([.integer(1)]), .integer(2)]))
+        let reader = try XCTUnwrap(RedisReplyReader())
+        try reader.feed(Array("*2\r\n:1\r\n$1\r\nx\r\n-ERR no\r\n*0\r\n+OK\r\n*2\r\n:7".utf8))
+        XCTAssertEqual(try reader.next(), .array([.integer(1), .string([120])]))
+        XCTAssertEqual(try reader.next()?.serverError?.code, "ERR")
+        XCTAssertEqual(try reader.next(), .array([]))
+        XCTAssertEqual(try reader.next(), .status("OK"))
+        XCTAssertNil(try reader.next(), "half an array is not a reply")
+        try reader.feed(Array("\r\n$-1\r\n".utf8))
+        XCTAssertEqual(try reader.next(), .array([.integer(7), .null]))
+    }
+
     func testBinarySafeStrings() throws {
         let reader = try XCTUnwrap(RedisReplyReader())
         let payload: [UInt8] = [0, 13, 10, 255, 36]

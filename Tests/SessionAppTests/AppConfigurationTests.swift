@@ -310,5 +310,7 @@ final class FastCGIParamsTests: XCTestCase {
     func testJSONIntegerObject() {
         XCTAssertEqual(String(decoding: JSON.integerObject("count", 42), as: UTF8.self), "{\"count\":42}")
         XCTAssertEqual(String(decoding: JSON.integerObject("count", -1), as: UTF8.self), "{\"count\":-1}")
+        XCTAssertEqual(String(decoding: JSON.integerObject("count", 0), as: UTF8.self), "{\"count\":0}")
+        XCTAssertEqual(String(decoding: JSON.integerObject("count", .min), as: UTF8.self), "{\"count\":-9223372036854775808}")
     }
 }

@@ -1,10 +1,19 @@
 /*
- * A minimal C responder for the benchmark's "Swift costs nothing" comparison:
- * libfcgi + hiredis, the same strict one-round-trip semantics as session-fcgi's GET /count
- * (same Lua scripts by EVALSHA, 192-bit ids from getrandom, unknown ids never adopted, same
- * headers). Built by bench/run with gcc; never used in production.
+ * Minimal C responders for the benchmark's comparisons, libfcgi + hiredis, classic threaded
+ * libfcgi (each thread blocks in FCGX_Accept_r and keeps its connection). Built by bench/run
+ * with gcc; never used in production. Two modes:
  *
- * usage: count-c REDIS_PORT THREADS SCRIPT_DIR   (listening socket on fd 0, from spawn-fcgi)
+ *   strict     the same one-round-trip semantics as session-fcgi's GET /count: the same Lua
+ *              scripts by EVALSHA, 192-bit ids from getrandom, unknown ids never adopted, the
+ *              same headers
+ *   pipelined  what one would write by hand without the strict check: HINCRBY + EXPIRE on
+ *              sid_<id>, pipelined in one round trip. Any well-formed id is adopted (a forged
+ *              or expired id becomes a session), there are no timeouts but the TTL, no
+ *              rotation, no users: the floor of the work, not the same contract
+ *
+ * usage: count-c REDIS THREADS SCRIPT_DIR [strict|pipelined]
+ *   REDIS: a TCP port on 127.0.0.1, or the absolute path of Redis's Unix socket
+ *   (the listening socket on fd 0, from spawn-fcgi)
  */
 #include <fcgiapp.h>
 #include <hiredis/hiredis.h>
@@ -16,6 +25,8 @@
 #include <sys/random.h>
 
 static int redis_port;
+static const char *redis_socket; /* a Unix socket path instead of the port */
+static int pipelined;
 
 /* The same Lua scripts as session-fcgi (increment.lua and create.lua in bench/scripts, checked equal by a unit test). */
 static char *INCREMENT, *CREATE;
@@ -23,9 +34,11 @@ static __thread char increment_sha[41], create_sha[41];
 
 static redisContext *connect_redis(void) {
     struct timeval connect_timeout = {0, 200000}, timeout = {0, 500000};
-    redisContext *c = redisConnectWithTimeout("127.0.0.1", redis_port, connect_timeout);
+    redisContext *c = redis_socket ? redisConnectUnixWithTimeout(redis_socket, connect_timeout)
+                                   : redisConnectWithTimeout("127.0.0.1", redis_port, connect_timeout);
     if (c == NULL || c->err) { if (c) redisFree(c); return NULL; }
     redisSetTimeout(c, timeout);
+    if (pipelined) return c;
     /* Learn the script names once per connection (EVAL on NOSCRIPT covers a later flush). */
     const char *sources[2] = {INCREMENT, CREATE};
     char *shas[2] = {increment_sha, create_sha};
@@ -138,6 +151,43 @@ static void respond(FCGX_Request *req, int status, const char *id, int is_new, l
     FCGX_PutStr(body, body_len, req->out);
 }
 
+/* HINCRBY sid_<id> count 1 and EXPIRE sid_<id> 1800 in one round trip. Returns the count, or
+ * -1 when Redis failed (the context is then dropped). */
+static long long increment_pipelined(redisContext **cp, const char *key) {
+    if (*cp == NULL && (*cp = connect_redis()) == NULL) return -1;
+    const char *incr[4] = {"HINCRBY", key, "count", "1"};
+    size_t incr_lens[4] = {7, 36, 5, 1};
+    const char *expire[3] = {"EXPIRE", key, "1800"};
+    size_t expire_lens[3] = {6, 36, 4};
+    redisAppendCommandArgv(*cp, 4, incr, incr_lens);
+    redisAppendCommandArgv(*cp, 3, expire, expire_lens);
+    redisReply *r1 = NULL, *r2 = NULL;
+    long long count = -1;
+    if (redisGetReply(*cp, (void **)&r1) == REDIS_OK && redisGetReply(*cp, (void **)&r2) == REDIS_OK
+        && r1 && r1->type == REDIS_REPLY_INTEGER) count = r1->integer;
+    if (r1) freeReplyObject(r1);
+    if (r2) freeReplyObject(r2);
+    if (r1 == NULL || r2 == NULL) { redisFree(*cp); *cp = NULL; }
+    return count;
+}
+
+static void *worker_pipelined(void *arg) {
+    (void)arg;
+    FCGX_Request req;
+    FCGX_InitRequest(&req, 0, 0);
+    redisContext *c = NULL;
+    while (FCGX_Accept_r(&req) >= 0) {
+        char id[33], key[40];
+        int is_new = 0;
+        if (!find_sid(FCGX_GetParam("HTTP_COOKIE", req.envp), id)) { new_id(id); is_new = 1; }
+        snprintf(key, sizeof key, "sid_%s", id);
+        long long count = increment_pipelined(&c, key);
+        respond(&req, count >= 0 ? 200 : 503, id, is_new, count);
+        FCGX_Finish_r(&req);
+    }
+    return NULL;
+}
+
 static void *worker(void *arg) {
     (void)arg;
     FCGX_Request req;
@@ -184,15 +234,18 @@ static void *worker(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) { fprintf(stderr, "usage: count-c REDIS_PORT THREADS SCRIPT_DIR\n"); return 64; }
-    redis_port = atoi(argv[1]);
+    if (argc != 4 && argc != 5) { fprintf(stderr, "usage: count-c REDIS THREADS SCRIPT_DIR [strict|pipelined]\n"); return 64; }
+    if (argv[1][0] == '/') redis_socket = argv[1]; else redis_port = atoi(argv[1]);
+    if (argc == 5 && strcmp(argv[4], "pipelined") == 0) pipelined = 1;
+    else if (argc == 5 && strcmp(argv[4], "strict") != 0) { fprintf(stderr, "mode: strict or pipelined\n"); return 64; }
     int threads = atoi(argv[2]);
     INCREMENT = read_file(argv[3], "increment.lua");
     CREATE = read_file(argv[3], "create.lua");
     signal(SIGPIPE, SIG_IGN);
     FCGX_Init();
     pthread_t tid;
-    for (int i = 1; i < threads; i++) pthread_create(&tid, NULL, worker, NULL);
-    worker(NULL);
+    void *(*entry)(void *) = pipelined ? worker_pipelined : worker;
+    for (int i = 1; i < threads; i++) pthread_create(&tid, NULL, entry, NULL);
+    entry(NULL);
     return 0;
 }

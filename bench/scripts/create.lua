@@ -16,18 +16,21 @@ local function admits(f, maxCount, maxBytes, sealed)
       bytes = bytes + #k + plainLength(tostring(v), sealed)
     end
   end
-  return count <= maxCount and bytes <= maxBytes
+  return count == 0 or (count <= tonumber(maxCount) and bytes <= tonumber(maxBytes))
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return {0} end
-local now = tonumber(redis.call('TIME')[1])
-local f = {['_c'] = tostring(now), ['_x'] = tostring(now + tonumber(ARGV[2]))}
+local clock = redis.call('TIME')[1]
+local now = tonumber(clock)
+local abs = now + tonumber(ARGV[2])
+local f = {['_c'] = clock, ['_x'] = abs}
 for i = 6, #ARGV, 2 do f[ARGV[i]] = ARGV[i + 1] end
-f['_s'] = tostring(now)
-if not admits(f, tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == '1') then return {3} end
-local abs = tonumber(f['_x']) or 0
-local ttl = tonumber(ARGV[1])
-if abs - now < ttl then ttl = abs - now end
-if ttl <= 0 then return {0} end
+f['_s'] = clock
+if f['_x'] ~= abs then abs = tonumber(f['_x']) or 0 end
+if not admits(f, ARGV[3], ARGV[4], ARGV[5] == '1') then return {3} end
+local idle = tonumber(ARGV[1])
+local ttl = ARGV[1]
+if abs - now < idle then ttl = abs - now idle = ttl end
+if idle <= 0 then return {0} end
 local pairs_ = {}
 for k, v in pairs(f) do pairs_[#pairs_ + 1] = k pairs_[#pairs_ + 1] = v end
 redis.call('HSET', KEYS[1], unpack(pairs_))

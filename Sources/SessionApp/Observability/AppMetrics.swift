@@ -2,10 +2,11 @@ import CoreMetrics
 import Glibc
 import Prometheus
 
-/// The application's metrics, in one Prometheus registry per process: requests by route and
-/// status, a latency histogram per route, session lifecycle events, ids refused, store errors
-/// and replica waits. `RedisClient` adds its own through swift-metrics (bootstrapped with the
-/// same registry); the FastCGI server's connection counters are added at scrape time.
+/// The application's metrics, in one Prometheus registry per process: session lifecycle
+/// events, ids refused, store errors and replica waits (rare events, swift-metrics counters).
+/// Requests by route and status and their latency (`requests`, counted per worker without a
+/// lock), the Redis clients' counters (`redis`, likewise) and the FastCGI server's connection
+/// counters are added at scrape time.
 final class AppMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
@@ -15,6 +16,10 @@ final class AppMetrics: Sendable {
     private let refusedIDs: [String: CoreMetrics.Counter]
     private let storeErrors: [String: CoreMetrics.Counter]
     private let replication: [String: CoreMetrics.Counter]
+    /// Requests and their latency, per worker, summed at scrape time.
+    let requests = RequestStatistics()
+    /// Each worker's Redis client counters, summed at scrape time.
+    let redis = RedisClientMetrics()
 
     static let eventNames = ["created", "rotated", "destroyed", "revoked", "login", "login_refused"]
     static let refusalNames = ["unknown", "forged", "superseded"]
@@ -51,39 +56,9 @@ final class AppMetrics: Sendable {
     func exposition(extra: String = "") -> [UInt8] {
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
+        buffer.append(contentsOf: requests.exposition().utf8)
+        buffer.append(contentsOf: redis.exposition().utf8)
         buffer.append(contentsOf: extra.utf8)
         return buffer
-    }
-}
-
-/// Requests by (route, status) and latency by route, for one worker: the metric handles are made
-/// on first use and kept by the worker, so counting a request takes no lock (the registry
-/// hands every worker the same underlying series).
-final class RequestMetrics {
-    private let factory: PrometheusMetricsFactory
-    /// Route → status → counter: looked up with the route's own string, no key built per request.
-    private var requests: [String: [Int: CoreMetrics.Counter]] = [:]
-    private var latencies: [String: CoreMetrics.Timer] = [:]
-
-    init(_ metrics: AppMetrics) {
-        factory = metrics.factory
-    }
-
-    func record(route: String, status: Int, nanoseconds: Int64) {
-        if let counter = requests[route]?[status] {
-            counter.increment()
-        } else {
-            let counter = CoreMetrics.Counter(label: "session_http_requests_total", dimensions: [("route", route), ("status", String(status))],
-                                              factory: factory)
-            requests[route, default: [:]][status] = counter
-            counter.increment()
-        }
-        if let timer = latencies[route] {
-            timer.recordNanoseconds(nanoseconds)
-        } else {
-            let timer = CoreMetrics.Timer(label: "session_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
-            latencies[route] = timer
-            timer.recordNanoseconds(nanoseconds)
-        }
     }
 }

@@ -45,6 +45,27 @@ let package = Package(
         .testTarget(name: "FastCGIServerTests", dependencies: ["FastCGIServer", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SessionAppTests", dependencies: ["SessionApp", "SessionCore", "SessionCrypto", "FastCGIServer", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "RedisClient", "session-fcgi"]),
+
+        // The properties the fuzzers check, and the test that replays their seeds and every
+        // input that once broke one (Fuzz/corpus, Fuzz/regressions).
+        .target(name: "FuzzProperties", dependencies: ["SessionCore", "SessionCrypto", "FastCGIServer", "CFastCGI", "SessionApp", "RedisClient"],
+                path: "Fuzz/Properties"),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzProperties"]),
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The libFuzzer harness exists only when deploy/fuzz builds it (SESSION_STORE_FUZZ=1, in its own
+// build folder): every target of this package is then compiled with coverage instrumentation and
+// AddressSanitizer. A plain `swift build` or `swift test` never sees any of this.
+if Context.environment["SESSION_STORE_FUZZ"] == "1" {
+    for target in package.targets where target.type != .system {
+        target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-sanitize=fuzzer,address"])]
+    }
+    package.targets += [
+        .systemLibrary(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"),
+        .executableTarget(name: "session-store-fuzz", dependencies: ["FuzzProperties", "CLibFuzzer"], path: "Fuzz/Harness",
+                          swiftSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])],
+                          linkerSettings: [.unsafeFlags(["-sanitize=address"])]),
+    ]
+}

@@ -6,8 +6,8 @@
 ///
 /// A request is whole once its `FCGI_STDIN` stream has ended (the empty STDIN record of the
 /// request that `FCGI_BEGIN_REQUEST` opened): nginx sends the params and the whole body first.
-enum RequestFraming {
-    enum Verdict: Equatable, Sendable {
+package enum RequestFraming {
+    package enum Verdict: Equatable, Sendable {
         /// A whole request is there.
         case complete
         /// Not yet: at least `bytesNeeded` bytes (counted from the first) must be waiting.
@@ -21,7 +21,7 @@ enum RequestFraming {
     private static let beginRequest: UInt8 = 1
     private static let standardInput: UInt8 = 5
 
-    static func inspect(_ bytes: UnsafeRawBufferPointer) -> Verdict {
+    package static func inspect(_ bytes: UnsafeRawBufferPointer) -> Verdict {
         var offset = 0
         var requestID: Int?
         while true {

@@ -25,9 +25,15 @@ enum FastCGIFramingProperties {
     /// A well-formed request around `params`: complete, and read by libfcgi exactly as built.
     private static func checkRequest(_ raw: UnsafeRawBufferPointer, _ request: FastCGIRecords.Request,
                                  params input: UnsafeRawBufferPointer) throws(PropertyViolation) {
-        try expect(RequestFraming.inspect(raw) == .complete, "a whole request is complete")
+        // Params that declare more than the limit, or end past it, are refused: libfcgi would
+        // allocate what they declare, and aborts the process when it cannot.
+        let oversized = FastCGIRecords.declaredBytes(paramsStream: input) > RequestFraming.maxParamsBytes
+            || request.paramsEnd > RequestFraming.maxParamsBytes
+        let verdict = RequestFraming.inspect(raw)
+        try expect(verdict == (oversized ? .oversizedParams : .complete), "a whole request is complete unless its params are oversized",
+                   "\(verdict), declared \(FastCGIRecords.declaredBytes(paramsStream: input)), params end at \(request.paramsEnd)")
         try checkStream(raw)
-        guard let reading = LibfcgiReading.read(raw, peer: .staysSilent) else { return }
+        guard !oversized, let reading = LibfcgiReading.read(raw, peer: .staysSilent) else { return }
         // libfcgi's entries are C strings: a NUL in a name or value ends the entry there.
         let expected = FastCGIParamsProperties.environmentEntries(fromParamsStream: input).map { Array($0.prefix { $0 != 0 }) }
         let paramsParse = FastCGIRecords.parsesWhole(paramsStream: input)
@@ -81,6 +87,8 @@ enum FastCGIRecords {
     struct Request {
         var bytes: [UInt8]
         var body: [UInt8]
+        /// Where the empty PARAMS record ends.
+        var paramsEnd: Int
     }
 
     static let beginRequest: UInt8 = 1
@@ -96,9 +104,10 @@ enum FastCGIRecords {
         let paramBytes = Array(params)
         for piece in pieces(paramBytes, using: &random) { append(self.params, id: id, content: piece, to: &bytes) }
         append(self.params, id: id, content: [], to: &bytes)
+        let paramsEnd = bytes.count
         for piece in pieces(body, using: &random) { append(standardInput, id: id, content: piece, to: &bytes) }
         append(standardInput, id: id, content: [], to: &bytes)
-        return Request(bytes: bytes, body: body)
+        return Request(bytes: bytes, body: body, paramsEnd: paramsEnd)
     }
 
     /// Whether a PARAMS stream is a whole number of name-value pairs (libfcgi refuses the
@@ -118,6 +127,26 @@ enum FastCGIRecords {
             index += name + value
         }
         return true
+    }
+
+    /// The name and value bytes a PARAMS stream declares, counting every pair whose two
+    /// lengths are there, even where the stream ends before the pair's bytes.
+    static func declaredBytes(paramsStream input: UnsafeRawBufferPointer) -> Int {
+        var index = 0
+        var declared = 0
+        func length() -> Int? {
+            guard index < input.count else { return nil }
+            if input[index] < 0x80 { index += 1; return Int(input[index - 1]) }
+            guard index + 4 <= input.count else { return nil }
+            let value = Int(input[index] & 0x7F) << 24 | Int(input[index + 1]) << 16 | Int(input[index + 2]) << 8 | Int(input[index + 3])
+            index += 4
+            return value
+        }
+        while let name = length(), let value = length() {
+            declared += name + value
+            index += name + value
+        }
+        return declared
     }
 
     private static func pieces(_ bytes: [UInt8], using random: inout InputRandom) -> [ArraySlice<UInt8>] {

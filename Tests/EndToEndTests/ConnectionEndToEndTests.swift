@@ -242,6 +242,30 @@ final class ConnectionEndToEndTests: XCTestCase {
         XCTAssertEqual(server.terminate().status, 0)
     }
 
+    /// Found by fuzzing: one FastCGI request whose params declare a name and a value of 2^30
+    /// bytes each (56 bytes in all) made libfcgi abort the whole process. It now closes only
+    /// that connection.
+    func testParamsDeclaringHugeLengthsCloseOnlyTheirConnection() throws {
+        let redis = try RedisServerProcess()
+        let port = FreePort.next()
+        let server = try instance(.spawnedTCP(port: port), redis: redis, ["--threads", "2"])
+        let kept = try FastCGIConnection(port: port)
+        XCTAssertEqual(try kept.get("/livez").status, 200)
+        func record(_ type: UInt8, _ content: [UInt8]) -> [UInt8] {
+            let padding = (8 - content.count % 8) % 8
+            return [1, type, 0, 1, 0, UInt8(content.count), UInt8(padding), 0] + content + [UInt8](repeating: 0, count: padding)
+        }
+        let hostile = record(1, [0, 1, 1, 0, 0, 0, 0, 0]) + record(4, [0xC0, 0, 0, 0, 0xC0, 0, 0, 0] + Array("HTTP_X".utf8))
+            + record(4, []) + record(5, [])
+        for _ in 0..<3 {
+            let connection = try FastCGIConnection(port: port, timeout: 2)
+            try connection.send(hostile)
+            XCTAssertNotNil(connection.secondsUntilClosed(), "the connection stayed open")
+        }
+        XCTAssertEqual(try kept.get("/livez").status, 200, server.log)
+        XCTAssertEqual(server.terminate().status, 0, "the instance died")
+    }
+
     /// SIGTERM with 50 silent connections, an idle kept one and a request in flight (Redis
     /// paused): idle connections are closed at once, the request is answered, and the process
     /// exits as soon as it is, well within the grace period (5 s).

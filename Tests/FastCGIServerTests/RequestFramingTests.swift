@@ -57,6 +57,29 @@ final class RequestFramingTests: XCTestCase {
         XCTAssertEqual(inspect(begin + [2, 1, 0, 1, 0, 0, 0, 0]), .notFastCGI)
     }
 
+    /// libfcgi 2.4.2 allocates each param at the size its lengths declare and aborts the process
+    /// when that fails: two lengths of 2^30 (found by fuzzing) always make it fail.
+    func testParamsDeclaringMoreThanTheLimitAreRefused() {
+        let overflowing = record(4, [0xC0, 0, 0, 0, 0xC0, 0, 0, 0] + Array("HTTP_X".utf8))
+        XCTAssertEqual(inspect(begin + overflowing + record(4) + record(5)), .oversizedParams)
+        XCTAssertEqual(inspect(begin + overflowing), .oversizedParams, "refused before the rest arrives")
+        // The lengths split across records, after a pair that fits.
+        let split = record(4, [3, 1] + Array("ABCx".utf8) + [0x80, 0x01]) + record(4, [0x00, 0x00, 0x05] + Array("abcde".utf8))
+        XCTAssertEqual(inspect(begin + split + record(4) + record(5)), .oversizedParams, "a name of 65536 bytes")
+        let limit = RequestFraming.maxParamsBytes
+        func fourBytes(_ length: Int) -> [UInt8] { [0x80 | UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] }
+        let atLimit = record(4, fourBytes(0x7FF0) + fourBytes(limit - 0x7FF0))
+        XCTAssertNotEqual(inspect(begin + atLimit), .oversizedParams, "exactly the limit is allowed")
+    }
+
+    /// Params must end within the limit: nothing can hide a param past a worker's buffer.
+    func testParamsThatDoNotEndWithinTheLimitAreRefused() {
+        let filler = record(9, id: 0, [UInt8](repeating: 0, count: 60_000))
+        XCTAssertEqual(inspect(begin + filler + record(4, [UInt8](repeating: 0, count: 8_000))), .oversizedParams)
+        XCTAssertEqual(inspect(begin + params + filler + filler + record(5)), .complete, "a large request is fine once the params ended")
+        XCTAssertEqual(inspect(begin + filler + params + record(5)), .complete)
+    }
+
     func testPaddingOfTheLastRecordMustHaveArrived() {
         let end = record(5, padding: 8)
         XCTAssertEqual(inspect(begin + params + end.prefix(10)), .incomplete(bytesNeeded: begin.count + params.count + 16))

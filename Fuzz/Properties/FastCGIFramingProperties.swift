@@ -30,7 +30,7 @@ enum FastCGIFramingProperties {
         let oversized = FastCGIRecords.declaredBytes(paramsStream: input) > RequestFraming.maxParamsBytes
             || request.paramsEnd > RequestFraming.maxParamsBytes
         let verdict = RequestFraming.inspect(raw)
-        try expect(verdict == (oversized ? .oversizedParams : .complete), "a whole request is complete unless its params are oversized",
+        try expect(verdict == (oversized ? .refused : .complete), "a whole request is complete unless its params are oversized",
                    "\(verdict), declared \(FastCGIRecords.declaredBytes(paramsStream: input)), params end at \(request.paramsEnd)")
         try checkStream(raw)
         guard !oversized, let reading = LibfcgiReading.read(raw, peer: .staysSilent) else { return }

@@ -7,11 +7,15 @@
 /// A request is whole once its `FCGI_STDIN` stream has ended (the empty STDIN record of the
 /// request that `FCGI_BEGIN_REQUEST` opened): nginx sends the params and the whole body first.
 ///
-/// The params are also read as far as their name-value lengths: libfcgi 2.4.2 (Debian 12)
-/// allocates each pair at the size its lengths declare, and aborts the whole process when that
-/// allocation fails (`Malloc: Assertion ... failed`), which a pair whose two lengths add up past
-/// `INT_MAX` always makes happen. So a request whose params are larger than `maxParamsBytes`,
-/// or declare a pair larger than that, is refused before libfcgi sees it.
+/// Some bytes are refused before libfcgi sees them, because libfcgi 2.4.2 (Debian 12) takes the
+/// whole process down on them (found by fuzzing with libfcgi as the oracle):
+/// - params whose name-value lengths declare more than `maxParamsBytes`: libfcgi allocates each
+///   pair at its declared size and aborts (`Malloc: Assertion ... failed`) when that fails,
+///   which two lengths adding up past `INT_MAX` always make happen. Params must also end within
+///   `maxParamsBytes`, so that none can hide past the bytes a worker inspects;
+/// - `FCGI_GET_VALUES` management records: libfcgi answers them in a 64-byte stack buffer, and a
+///   name asked for four times overflows it (`stack smashing detected`); huge lengths there
+///   abort it as above. nginx never sends them.
 package enum RequestFraming {
     package enum Verdict: Equatable, Sendable {
         /// A whole request is there.
@@ -20,9 +24,8 @@ package enum RequestFraming {
         case incomplete(bytesNeeded: Int)
         /// Not FastCGI (wrong version byte): libfcgi refuses it at once, without blocking.
         case notFastCGI
-        /// Params libfcgi must never read: they declare more than `maxParamsBytes`, or do not
-        /// end within the first `maxParamsBytes` bytes. The connection is closed.
-        case oversizedParams
+        /// Bytes libfcgi must never read (see above): the connection is closed.
+        case refused
     }
 
     /// The most bytes a request's params may take, and the offset by which they must have ended.
@@ -34,6 +37,7 @@ package enum RequestFraming {
     private static let beginRequest: UInt8 = 1
     private static let params: UInt8 = 4
     private static let standardInput: UInt8 = 5
+    private static let getValues: UInt8 = 9
 
     package static func inspect(_ bytes: UnsafeRawBufferPointer) -> Verdict {
         var offset = 0
@@ -49,7 +53,8 @@ package enum RequestFraming {
             let end = offset + headerLength + contentLength + Int(bytes[offset + 6])
             // Known from the header alone, so a worker whose buffer filled up before the end of
             // this record knows the params ended within it.
-            if !paramsEnded && end > maxParamsBytes { return .oversizedParams }
+            if !paramsEnded && end > maxParamsBytes { return .refused }
+            if type == getValues { return .refused }
             guard bytes.count >= end else { return .incomplete(bytesNeeded: end) }
             if type == beginRequest && requestID == nil && id != 0 {
                 requestID = id
@@ -59,7 +64,7 @@ package enum RequestFraming {
                 } else {
                     let content = offset + headerLength
                     guard pairs.read(UnsafeRawBufferPointer(rebasing: bytes[content..<content + contentLength])) else {
-                        return .oversizedParams
+                        return .refused
                     }
                 }
             } else if type == standardInput && contentLength == 0 && id == requestID {

@@ -99,7 +99,7 @@ struct Worker: ~Copyable {
         case incomplete(bytesNeeded: Int)
         /// The peer closed or reset the connection: nothing to serve.
         case closed
-        /// Params that libfcgi must not read (`RequestFraming.Verdict.oversizedParams`).
+        /// Bytes that libfcgi must not read (`RequestFraming.Verdict.refused`).
         case refused
     }
 
@@ -117,7 +117,7 @@ struct Worker: ~Copyable {
             }
             switch RequestFraming.inspect(UnsafeRawBufferPointer(rebasing: peekBuffer[0..<count])) {
             case .complete, .notFastCGI: return .complete
-            case .oversizedParams: return .refused
+            case .refused: return .refused
             case .incomplete(let bytesNeeded):
                 // A request larger than the buffer is handed over once the buffer is full (its
                 // params, checked above, have ended within it).

@@ -48,8 +48,17 @@ final class RequestFramingTests: XCTestCase {
     }
 
     func testManagementRecordsAreSkipped() {
-        let getValues = record(9, id: 0, [10, 0] + Array("FCGI_MPXS_CONNS".utf8.prefix(10)))
-        XCTAssertEqual(inspect(getValues + begin + params + record(5)), .complete)
+        let unknownType = record(11, id: 0, [1, 2, 3])
+        XCTAssertEqual(inspect(unknownType + begin + params + record(5)), .complete)
+    }
+
+    /// libfcgi answers FCGI_GET_VALUES in a 64-byte stack buffer: a name asked for four times
+    /// overflows it and the process aborts (found by fuzzing). nginx never asks.
+    func testGetValuesIsRefused() {
+        let getValues = record(9, id: 0, [15, 0] + Array("FCGI_MPXS_CONNS".utf8))
+        XCTAssertEqual(inspect(getValues + begin + params + record(5)), .refused)
+        XCTAssertEqual(inspect(begin + params + getValues + record(5)), .refused)
+        XCTAssertEqual(inspect(Array(getValues.prefix(8))), .refused, "known from the header alone")
     }
 
     func testNotFastCGIIsHandedOverToBeRefused() {
@@ -61,21 +70,21 @@ final class RequestFramingTests: XCTestCase {
     /// when that fails: two lengths of 2^30 (found by fuzzing) always make it fail.
     func testParamsDeclaringMoreThanTheLimitAreRefused() {
         let overflowing = record(4, [0xC0, 0, 0, 0, 0xC0, 0, 0, 0] + Array("HTTP_X".utf8))
-        XCTAssertEqual(inspect(begin + overflowing + record(4) + record(5)), .oversizedParams)
-        XCTAssertEqual(inspect(begin + overflowing), .oversizedParams, "refused before the rest arrives")
+        XCTAssertEqual(inspect(begin + overflowing + record(4) + record(5)), .refused)
+        XCTAssertEqual(inspect(begin + overflowing), .refused, "refused before the rest arrives")
         // The lengths split across records, after a pair that fits.
         let split = record(4, [3, 1] + Array("ABCx".utf8) + [0x80, 0x01]) + record(4, [0x00, 0x00, 0x05] + Array("abcde".utf8))
-        XCTAssertEqual(inspect(begin + split + record(4) + record(5)), .oversizedParams, "a name of 65536 bytes")
+        XCTAssertEqual(inspect(begin + split + record(4) + record(5)), .refused, "a name of 65536 bytes")
         let limit = RequestFraming.maxParamsBytes
         func fourBytes(_ length: Int) -> [UInt8] { [0x80 | UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] }
         let atLimit = record(4, fourBytes(0x7FF0) + fourBytes(limit - 0x7FF0))
-        XCTAssertNotEqual(inspect(begin + atLimit), .oversizedParams, "exactly the limit is allowed")
+        XCTAssertNotEqual(inspect(begin + atLimit), .refused, "exactly the limit is allowed")
     }
 
     /// Params must end within the limit: nothing can hide a param past a worker's buffer.
     func testParamsThatDoNotEndWithinTheLimitAreRefused() {
-        let filler = record(9, id: 0, [UInt8](repeating: 0, count: 60_000))
-        XCTAssertEqual(inspect(begin + filler + record(4, [UInt8](repeating: 0, count: 8_000))), .oversizedParams)
+        let filler = record(11, id: 0, [UInt8](repeating: 0, count: 60_000))
+        XCTAssertEqual(inspect(begin + filler + record(4, [UInt8](repeating: 0, count: 8_000))), .refused)
         XCTAssertEqual(inspect(begin + params + filler + filler + record(5)), .complete, "a large request is fine once the params ended")
         XCTAssertEqual(inspect(begin + filler + params + record(5)), .complete)
     }

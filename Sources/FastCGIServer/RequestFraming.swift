@@ -13,9 +13,9 @@
 ///   pair at its declared size and aborts (`Malloc: Assertion ... failed`) when that fails,
 ///   which two lengths adding up past `INT_MAX` always make happen. Params must also end within
 ///   `maxParamsBytes`, so that none can hide past the bytes a worker inspects;
-/// - `FCGI_GET_VALUES` management records: libfcgi answers them in a 64-byte stack buffer, and a
-///   name asked for four times overflows it (`stack smashing detected`); huge lengths there
-///   abort it as above. nginx never sends them.
+/// - management records (request id 0), which nginx never sends: libfcgi leaks 48 bytes on each
+///   one, answers `FCGI_GET_VALUES` in a 64-byte stack buffer that a name asked for four times
+///   overflows (`stack smashing detected`), and aborts on huge lengths there as above.
 package enum RequestFraming {
     package enum Verdict: Equatable, Sendable {
         /// A whole request is there.
@@ -37,7 +37,6 @@ package enum RequestFraming {
     private static let beginRequest: UInt8 = 1
     private static let params: UInt8 = 4
     private static let standardInput: UInt8 = 5
-    private static let getValues: UInt8 = 9
 
     package static func inspect(_ bytes: UnsafeRawBufferPointer) -> Verdict {
         var offset = 0
@@ -54,7 +53,7 @@ package enum RequestFraming {
             // Known from the header alone, so a worker whose buffer filled up before the end of
             // this record knows the params ended within it.
             if !paramsEnded && end > maxParamsBytes { return .refused }
-            if type == getValues { return .refused }
+            if id == 0 { return .refused }
             guard bytes.count >= end else { return .incomplete(bytesNeeded: end) }
             if type == beginRequest && requestID == nil && id != 0 {
                 requestID = id

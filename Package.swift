@@ -46,14 +46,17 @@ let package = Package(
         .testTarget(name: "SessionAppTests", dependencies: ["SessionApp", "SessionCore", "SessionCrypto", "FastCGIServer", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "RedisClient", "session-fcgi"]),
 
-        // The properties the fuzzers check, and the test that replays their seeds and every
-        // input that once broke one (Fuzz/corpus, Fuzz/regressions).
-        .target(name: "FuzzProperties", dependencies: ["SessionCore", "SessionCrypto", "FastCGIServer", "CFastCGI", "SessionApp", "RedisClient"],
-                path: "Fuzz/Properties"),
-        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzProperties"]),
+        // Replays the fuzzers' seeds and every input that once broke a property (Fuzz/corpus,
+        // Fuzz/regressions) through the properties the fuzzers check: Fuzz/Properties, which
+        // it compiles itself (Tests/FuzzRegressionTests/Properties is a link to it), so a plain
+        // swift build never compiles them.
+        .testTarget(name: "FuzzRegressionTests", dependencies: fuzzPropertiesDependencies),
     ],
     swiftLanguageModes: [.v6]
 )
+
+// What Fuzz/Properties imports.
+var fuzzPropertiesDependencies: [Target.Dependency] { ["SessionCore", "SessionCrypto", "FastCGIServer", "CFastCGI", "SessionApp", "RedisClient"] }
 
 // The libFuzzer harness exists only when deploy/fuzz builds it (SESSION_STORE_FUZZ=1, in its own
 // build folder): every target of this package is then compiled with coverage instrumentation and
@@ -64,7 +67,8 @@ if Context.environment["SESSION_STORE_FUZZ"] == "1" {
     }
     package.targets += [
         .systemLibrary(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"),
-        .executableTarget(name: "session-store-fuzz", dependencies: ["FuzzProperties", "CLibFuzzer"], path: "Fuzz/Harness",
+        // Fuzz/Harness/Properties is a link to Fuzz/Properties.
+        .executableTarget(name: "session-store-fuzz", dependencies: fuzzPropertiesDependencies + ["CLibFuzzer"], path: "Fuzz/Harness",
                           swiftSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])],
                           linkerSettings: [.unsafeFlags(["-sanitize=address"])]),
     ]

@@ -1,5 +1,4 @@
 import CLibFuzzer
-import FuzzProperties
 import Glibc
 import Synchronization
 

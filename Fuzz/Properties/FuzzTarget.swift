@@ -5,34 +5,34 @@
 /// harness, built with `-sanitize=fuzzer,address`) and in the normal test suite, which replays
 /// every committed seed (`Fuzz/corpus/<name>/`) and every input that once broke a property
 /// (`Fuzz/regressions/<name>/`) without any sanitizer.
-package struct FuzzTarget: Sendable {
+struct FuzzTarget: Sendable {
     /// The folder name under `Fuzz/corpus` and `Fuzz/regressions`, and the harness argument.
-    package let name: String
+    let name: String
     /// What the target feeds and what it checks, one line.
-    package let summary: String
+    let summary: String
     /// Runs every property on one input; throws the first that does not hold.
-    package let check: @Sendable (UnsafeRawBufferPointer) throws(PropertyViolation) -> Void
+    let check: @Sendable (UnsafeRawBufferPointer) throws(PropertyViolation) -> Void
 
-    package static let all: [FuzzTarget] = [
+    static let all: [FuzzTarget] = [
         .cookie, .fastCGIParams, .fastCGIFraming, .json, .form, .redisReply, .redisURL,
     ]
 
-    package static func named(_ name: String) -> FuzzTarget? {
+    static func named(_ name: String) -> FuzzTarget? {
         all.first { $0.name == name }
     }
 
     /// Runs the checks on bytes held in an array.
-    package func check(_ bytes: [UInt8]) throws(PropertyViolation) {
+    func check(_ bytes: [UInt8]) throws(PropertyViolation) {
         try bytes.withUnsafeBytes { raw in Result { () throws(PropertyViolation) in try check(raw) } }.get()
     }
 }
 
 /// A property that did not hold: which one, and the values that broke it.
-package struct PropertyViolation: Error, CustomStringConvertible {
-    package let property: String
-    package let detail: String
+struct PropertyViolation: Error, CustomStringConvertible {
+    let property: String
+    let detail: String
 
-    package var description: String { detail.isEmpty ? property : "\(property): \(detail)" }
+    var description: String { detail.isEmpty ? property : "\(property): \(detail)" }
 }
 
 /// Throws when `condition` is false. The texts are only built on failure, so checks cost

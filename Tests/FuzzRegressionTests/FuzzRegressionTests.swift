@@ -1,5 +1,4 @@
 import Foundation
-import FuzzProperties
 import XCTest
 
 /// Replays, without any sanitizer, every committed seed (`Fuzz/corpus/<target>/`) and every

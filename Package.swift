@@ -45,6 +45,31 @@ let package = Package(
         .testTarget(name: "FastCGIServerTests", dependencies: ["FastCGIServer", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SessionAppTests", dependencies: ["SessionApp", "SessionCore", "SessionCrypto", "FastCGIServer", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "RedisClient", "session-fcgi"]),
+
+        // Replays the fuzzers' seeds and every input that once broke a property (Fuzz/corpus,
+        // Fuzz/regressions) through the properties the fuzzers check: Fuzz/Properties, which
+        // it compiles itself (Tests/FuzzRegressionTests/Properties is a link to it), so a plain
+        // swift build never compiles them.
+        .testTarget(name: "FuzzRegressionTests", dependencies: fuzzPropertiesDependencies),
     ],
     swiftLanguageModes: [.v6]
 )
+
+// What Fuzz/Properties imports.
+var fuzzPropertiesDependencies: [Target.Dependency] { ["SessionCore", "SessionCrypto", "FastCGIServer", "CFastCGI", "SessionApp", "RedisClient"] }
+
+// The libFuzzer harness exists only when deploy/fuzz builds it (SESSION_STORE_FUZZ=1, in its own
+// build folder): every target of this package is then compiled with coverage instrumentation and
+// AddressSanitizer. A plain `swift build` or `swift test` never sees any of this.
+if Context.environment["SESSION_STORE_FUZZ"] == "1" {
+    for target in package.targets where target.type != .system {
+        target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-sanitize=fuzzer,address"])]
+    }
+    package.targets += [
+        .systemLibrary(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"),
+        // Fuzz/Harness/Properties is a link to Fuzz/Properties.
+        .executableTarget(name: "session-store-fuzz", dependencies: fuzzPropertiesDependencies + ["CLibFuzzer"], path: "Fuzz/Harness",
+                          swiftSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])],
+                          linkerSettings: [.unsafeFlags(["-sanitize=address"])]),
+    ]
+}

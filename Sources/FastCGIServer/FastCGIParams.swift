@@ -26,7 +26,7 @@ public struct FastCGIParams: Sendable, ExpressibleByDictionaryLiteral {
 
     /// Copies libfcgi's `NAME=VALUE` array (terminated by a null pointer) in one pass:
     /// one allocation for all bytes, one for the index.
-    init(copyingEnvironment envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) {
+    package init(copyingEnvironment envp: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) {
         var total = 0
         var entryCount = 0
         var cursor = envp

@@ -6,24 +6,43 @@
 ///
 /// A request is whole once its `FCGI_STDIN` stream has ended (the empty STDIN record of the
 /// request that `FCGI_BEGIN_REQUEST` opened): nginx sends the params and the whole body first.
-enum RequestFraming {
-    enum Verdict: Equatable, Sendable {
+///
+/// Some bytes are refused before libfcgi sees them, because libfcgi 2.4.2 (Debian 12) takes the
+/// whole process down on them (found by fuzzing with libfcgi as the oracle):
+/// - params whose name-value lengths declare more than `maxParamsBytes`: libfcgi allocates each
+///   pair at its declared size and aborts (`Malloc: Assertion ... failed`) when that fails,
+///   which two lengths adding up past `INT_MAX` always make happen. Params must also end within
+///   `maxParamsBytes`, so that none can hide past the bytes a worker inspects;
+/// - management records (request id 0), which nginx never sends: libfcgi leaks 48 bytes on each
+///   one, answers `FCGI_GET_VALUES` in a 64-byte stack buffer that a name asked for four times
+///   overflows (`stack smashing detected`), and aborts on huge lengths there as above.
+package enum RequestFraming {
+    package enum Verdict: Equatable, Sendable {
         /// A whole request is there.
         case complete
         /// Not yet: at least `bytesNeeded` bytes (counted from the first) must be waiting.
         case incomplete(bytesNeeded: Int)
         /// Not FastCGI (wrong version byte): libfcgi refuses it at once, without blocking.
         case notFastCGI
+        /// Bytes libfcgi must never read (see above): the connection is closed.
+        case refused
     }
+
+    /// The most bytes a request's params may take, and the offset by which they must have ended.
+    /// nginx sends the params first, and our template caps request headers at 32 KiB.
+    package static let maxParamsBytes = 64 * 1024
 
     private static let headerLength = 8
     private static let versionOne: UInt8 = 1
     private static let beginRequest: UInt8 = 1
+    private static let params: UInt8 = 4
     private static let standardInput: UInt8 = 5
 
-    static func inspect(_ bytes: UnsafeRawBufferPointer) -> Verdict {
+    package static func inspect(_ bytes: UnsafeRawBufferPointer) -> Verdict {
         var offset = 0
         var requestID: Int?
+        var pairs = PairLengths()
+        var paramsEnded = false
         while true {
             guard bytes.count >= offset + headerLength else { return .incomplete(bytesNeeded: offset + headerLength) }
             guard bytes[offset] == versionOne else { return .notFastCGI }
@@ -31,13 +50,77 @@ enum RequestFraming {
             let id = Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
             let contentLength = Int(bytes[offset + 4]) << 8 | Int(bytes[offset + 5])
             let end = offset + headerLength + contentLength + Int(bytes[offset + 6])
+            // Known from the header alone, so a worker whose buffer filled up before the end of
+            // this record knows the params ended within it.
+            if !paramsEnded && end > maxParamsBytes { return .refused }
+            if id == 0 { return .refused }
             guard bytes.count >= end else { return .incomplete(bytesNeeded: end) }
             if type == beginRequest && requestID == nil && id != 0 {
                 requestID = id
+            } else if type == params && id == requestID && !paramsEnded {
+                if contentLength == 0 {
+                    paramsEnded = true
+                } else {
+                    let content = offset + headerLength
+                    guard pairs.read(UnsafeRawBufferPointer(rebasing: bytes[content..<content + contentLength])) else {
+                        return .refused
+                    }
+                }
             } else if type == standardInput && contentLength == 0 && id == requestID {
                 return .complete
             }
             offset = end
+        }
+    }
+
+    /// Reads the name and value lengths of a params stream (1 byte below 128, else 4 bytes with
+    /// the top bit set) across record boundaries, skipping the names and values themselves.
+    private struct PairLengths {
+        /// Name and value bytes of the current pair still to skip.
+        private var toSkip = 0
+        /// A 4-byte length being read: its value so far and the bytes it still needs.
+        private var partial = 0
+        private var partialMissing = 0
+        /// The name's length once read, while the value's is being read.
+        private var nameLength: Int?
+        /// Everything the params declared so far.
+        private var declared = 0
+
+        /// False once the params declare more than `maxParamsBytes`.
+        mutating func read(_ content: UnsafeRawBufferPointer) -> Bool {
+            var index = 0
+            while index < content.count {
+                if toSkip > 0 {
+                    let skipped = min(toSkip, content.count - index)
+                    toSkip -= skipped
+                    index += skipped
+                    continue
+                }
+                let byte = content[index]
+                index += 1
+                let length: Int
+                if partialMissing > 0 {
+                    partial = partial << 8 | Int(byte)
+                    partialMissing -= 1
+                    guard partialMissing == 0 else { continue }
+                    length = partial
+                } else if byte & 0x80 != 0 {
+                    partial = Int(byte & 0x7F)
+                    partialMissing = 3
+                    continue
+                } else {
+                    length = Int(byte)
+                }
+                guard let name = nameLength else {
+                    nameLength = length
+                    continue
+                }
+                nameLength = nil
+                declared += name + length
+                guard declared <= maxParamsBytes else { return false }
+                toSkip = name + length
+            }
+            return true
         }
     }
 }

@@ -66,7 +66,7 @@ struct Worker: ~Copyable {
         // the ones their file permissions let in.
         if dispatcher.listener.isTCP {
             switch waitingRequest(on: descriptor) {
-            case .closed:
+            case .closed, .refused:
                 dispatcher.close(descriptor, generation: generation)
                 return
             case .incomplete(let bytesNeeded):
@@ -99,6 +99,8 @@ struct Worker: ~Copyable {
         case incomplete(bytesNeeded: Int)
         /// The peer closed or reset the connection: nothing to serve.
         case closed
+        /// Bytes that libfcgi must not read (`RequestFraming.Verdict.refused`).
+        case refused
     }
 
     /// Peeks at the bytes waiting on `descriptor`, without consuming them or blocking.
@@ -113,10 +115,14 @@ struct Worker: ~Copyable {
                 default: return .closed
                 }
             }
-            if count == peekBuffer.count { return .complete }
             switch RequestFraming.inspect(UnsafeRawBufferPointer(rebasing: peekBuffer[0..<count])) {
             case .complete, .notFastCGI: return .complete
-            case .incomplete(let bytesNeeded): return .incomplete(bytesNeeded: min(bytesNeeded, peekBuffer.count))
+            case .refused: return .refused
+            case .incomplete(let bytesNeeded):
+                // A request larger than the buffer is handed over once the buffer is full (its
+                // params, checked above, have ended within it).
+                if count == peekBuffer.count { return .complete }
+                return .incomplete(bytesNeeded: min(bytesNeeded, peekBuffer.count))
             }
         }
     }

@@ -134,6 +134,7 @@ public struct RedisConfiguration: Equatable, Sendable, CustomStringConvertible {
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]") else { throw .init("unclosed [ in '\(text)'") }
             let host = text[text.index(after: text.startIndex)..<close]
+            guard RedisAddress.isValidHost(host) else { throw .init("invalid host in '\(text)'") }
             let after = text[text.index(after: close)...]
             if after.isEmpty { return .tcp(host: String(host), port: defaultPort) }
             guard after.hasPrefix(":"), let port = Int(after.dropFirst()), (1...65535).contains(port) else { throw .init("bad port in '\(text)'") }
@@ -142,9 +143,11 @@ public struct RedisConfiguration: Equatable, Sendable, CustomStringConvertible {
         if let colon = text.lastIndex(of: ":") {
             let host = text[..<colon]
             guard !host.isEmpty else { throw .init("no host in '\(text)'") }
+            guard RedisAddress.isValidHost(host) else { throw .init("invalid host in '\(text)'") }
             guard let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else { throw .init("bad port in '\(text)'") }
             return .tcp(host: String(host), port: port)
         }
+        guard RedisAddress.isValidHost(text) else { throw .init("invalid host in '\(text)'") }
         return .tcp(host: String(text), port: defaultPort)
     }
 

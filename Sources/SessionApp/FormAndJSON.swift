@@ -15,20 +15,20 @@ enum RequestBody {
     }
 }
 
-enum JSONValue: Equatable {
+package enum JSONValue: Equatable {
     case string(String)
     case number(String)
     case bool(Bool)
     case null
 
-    var string: String? {
+    package var string: String? {
         if case .string(let text) = self { return text }
         return nil
     }
 }
 
-enum FormURLEncoded {
-    static func parse(_ body: [UInt8]) -> [String: String] {
+package enum FormURLEncoded {
+    package static func parse(_ body: [UInt8]) -> [String: String] {
         var result: [String: String] = [:]
         for pair in body.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
             let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
@@ -41,7 +41,7 @@ enum FormURLEncoded {
 
     /// Percent-encodes `text` for a query value: every byte but `A–Z a–z 0–9 - . _ ~ /` becomes
     /// `%XX`, so the result holds no byte that could end a header line or start another parameter.
-    static func encode(_ text: String) -> String {
+    package static func encode(_ text: String) -> String {
         let digits = Array("0123456789ABCDEF".utf8)
         var output: [UInt8] = []
         output.reserveCapacity(text.utf8.count)
@@ -60,7 +60,7 @@ enum FormURLEncoded {
     }
 
     /// Percent-decoding with `+` as space; nil for a malformed escape.
-    static func decode(_ bytes: ArraySlice<UInt8>) -> String? {
+    package static func decode(_ bytes: ArraySlice<UInt8>) -> String? {
         var output: [UInt8] = []
         output.reserveCapacity(bytes.count)
         var index = bytes.startIndex
@@ -92,8 +92,8 @@ enum FormURLEncoded {
 
 /// A parser for one flat JSON object (RFC 8259); nested objects and arrays are refused, and so
 /// are duplicate names (two parsers could disagree on which one counts).
-enum FlatJSON {
-    static func parseObject(_ bytes: [UInt8]) -> [String: JSONValue]? {
+package enum FlatJSON {
+    package static func parseObject(_ bytes: [UInt8]) -> [String: JSONValue]? {
         var parser = Parser(bytes: bytes)
         return parser.object()
     }

@@ -1,7 +1,7 @@
 /// The few JSON shapes the app writes, built without Foundation (the hot path stays small).
-enum JSON {
+package enum JSON {
     /// A JSON string literal with the required escapes.
-    static func quoted(_ text: String) -> String {
+    package static func quoted(_ text: String) -> String {
         var result = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -49,12 +49,12 @@ enum JSON {
     }
 
     /// `{"key":"value",…}` with keys sorted, for string maps.
-    static func stringObject(_ values: [String: String]) -> String {
+    package static func stringObject(_ values: [String: String]) -> String {
         String(decoding: object(values.sorted { $0.key < $1.key }.map { ($0.key, quoted($0.value)) }), as: UTF8.self)
     }
 
     /// `{"key":value,…}` from already-encoded values.
-    static func object(_ members: [(String, String)]) -> [UInt8] {
+    package static func object(_ members: [(String, String)]) -> [UInt8] {
         var text = "{"
         for (index, member) in members.enumerated() {
             if index > 0 { text += "," }

@@ -242,6 +242,34 @@ final class ConnectionEndToEndTests: XCTestCase {
         XCTAssertEqual(server.terminate().status, 0)
     }
 
+    /// Found by fuzzing, each of these took the whole process down inside libfcgi: params that
+    /// declare a name and a value of 2^30 bytes each (an allocation that fails, then an
+    /// assertion), and FCGI_GET_VALUES asking for one name twelve times (a 64-byte stack
+    /// buffer overflows). Now only their connection is closed.
+    func testRequestsThatCrashedLibfcgiCloseOnlyTheirConnection() throws {
+        let redis = try RedisServerProcess()
+        let port = FreePort.next()
+        let server = try instance(.spawnedTCP(port: port), redis: redis, ["--threads", "2"])
+        let kept = try FastCGIConnection(port: port)
+        XCTAssertEqual(try kept.get("/livez").status, 200)
+        func record(_ type: UInt8, id: UInt8 = 1, _ content: [UInt8]) -> [UInt8] {
+            let padding = (8 - content.count % 8) % 8
+            return [1, type, 0, id, UInt8(content.count >> 8), UInt8(content.count & 0xFF), UInt8(padding), 0]
+                + content + [UInt8](repeating: 0, count: padding)
+        }
+        let request = record(1, [0, 1, 1, 0, 0, 0, 0, 0]) + record(4, [14, 3] + Array("REQUEST_METHODGET".utf8)) + record(4, []) + record(5, [])
+        let hugeLengths = record(1, [0, 1, 1, 0, 0, 0, 0, 0]) + record(4, [0xC0, 0, 0, 0, 0xC0, 0, 0, 0] + Array("HTTP_X".utf8))
+            + record(4, []) + record(5, [])
+        let repeatedQuery = record(9, id: 0, Array(repeating: [15, 0] + Array("FCGI_MPXS_CONNS".utf8), count: 12).flatMap { $0 }) + request
+        for hostile in [hugeLengths, repeatedQuery, hugeLengths, repeatedQuery] {
+            let connection = try FastCGIConnection(port: port, timeout: 2)
+            try connection.send(hostile)
+            XCTAssertNotNil(connection.secondsUntilClosed(), "the connection stayed open")
+        }
+        XCTAssertEqual(try kept.get("/livez").status, 200, server.log)
+        XCTAssertEqual(server.terminate().status, 0, "the instance died")
+    }
+
     /// SIGTERM with 50 silent connections, an idle kept one and a request in flight (Redis
     /// paused): idle connections are closed at once, the request is answered, and the process
     /// exits as soon as it is, well within the grace period (5 s).

@@ -47,14 +47,46 @@ final class RequestFramingTests: XCTestCase {
         XCTAssertEqual(inspect(begin + params + record(5, id: 2)), .incomplete(bytesNeeded: begin.count + params.count + 16))
     }
 
-    func testManagementRecordsAreSkipped() {
-        let getValues = record(9, id: 0, [10, 0] + Array("FCGI_MPXS_CONNS".utf8.prefix(10)))
-        XCTAssertEqual(inspect(getValues + begin + params + record(5)), .complete)
+    /// Management records (request id 0) never come from nginx, and libfcgi 2.4.2 mishandles
+    /// them (found by fuzzing): it leaks 48 bytes on each, answers FCGI_GET_VALUES in a 64-byte
+    /// stack buffer that a name asked for four times overflows, and aborts on huge lengths there.
+    func testManagementRecordsAreRefused() {
+        let getValues = record(9, id: 0, [15, 0] + Array("FCGI_MPXS_CONNS".utf8))
+        let unknownType = record(11, id: 0, [1, 2, 3])
+        for management in [getValues, unknownType] {
+            XCTAssertEqual(inspect(management + begin + params + record(5)), .refused)
+            XCTAssertEqual(inspect(begin + params + management + record(5)), .refused)
+            XCTAssertEqual(inspect(Array(management.prefix(8))), .refused, "known from the header alone")
+        }
+        XCTAssertEqual(inspect(begin + params + record(5) + getValues), .complete, "what follows a whole request is the next one's")
     }
 
     func testNotFastCGIIsHandedOverToBeRefused() {
         XCTAssertEqual(inspect(Array("GET / HTTP/1.1\r\n\r\n".utf8)), .notFastCGI)
         XCTAssertEqual(inspect(begin + [2, 1, 0, 1, 0, 0, 0, 0]), .notFastCGI)
+    }
+
+    /// libfcgi 2.4.2 allocates each param at the size its lengths declare and aborts the process
+    /// when that fails: two lengths of 2^30 (found by fuzzing) always make it fail.
+    func testParamsDeclaringMoreThanTheLimitAreRefused() {
+        let overflowing = record(4, [0xC0, 0, 0, 0, 0xC0, 0, 0, 0] + Array("HTTP_X".utf8))
+        XCTAssertEqual(inspect(begin + overflowing + record(4) + record(5)), .refused)
+        XCTAssertEqual(inspect(begin + overflowing), .refused, "refused before the rest arrives")
+        // The lengths split across records, after a pair that fits.
+        let split = record(4, [3, 1] + Array("ABCx".utf8) + [0x80, 0x01]) + record(4, [0x00, 0x00, 0x05] + Array("abcde".utf8))
+        XCTAssertEqual(inspect(begin + split + record(4) + record(5)), .refused, "a name of 65536 bytes")
+        let limit = RequestFraming.maxParamsBytes
+        func fourBytes(_ length: Int) -> [UInt8] { [0x80 | UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] }
+        let atLimit = record(4, fourBytes(0x7FF0) + fourBytes(limit - 0x7FF0))
+        XCTAssertNotEqual(inspect(begin + atLimit), .refused, "exactly the limit is allowed")
+    }
+
+    /// Params must end within the limit: nothing can hide a param past a worker's buffer.
+    func testParamsThatDoNotEndWithinTheLimitAreRefused() {
+        let filler = record(5, id: 2, [UInt8](repeating: 0, count: 60_000))
+        XCTAssertEqual(inspect(begin + filler + record(4, [UInt8](repeating: 0, count: 8_000))), .refused)
+        XCTAssertEqual(inspect(begin + params + filler + filler + record(5)), .complete, "a large request is fine once the params ended")
+        XCTAssertEqual(inspect(begin + filler + params + record(5)), .complete)
     }
 
     func testPaddingOfTheLastRecordMustHaveArrived() {

@@ -110,6 +110,10 @@ final class RedisConfigurationTests: XCTestCase {
             ("redis://h:x", "bad port"), ("redis://h/-1", "database"), ("redis://h/x", "database"), ("unix://relative", "unix"),
             ("redis://a:1,b:2", "one host"), ("redis-cluster://a:1/2", "database 0"), ("redis-sentinel://s:1", "master name"),
             ("redis-sentinel://s:1/bad name", "master name"), ("redis://:%zz@h", "%-escape"), ("redis-cluster://a:1,,b:2", "empty host"),
+            // Found by fuzzing: a host that is no name or address would not even read back
+            // from the description the service logs.
+            ("redis://a[:b]:6379", "invalid host"), ("redis:// h:1", "invalid host"), ("redis://[a[b]:1", "invalid host"),
+            ("redis-cluster://a:1,h\u{0}:2", "invalid host"),
         ]
         for (url, reason) in cases {
             XCTAssertThrowsError(try parse(url), url) { error in

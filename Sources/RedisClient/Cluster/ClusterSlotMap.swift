@@ -1,9 +1,9 @@
 /// Which master serves each of the 16384 slots, and how many replicas it has, as `CLUSTER SLOTS`
 /// reported it (updated in place by `MOVED`). Pure data: testable without a server.
-struct ClusterSlotMap: Equatable, Sendable {
+package struct ClusterSlotMap: Equatable, Sendable {
     /// Index into `masters` per slot; -1 when no node serves it.
     private var owners: [Int16]
-    private(set) var masters: [RedisAddress]
+    package private(set) var masters: [RedisAddress]
     /// Replicas known per master (same order as `masters`).
     private(set) var replicaCounts: [Int]
 
@@ -15,7 +15,7 @@ struct ClusterSlotMap: Equatable, Sendable {
 
     /// Parses a `CLUSTER SLOTS` reply: `[[start, end, [host, port, id, …], [replica…]…]…]`.
     /// An empty host (a node that does not know its own address) means the node that answered.
-    init?(clusterSlots reply: RedisReply, answeredBy: RedisAddress) {
+    package init?(clusterSlots reply: RedisReply, answeredBy: RedisAddress) {
         self.init()
         guard case .array(let ranges) = reply else { return nil }
         for range in ranges {
@@ -30,13 +30,13 @@ struct ClusterSlotMap: Equatable, Sendable {
     }
 
     /// The master serving `slot`, if known.
-    func owner(of slot: Int) -> RedisAddress? {
+    package func owner(of slot: Int) -> RedisAddress? {
         let index = Int(owners[slot])
         return index >= 0 ? masters[index] : nil
     }
 
     /// Replicas known for `master` (0 when unknown).
-    func replicas(of master: RedisAddress) -> Int {
+    package func replicas(of master: RedisAddress) -> Int {
         masters.firstIndex(of: master).map { replicaCounts[$0] } ?? 0
     }
 
@@ -44,12 +44,12 @@ struct ClusterSlotMap: Equatable, Sendable {
     var hasReplicas: Bool { replicaCounts.contains { $0 > 0 } }
 
     /// Records a `MOVED`: `slot` is now served by `address`.
-    mutating func move(_ slot: Int, to address: RedisAddress) {
+    package mutating func move(_ slot: Int, to address: RedisAddress) {
         owners[slot] = Int16(masterIndex(address))
     }
 
     /// Whether every slot has an owner.
-    var coversAllSlots: Bool { !owners.contains(-1) }
+    package var coversAllSlots: Bool { !owners.contains(-1) }
 
     private mutating func masterIndex(_ address: RedisAddress) -> Int {
         if let index = masters.firstIndex(of: address) { return index }
@@ -70,13 +70,13 @@ struct ClusterSlotMap: Equatable, Sendable {
 }
 
 /// A cluster redirection in an error reply: `MOVED <slot> <host:port>` or `ASK <slot> <host:port>`.
-struct ClusterRedirect: Equatable, Sendable {
-    enum Kind: Equatable, Sendable { case moved, ask }
-    let kind: Kind
-    let slot: Int
-    let address: RedisAddress
+package struct ClusterRedirect: Equatable, Sendable {
+    package enum Kind: Equatable, Sendable { case moved, ask }
+    package let kind: Kind
+    package let slot: Int
+    package let address: RedisAddress
 
-    init(kind: Kind, slot: Int, address: RedisAddress) {
+    package init(kind: Kind, slot: Int, address: RedisAddress) {
         self.kind = kind
         self.slot = slot
         self.address = address
@@ -84,7 +84,7 @@ struct ClusterRedirect: Equatable, Sendable {
 
     /// Parses the error `answeredBy` a node. An empty host (`MOVED 3999 :6381`, sent by nodes
     /// whose preferred endpoint is unknown) means the host of the node that answered.
-    init?(_ error: RedisServerError, answeredBy: RedisAddress? = nil) {
+    package init?(_ error: RedisServerError, answeredBy: RedisAddress? = nil) {
         let parts = error.message.split(separator: " ")
         guard parts.count == 3, let slot = Int(parts[1]), (0..<HashSlot.count).contains(slot) else { return nil }
         let address: RedisAddress

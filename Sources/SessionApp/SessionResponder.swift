@@ -140,9 +140,18 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         return resolution
     }
 
+    /// A well-formed id that names no live session. With signed cookies its valid signature
+    /// proves this deployment issued it, so it is one that expired (or was ended or revoked):
+    /// counted as `expired`. Unsigned, an expired id and one never issued look alike (Redis
+    /// drops an expired session whole, by its TTL): both count as `unknown`.
     func noteUnknown() {
-        metrics.refused("unknown")
-        log.debug("unknown or expired session id", metadata: ["event": "unknown_id"])
+        if cookies.signer != nil {
+            metrics.refused("expired")
+            log.debug("expired or ended session id", metadata: ["event": "expired_id"])
+        } else {
+            metrics.refused("unknown")
+            log.debug("unknown or expired session id", metadata: ["event": "unknown_id"])
+        }
     }
 
     func noteSuperseded() {

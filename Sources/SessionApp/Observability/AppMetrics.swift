@@ -12,7 +12,8 @@ final class AppMetrics: Sendable {
     let factory: PrometheusMetricsFactory
     /// Lifecycle events: created, rotated, destroyed, revoked, login, login_refused.
     private let events: [String: CoreMetrics.Counter]
-    /// Presented ids that were refused: unknown (or expired), forged, superseded.
+    /// Presented ids that were refused: unknown, expired (signed by this deployment, no longer
+    /// live), forged, superseded.
     private let refusedIDs: [String: CoreMetrics.Counter]
     private let storeErrors: [String: CoreMetrics.Counter]
     private let replication: [String: CoreMetrics.Counter]
@@ -22,7 +23,7 @@ final class AppMetrics: Sendable {
     let redis = RedisClientMetrics()
 
     static let eventNames = ["created", "rotated", "destroyed", "revoked", "login", "login_refused"]
-    static let refusalNames = ["unknown", "forged", "superseded"]
+    static let refusalNames = ["unknown", "expired", "forged", "superseded"]
 
     init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry

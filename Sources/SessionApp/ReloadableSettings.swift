@@ -15,10 +15,10 @@ struct ReloadableSettings: Sendable {
 /// settings it started with.
 final class SettingsCell: Sendable {
     private let generation = Atomic<Int>(0)
-    private let value: Mutex<ReloadableSettings>
+    private let value: Locked<ReloadableSettings>
 
     init(_ settings: ReloadableSettings) {
-        value = Mutex(settings)
+        value = Locked(settings)
     }
 
     func replace(with settings: ReloadableSettings) {

@@ -1,21 +1,20 @@
 import Glibc
-import Synchronization
 
 /// Where log lines go: a file opened for appending (reopened on SIGHUP, so logrotate can move
 /// it away), or standard error. Thread-safe: each line is one `write(2)` under a lock, so lines
 /// from different threads never interleave and a reopen never races a write.
 final class LogSink: Sendable {
     let path: String?
-    private let descriptor: Mutex<Int32>
+    private let descriptor: Locked<Int32>
 
     /// Appends to `path` (created 0640 if missing), or writes to standard error for `nil`.
     init(path: String?) throws(LogSinkError) {
         self.path = path
         guard let path else {
-            descriptor = Mutex(2)
+            descriptor = Locked(2)
             return
         }
-        descriptor = Mutex(try Self.open(path))
+        descriptor = Locked(try Self.open(path))
     }
 
     deinit {

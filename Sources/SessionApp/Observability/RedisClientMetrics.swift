@@ -1,11 +1,10 @@
 import RedisClient
-import Synchronization
 
 /// The Redis clients' counters (one client per worker), summed at scrape time: workers count
 /// on their own client with plain atomic stores and take no lock; only registering a worker's
 /// client and scraping do.
 final class RedisClientMetrics: Sendable {
-    private let clients = Mutex<[RedisClientCounters]>([])
+    private let clients = Locked<[RedisClientCounters]>([])
 
     /// Counts `counters` in every scrape from now on.
     func register(_ counters: RedisClientCounters) {

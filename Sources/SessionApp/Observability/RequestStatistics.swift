@@ -16,7 +16,7 @@ final class RequestStatistics: Sendable {
     /// Route slots per worker (the router has about 20 routes).
     static let routeCapacity = 48
 
-    private let state = Mutex<(names: [String], workers: [RequestCounters])>(([], []))
+    private let state = Locked<(names: [String], workers: [RequestCounters])>(([], []))
 
     init() {}
 
@@ -96,7 +96,7 @@ final class RequestCounters: @unchecked Sendable {
     private let cells: UnsafeMutablePointer<Atomic<Int>>
     private let cellCount: Int
     /// Route → status → count, for statuses without a slot.
-    private let unusual = Mutex<[Int: [Int: Int]]>([:])
+    private let unusual = Locked<[Int: [Int: Int]]>([:])
 
     init(routes: Int) {
         self.routes = routes

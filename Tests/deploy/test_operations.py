@@ -7,6 +7,7 @@ Run by deploy/test; alone: python3 -m pytest Tests/deploy/test_operations.py -q
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -144,8 +145,22 @@ def test_sighup_reloads_users_and_reopens_the_log_without_dropping_a_request(bas
         local.down()
 
 
+def served_through_nginx(metrics_port, instance):
+    """/count requests that nginx has sent to `instance` since it started (its own metrics)."""
+    status, text, _ = get(f"http://127.0.0.1:{metrics_port}/metrics/{instance}")
+    if status != 200:
+        return 0
+    found = re.search(r'^session_http_requests_total\{route="/count",status="200"\} (\d+)$', text, re.M)
+    return int(found.group(1)) if found else 0
+
+
 def test_rolling_restart_of_every_instance_under_load_loses_no_request(base):
-    local = Local(base)
+    """The procedure README gives: stop one instance, start it, and wait until nginx sends it
+    requests again before the next. An instance that is down refuses connections, so nginx marks
+    it failed for fail_timeout (2 s); stopping the next one before then would leave nginx no live
+    instance (502), which this test once met when it waited a fixed second instead."""
+    metrics_port = free_port()
+    local = Local(base, METRICS_PORT=str(metrics_port))
     try:
         local.up()
         ports = local.env["FCGI_PORTS"].split()
@@ -160,7 +175,10 @@ def test_rolling_restart_of_every_instance_under_load_loses_no_request(base):
                     time.sleep(0.05)
                 os.remove(pidfile)
                 local.up()  # starts only what is not running: this instance
-                time.sleep(1)
+                deadline = time.time() + 15
+                while served_through_nginx(metrics_port, port) == 0 and time.time() < deadline:
+                    time.sleep(0.1)
+                assert served_through_nginx(metrics_port, port) > 0, f"nginx sent no request to the restarted instance {port}"
         failures = load.failures()
         assert failures == [], f"{len(failures)} of {len(load.statuses)} requests failed: {failures[:5]}"
         assert len(load.statuses) > 200

@@ -9,31 +9,11 @@ public final class NginxFrontend {
 
     public init(fastCGIAddresses: [String], serverDirectives: String = "", directory: URL) throws {
         port = FreePort.next()
-        let stateDirectory = directory.appendingPathComponent("nginx-\(port)")
-        try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
-        let render = Process()
-        render.executableURL = Paths.repositoryRoot.appendingPathComponent("nginx/render")
-        var environment = ProcessInfo.processInfo.environment
-        environment["STATE_DIR"] = stateDirectory.path
-        environment["LISTEN"] = "127.0.0.1:\(port)"
-        environment["FCGI_ADDRESSES"] = fastCGIAddresses.joined(separator: " ")
-        environment["NGINX_WORKERS"] = "2"
-        environment["APP_UPSTREAM"] = "127.0.0.1:\(FreePort.next())"
-        environment["EXTRA_LOCATIONS"] = serverDirectives
-        render.environment = environment
-        let output = Pipe()
-        render.standardOutput = output
-        try render.run()
-        let config = output.fileHandleForReading.readDataToEndOfFile()
-        render.waitUntilExit()
-        guard render.terminationStatus == 0 else { throw TestSupportError.didNotStart("nginx/render") }
-        let configFile = stateDirectory.appendingPathComponent("nginx.conf")
-        try config.write(to: configFile)
-        process = try ManagedProcess(
-            name: "nginx", executable: Paths.tool("nginx"),
-            arguments: ["-p", stateDirectory.path, "-c", configFile.path, "-g", "daemon off;"],
-            logFile: stateDirectory.appendingPathComponent("nginx-stdout.log"))
-        guard FreePort.waitUntilListening(port) else { throw TestSupportError.didNotStart("nginx on \(port)") }
+        process = try NginxTemplate.start(
+            in: directory.appendingPathComponent("nginx-\(port)"),
+            settings: ["LISTEN": "127.0.0.1:\(port)", "FCGI_ADDRESSES": fastCGIAddresses.joined(separator: " "), "NGINX_WORKERS": "2",
+                       "APP_UPSTREAM": "127.0.0.1:\(FreePort.next())", "EXTRA_LOCATIONS": serverDirectives],
+            port: port)
     }
 
     public func get(_ path: String, cookie: String? = nil) throws -> HTTPResponse {

@@ -173,35 +173,14 @@ public final class SessionStack: @unchecked Sendable {
     private func startNginx() throws {
         let stateDirectory = nginxDirectory
         try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
-        let render = Process()
-        render.executableURL = Paths.repositoryRoot.appendingPathComponent("nginx/render")
-        var environment = ProcessInfo.processInfo.environment
-        environment["STATE_DIR"] = stateDirectory.path
-        environment["LISTEN"] = "127.0.0.1:\(nginxPort)"
-        environment["FCGI_ADDRESSES"] = instanceAddresses.joined(separator: " ")
-        environment["NGINX_WORKERS"] = "2"
-        environment["APP_UPSTREAM"] = "127.0.0.1:\(appPort)"
-        environment["TLS_CERT"] = nil
-        environment["TLS_KEY"] = nil
+        var settings: [String: String?] = ["LISTEN": "127.0.0.1:\(nginxPort)", "FCGI_ADDRESSES": instanceAddresses.joined(separator: " "),
+                                           "NGINX_WORKERS": "2", "APP_UPSTREAM": "127.0.0.1:\(appPort)", "TLS_CERT": nil, "TLS_KEY": nil]
         if https {
             let (certificate, key) = try makeCertificate(in: stateDirectory)
-            environment["TLS_CERT"] = certificate.path
-            environment["TLS_KEY"] = key.path
+            settings["TLS_CERT"] = certificate.path
+            settings["TLS_KEY"] = key.path
         }
-        render.environment = environment
-        let output = Pipe()
-        render.standardOutput = output
-        try render.run()
-        let config = output.fileHandleForReading.readDataToEndOfFile()
-        render.waitUntilExit()
-        guard render.terminationStatus == 0 else { throw TestSupportError.didNotStart("nginx/render") }
-        let configFile = stateDirectory.appendingPathComponent("nginx.conf")
-        try config.write(to: configFile)
-        nginx = try ManagedProcess(
-            name: "nginx", executable: Paths.tool("nginx"),
-            arguments: ["-p", stateDirectory.path, "-c", configFile.path, "-e", errorLog.path, "-g", "daemon off;"],
-            logFile: stateDirectory.appendingPathComponent("nginx-stdout.log"))
-        guard FreePort.waitUntilListening(nginxPort) else { throw TestSupportError.didNotStart("nginx on \(nginxPort)") }
+        nginx = try NginxTemplate.start(in: stateDirectory, settings: settings, port: nginxPort, errorLog: errorLog)
     }
 
     /// A self-signed certificate for 127.0.0.1 and its key, made with openssl.

@@ -1,6 +1,7 @@
 /// The few JSON shapes the app writes, built without Foundation (the hot path stays small).
 package enum JSON {
-    /// A JSON string literal with the required escapes.
+    /// A JSON string literal with the required escapes, and DEL escaped too (so a log line
+    /// written with it carries no control character at all).
     package static func quoted(_ text: String) -> String {
         var result = "\""
         for scalar in text.unicodeScalars {
@@ -10,7 +11,7 @@ package enum JSON {
             case "\n": result += "\\n"
             case "\r": result += "\\r"
             case "\t": result += "\\t"
-            case _ where scalar.value < 0x20:
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
                 let hex = String(scalar.value, radix: 16)
                 result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: result.unicodeScalars.append(scalar)

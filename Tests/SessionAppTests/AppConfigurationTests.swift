@@ -253,6 +253,13 @@ final class ResponseTests: XCTestCase {
         XCTAssertEqual(String(decoding: JSON.object([("count", "3")]), as: UTF8.self), "{\"count\":3}")
     }
 
+    func testLogfmtValuesAreBareTokensOrEscapedStrings() {
+        XCTAssertEqual(LogfmtLogHandler.quoted("created"), "created")
+        XCTAssertEqual(LogfmtLogHandler.quoted(""), "\"\"")
+        XCTAssertEqual(LogfmtLogHandler.quoted("a=b c"), "\"a=b c\"")
+        XCTAssertEqual(LogfmtLogHandler.quoted("x\ny\u{7F}\"z"), "\"x\\ny\\u007f\\\"z\"", "no line break or control byte reaches a log line")
+    }
+
     func testRouterAnswers404And405WithAllow() {
         var router = Router()
         router.add("GET", "/count") { _ in FastCGIResponse(status: 200) }

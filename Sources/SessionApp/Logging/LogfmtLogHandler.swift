@@ -37,27 +37,13 @@ struct LogfmtLogHandler: LogHandler {
         sink.write(line)
     }
 
-    /// A logfmt value: bare when it is a plain token, quoted otherwise, with quotes,
-    /// backslashes and control characters escaped.
+    /// A logfmt value: bare when it is a plain token, otherwise quoted and escaped as a JSON
+    /// string (quotes, backslashes and control characters, DEL included).
     static func quoted(_ value: String) -> String {
         let plain = !value.isEmpty && value.unicodeScalars.allSatisfy { scalar in
             scalar.value > 32 && scalar.value < 127 && scalar != "\"" && scalar != "=" && scalar != "\\"
         }
-        if plain { return value }
-        var result = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 32 || scalar.value == 127:
-                result += "\\u" + String(scalar.value, radix: 16).leftPadded(4)
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
+        return plain ? value : JSON.quoted(value)
     }
 
     /// `2026-11-25T23:59:59.123Z`.

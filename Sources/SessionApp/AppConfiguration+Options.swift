@@ -124,8 +124,12 @@ extension AppConfiguration {
             config.keyPrefix = value
         },
         Option(flag: "--idle-timeout", environment: "SESSION_FCGI_IDLE_TIMEOUT", valueName: "SECONDS",
-               help: "session idle timeout: the Redis TTL, refreshed by every request (default 1800)") { config, value throws(ConfigurationError) in
+               help: "session idle timeout: the Redis TTL, renewed by requests at most once per --touch-interval (default 1800)") { config, value throws(ConfigurationError) in
             config.idleTimeoutSeconds = try integer(value, flag: "--idle-timeout", in: 1...(400 * 86400))
+        },
+        Option(flag: "--touch-interval", environment: "SESSION_FCGI_TOUCH_INTERVAL", valueName: "SECONDS",
+               help: "a request renews the idle timeout and last-seen time only this long after the last renewal, so a session expires between idle timeout minus this and idle timeout after its last request; 0: every request; at most half the idle timeout (default: idle timeout / 30, at most 60)") { config, value throws(ConfigurationError) in
+            config.touchIntervalGiven = try integer(value, flag: "--touch-interval", in: 0...(200 * 86400))
         },
         Option(flag: "--absolute-timeout", environment: "SESSION_FCGI_ABSOLUTE_TIMEOUT", valueName: "SECONDS",
                help: "absolute session lifetime from creation, whatever the activity, and the cookie's Max-Age (default 43200 = 12 h)") { config, value throws(ConfigurationError) in

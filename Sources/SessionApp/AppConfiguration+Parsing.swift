@@ -1,3 +1,5 @@
+import SessionCore
+
 extension AppConfiguration {
     /// What the command line asked for.
     public enum Invocation: Equatable, Sendable {
@@ -84,6 +86,9 @@ extension AppConfiguration {
         }
         if redisTLS.keyFile != nil && redisTLS.certificateFile == nil {
             throw ConfigurationError("--redis-tls-key-file needs --redis-tls-cert-file")
+        }
+        if let touchIntervalGiven, touchIntervalGiven > SessionTimeouts.maximumTouchInterval(idleSeconds: idleTimeoutSeconds) {
+            throw ConfigurationError("--touch-interval (\(touchIntervalGiven)) must be at most half of --idle-timeout (\(idleTimeoutSeconds))")
         }
         if redisWaitTimeoutMilliseconds >= redisCommandTimeoutMilliseconds {
             throw ConfigurationError("--redis-wait-timeout-ms (\(redisWaitTimeoutMilliseconds)) must be below --redis-timeout-ms (\(redisCommandTimeoutMilliseconds))")

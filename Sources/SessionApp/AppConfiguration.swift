@@ -43,10 +43,13 @@ public struct AppConfiguration: Equatable, Sendable {
     public var logLevel: Logger.Level = .info
     /// Key of the hashes that stand for session ids in logs (`--log-key-file`).
     public var logHashKey: String?
-    /// Idle timeout in seconds: the Redis TTL, refreshed by every request (1800).
+    /// Idle timeout in seconds: the Redis TTL, renewed by requests at most every touch interval (1800).
     public var idleTimeoutSeconds = 1800
     /// Absolute session lifetime in seconds (12 h); also the cookie's Max-Age.
     public var absoluteTimeoutSeconds = 12 * 3600
+    /// `--touch-interval` as given; `nil` is `SessionTimeouts.defaultTouchInterval` of the idle
+    /// timeout (60 s for 30 minutes).
+    public var touchIntervalGiven: Int?
     /// How long a rotated-away id keeps working (10 s; 0 allowed).
     public var rotationGraceSeconds = 10
     public var limits = SessionLimits()
@@ -88,9 +91,9 @@ public struct AppConfiguration: Equatable, Sendable {
         return configuration
     }
 
-    /// Idle and absolute timeouts together.
+    /// Idle and absolute timeouts and the touch interval together.
     public var timeouts: SessionTimeouts {
-        SessionTimeouts(idleSeconds: idleTimeoutSeconds, absoluteSeconds: absoluteTimeoutSeconds)
+        SessionTimeouts(idleSeconds: idleTimeoutSeconds, absoluteSeconds: absoluteTimeoutSeconds, touchIntervalSeconds: touchIntervalGiven)
     }
 
     public init() {}

@@ -59,9 +59,12 @@ public final class InMemorySessionStore: SessionStore {
         return ttl
     }
 
+    /// Stores `entry`, renewing its idle timeout and last-seen time when a touch is due.
     private func touch(_ id: SessionID, _ entry: inout Entry, _ timeouts: SessionTimeouts) {
-        entry.fields[ReservedField.lastSeen] = String(now)
-        entry.expiresAt = now + ttl(entry.fields, timeouts)
+        if timeouts.touchIsDue(now: now, lastTouched: entry.fields[ReservedField.lastSeen].flatMap { Int64($0) }) {
+            entry.fields[ReservedField.lastSeen] = String(now)
+            entry.expiresAt = now + ttl(entry.fields, timeouts)
+        }
         entries[id] = entry
     }
 

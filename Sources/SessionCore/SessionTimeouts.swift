@@ -4,10 +4,38 @@ public struct SessionTimeouts: Equatable, Sendable {
     public var idleSeconds: Int
     /// Absolute lifetime from creation, whatever the activity (12 h).
     public var absoluteSeconds: Int
+    /// How often a request renews the idle timeout and the last-seen time (the "touch"): a
+    /// request less than this long after the last touch writes neither, so reads stay reads and
+    /// a busy session costs Redis one write a minute instead of one per request. A session then
+    /// expires between `idleSeconds - touchIntervalSeconds` and `idleSeconds` after its last
+    /// request (never later), and its last-seen time is exact to this interval. 0 touches on
+    /// every request. Default: `defaultTouchInterval(idleSeconds:)`.
+    public var touchIntervalSeconds: Int
 
-    public init(idleSeconds: Int = 1800, absoluteSeconds: Int = 12 * 3600) {
+    /// `touchIntervalSeconds` nil takes the default for `idleSeconds`.
+    public init(idleSeconds: Int = 1800, absoluteSeconds: Int = 12 * 3600, touchIntervalSeconds: Int? = nil) {
         self.idleSeconds = idleSeconds
         self.absoluteSeconds = absoluteSeconds
+        self.touchIntervalSeconds = touchIntervalSeconds ?? Self.defaultTouchInterval(idleSeconds: idleSeconds)
+    }
+
+    /// A thirtieth of the idle timeout, at most 60 s (60 s for the default 30 minutes; 0, a
+    /// touch on every request, below 30 s).
+    public static func defaultTouchInterval(idleSeconds: Int) -> Int {
+        min(60, max(0, idleSeconds / 30))
+    }
+
+    /// Longest touch interval an idle timeout allows: half of it, so that a session in use is
+    /// always renewed well before it could expire.
+    public static func maximumTouchInterval(idleSeconds: Int) -> Int {
+        max(0, idleSeconds / 2)
+    }
+
+    /// Whether a request at `now` renews a session last touched at `lastTouched` (the one
+    /// rule every store applies; a session without a last-touch time is always renewed).
+    public func touchIsDue(now: Int64, lastTouched: Int64?) -> Bool {
+        guard let lastTouched else { return true }
+        return now - lastTouched >= Int64(touchIntervalSeconds)
     }
 }
 

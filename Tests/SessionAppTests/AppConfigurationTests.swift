@@ -42,6 +42,22 @@ final class AppConfigurationTests: XCTestCase {
         XCTAssertEqual(config.redisConfiguration.commandTimeoutMilliseconds, 50)
     }
 
+    /// The touch interval defaults to a thirtieth of the idle timeout (at most 60 s), can be 0,
+    /// and can never reach more than half the idle timeout (a session in use could expire).
+    func testTouchIntervalDefaultsFollowTheIdleTimeoutAndStayBelowHalfOfIt() throws {
+        XCTAssertEqual(try configuration([]).timeouts.touchIntervalSeconds, 60)
+        XCTAssertEqual(try configuration(["--idle-timeout", "300"]).timeouts.touchIntervalSeconds, 10)
+        XCTAssertEqual(try configuration(["--idle-timeout", "20"]).timeouts.touchIntervalSeconds, 0)
+        XCTAssertEqual(try configuration(["--idle-timeout", "86400"]).timeouts.touchIntervalSeconds, 60)
+        XCTAssertEqual(try configuration(["--touch-interval", "0"]).timeouts.touchIntervalSeconds, 0)
+        XCTAssertEqual(try configuration(["--touch-interval", "900"]).timeouts.touchIntervalSeconds, 900)
+        XCTAssertEqual(try configuration([], ["SESSION_FCGI_TOUCH_INTERVAL": "5"]).timeouts.touchIntervalSeconds, 5)
+        XCTAssertThrowsError(try configuration(["--idle-timeout", "60", "--touch-interval", "31"])) { error in
+            XCTAssertTrue("\(error)".contains("--touch-interval") && "\(error)".contains("half"), "\(error)")
+        }
+        XCTAssertThrowsError(try configuration(["--touch-interval", "-1"]))
+    }
+
     func testInvalidValuesAreRefusedWithTheirFlag() {
         let cases: [[String]] = [
             ["--threads", "0"], ["--threads", "many"], ["--idle-timeout", "-5"], ["--redis-url", "http://x"],

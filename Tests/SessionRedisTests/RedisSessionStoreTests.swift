@@ -61,6 +61,7 @@ final class RedisSessionStoreTests: XCTestCase {
     func testContractRotationWithoutGrace() throws { try contract().rotationWithoutGraceEndsTheOldID() }
     func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
+    func testContractTouchesOnlyWhenDue() throws { try contract().touchesOnlyWhenDue() }
 
     func testSessionIsAHashWithTheIdleTimeoutAsTTL() throws {
         let store = try makeStore()
@@ -84,8 +85,28 @@ final class RedisSessionStoreTests: XCTestCase {
     func testIncrementRefreshesTheTTL() throws {
         let store = try makeStore()
         let id = try create(store, [("count", "1")], timeouts: SessionTimeouts(idleSeconds: 100, absoluteSeconds: 43200))
-        XCTAssertEqual(try store.increment("count", by: 1, in: id, timeouts: SessionTimeouts(idleSeconds: 5000)), .found(2))
+        XCTAssertEqual(try store.increment("count", by: 1, in: id, timeouts: SessionTimeouts(idleSeconds: 5000, touchIntervalSeconds: 0)), .found(2))
         XCTAssertTrue((4990...5000).contains(try ttl(store.key(for: id))))
+    }
+
+    /// Within the touch interval a request leaves the TTL and `_s` alone (no HSET, no EXPIRE:
+    /// the write a read path no longer makes); the first request after it renews both.
+    func testTouchRenewsTheTTLOnlyOnceTheIntervalHasPassed() throws {
+        let store = try makeStore()
+        let timeouts = SessionTimeouts(idleSeconds: 60, absoluteSeconds: 3600, touchIntervalSeconds: 2)
+        let id = try create(store, [("count", "1")], timeouts: timeouts)
+        let key = store.key(for: id)
+        let inspector = try server.connection()
+        let created = try XCTUnwrap(inspector.send(RedisCommand("HGET", key, "_s")).text)
+        Thread.sleep(forTimeInterval: 1.1)
+        XCTAssertEqual(try store.increment("count", by: 1, in: id, timeouts: timeouts), .found(2))
+        XCTAssertEqual(try store.load(id, timeouts: timeouts, touch: true, incrementing: nil).isFound, true)
+        XCTAssertEqual(try inspector.send(RedisCommand("HGET", key, "_s")).text, created)
+        XCTAssertLessThan(try ttl(key), 60, "the TTL was renewed within the interval")
+        Thread.sleep(forTimeInterval: 1.1)
+        XCTAssertEqual(try store.increment("count", by: 1, in: id, timeouts: timeouts), .found(3))
+        XCTAssertEqual(try ttl(key), 60)
+        XCTAssertNotEqual(try inspector.send(RedisCommand("HGET", key, "_s")).text, created)
     }
 
     func testIdleAndAbsoluteTimeoutsExpireSessions() throws {
@@ -204,6 +225,13 @@ final class RedisSessionStoreTests: XCTestCase {
 extension CreateOutcome {
     var isCreated: Bool {
         if case .created = self { return true }
+        return false
+    }
+}
+
+extension StoreLookup {
+    var isFound: Bool {
+        if case .found = self { return true }
         return false
     }
 }

@@ -7,6 +7,8 @@ import SessionCore
 struct SessionStoreContract<Store: SessionStore> {
     let store: Store
     let exists: (SessionID) throws -> Bool
+    /// Lets at least `seconds` pass on the store's clock (real time for Redis).
+    var passTime: (Double) -> Void = { Thread.sleep(forTimeInterval: $0) }
 
     static var timeouts: SessionTimeouts { SessionTimeouts(idleSeconds: 60, absoluteSeconds: 3600) }
     var timeouts: SessionTimeouts { Self.timeouts }
@@ -173,6 +175,38 @@ struct SessionStoreContract<Store: SessionStore> {
         XCTAssertEqual(try store.index(handle: "ha", id: a, of: user, generation: 1), 1)
     }
 
+    /// The touch rule (`SessionTimeouts.touchIsDue`): within the touch interval no path renews
+    /// the last-seen time (nor, with it, the idle timeout) though every write lands; once the
+    /// interval has passed, every path does.
+    func touchesOnlyWhenDue() throws {
+        let lazy = SessionTimeouts(idleSeconds: 60, absoluteSeconds: 3600, touchIntervalSeconds: 30)
+        let eager = SessionTimeouts(idleSeconds: 60, absoluteSeconds: 3600, touchIntervalSeconds: 1)
+        let notDue = try make(), counted = try make(), loaded = try make(), updated = try make()
+        let before = try [notDue, counted, loaded, updated].map { try XCTUnwrap(record($0)).lastSeenAt }
+        passTime(1.1)
+        XCTAssertEqual(try store.increment("count", by: 1, in: notDue, timeouts: lazy), .found(1))
+        XCTAssertNotNil(try found(store.load(notDue, timeouts: lazy, touch: true, incrementing: nil)))
+        XCTAssertEqual(try found(store.load(notDue, timeouts: lazy, touch: false, incrementing: "count"))?.visitCount, 2)
+        XCTAssertEqual(try store.update(notDue, set: [("theme", "dark")], remove: [], timeouts: lazy, limits: SessionLimits()), .found(.applied))
+        let untouched = try XCTUnwrap(record(notDue))
+        XCTAssertEqual(untouched.lastSeenAt, before[0], "a touch within the interval")
+        XCTAssertEqual(untouched.visitCount, 2)
+        XCTAssertEqual(untouched.attributes, ["theme": "dark"])
+
+        XCTAssertEqual(try store.increment("count", by: 1, in: counted, timeouts: eager), .found(1))
+        let touchedByLoad = try found(store.load(loaded, timeouts: eager, touch: true, incrementing: nil))
+        XCTAssertEqual(try store.update(updated, set: [("theme", "dark")], remove: [], timeouts: eager, limits: SessionLimits()), .found(.applied))
+        XCTAssertGreaterThan(try XCTUnwrap(record(counted)).lastSeenAt, before[1], "increment made no touch when due")
+        XCTAssertGreaterThan(try XCTUnwrap(touchedByLoad).lastSeenAt, before[2], "load answered the time before its touch")
+        XCTAssertGreaterThan(try XCTUnwrap(record(loaded)).lastSeenAt, before[2], "load made no touch when due")
+        XCTAssertGreaterThan(try XCTUnwrap(record(updated)).lastSeenAt, before[3], "update made no touch when due")
+    }
+
+    private func found(_ lookup: StoreLookup<SessionRecord>) -> SessionRecord? {
+        if case .found(let record) = lookup { return record }
+        return nil
+    }
+
     func healthyStorePassesTheHealthCheck() throws {
         XCTAssertNoThrow(try store.checkHealth())
     }
@@ -181,8 +215,8 @@ struct SessionStoreContract<Store: SessionStore> {
 final class InMemorySessionStoreContractTests: XCTestCase {
     private func contract() -> SessionStoreContract<InMemorySessionStore> {
         let store = InMemorySessionStore()
-        return SessionStoreContract(store: store) { store.field("_c", of: $0) != nil || store.field("_alias", of: $0) != nil
-            || store.field("_sup", of: $0) != nil || store.field("count", of: $0) != nil }
+        return SessionStoreContract(store: store, exists: { store.field("_c", of: $0) != nil || store.field("_alias", of: $0) != nil
+            || store.field("_sup", of: $0) != nil || store.field("count", of: $0) != nil }, passTime: { store.now += Int64($0.rounded(.up)) })
     }
 
     func testCreateThenIncrement() throws { try contract().createThenIncrement() }
@@ -198,4 +232,5 @@ final class InMemorySessionStoreContractTests: XCTestCase {
     func testRotationWithoutGrace() throws { try contract().rotationWithoutGraceEndsTheOldID() }
     func testUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
+    func testTouchesOnlyWhenDue() throws { try contract().touchesOnlyWhenDue() }
 }

@@ -201,8 +201,10 @@ static void *worker(void *arg) {
         if (find_sid(FCGX_GetParam("HTTP_COOKIE", req.envp), id)) {
             snprintf(key, sizeof key, "sid_%s", id);
             argv[2] = "1"; lens[2] = 1; argv[3] = key; lens[3] = 36;
+            /* ARGV idle, field, amount, touch interval (session-fcgi's default for a 1800 s idle timeout) */
             argv[4] = "1800"; lens[4] = 4; argv[5] = "count"; lens[5] = 5; argv[6] = "1"; lens[6] = 1;
-            redisReply *r = run_script(&c, increment_sha, INCREMENT, 7, argv, lens);
+            argv[7] = "60"; lens[7] = 2;
+            redisReply *r = run_script(&c, increment_sha, INCREMENT, 8, argv, lens);
             if (r) {
                 /* {1, value} found; {0} missing; {2, id} alias, {4} superseded (none here) */
                 if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 && r->element[0]->integer == 1) {

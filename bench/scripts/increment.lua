@@ -1,4 +1,4 @@
-local f = redis.call('HMGET', KEYS[1], '_c', 'count', '_x')
+local f = redis.call('HMGET', KEYS[1], '_c', 'count', '_x', '_s')
 if not f[1] and not f[2] then
   local g = redis.call('HMGET', KEYS[1], '_alias', '_sup')
   if g[1] then return {2, g[1]} end
@@ -9,9 +9,12 @@ local t = redis.call('TIME')
 local now = tonumber(t[1])
 local abs = tonumber(f[3] or '0') or 0
 if abs > 0 and abs <= now then redis.call('DEL', KEYS[1]) return {0} end
-local ttl = ARGV[1]
-if abs > 0 and abs - now < tonumber(ttl) then ttl = abs - now end
 local value = redis.call('HINCRBY', KEYS[1], ARGV[2], ARGV[3])
-redis.call('HSET', KEYS[1], '_s', t[1])
-redis.call('EXPIRE', KEYS[1], ttl)
+local last = tonumber(f[4] or '')
+if not last or now - last >= tonumber(ARGV[4]) then
+  local ttl = ARGV[1]
+  if abs > 0 and abs - now < tonumber(ttl) then ttl = abs - now end
+  redis.call('HSET', KEYS[1], '_s', t[1])
+  redis.call('EXPIRE', KEYS[1], ttl)
+end
 return {1, value}

@@ -140,16 +140,20 @@ extension RedisSessionStore {
         """)
 
     /// ARGV idle, touch (0/1), field to increment by 1 ('' for none; implies touch), touch
-    /// interval (a touch happens only when due, see `refresh`).
-    /// Returns {1, {field, value, …}, now}.
+    /// interval (a touch happens only when due, see `refresh`). Returns {1, {field, value, …},
+    /// now}: the fields as HGETALL gave them, with a pair appended for each field the script
+    /// changed (the reader keeps a name's last value), so no table is rebuilt (≈1.5 µs of Redis
+    /// for a logged-in session's eleven fields, redis-benchmark).
     static let loadScript = RedisScript(readLiveSession + refresh + """
         if ARGV[3] ~= '' then
-          f[ARGV[3]] = tostring(redis.call('HINCRBY', KEYS[1], ARGV[3], 1))
+          h[#h + 1] = ARGV[3]
+          h[#h + 1] = tostring(redis.call('HINCRBY', KEYS[1], ARGV[3], 1))
         end
-        if (ARGV[2] == '1' or ARGV[3] ~= '') and refresh(ARGV[4], f['_s']) then f['_s'] = clock end
-        local out = {}
-        for k, v in pairs(f) do out[#out + 1] = k out[#out + 1] = v end
-        return {1, out, now}
+        if (ARGV[2] == '1' or ARGV[3] ~= '') and refresh(ARGV[4], f['_s']) then
+          h[#h + 1] = '_s'
+          h[#h + 1] = clock
+        end
+        return {1, h, now}
         """)
 
     /// ARGV idle, touch interval, maxAttributes, maxBytes, sealed ('1'/'0'), number of pairs to

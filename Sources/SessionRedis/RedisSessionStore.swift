@@ -349,6 +349,8 @@ public final class RedisSessionStore: SessionStore {
         }
     }
 
+    /// Name/value pairs as a dictionary; a name given twice keeps its last value (the load
+    /// script appends the fields it changed after those it read).
     private static func dictionary(_ pairs: [RedisReply]) -> [String: String] {
         var result: [String: String] = [:]
         var index = 0

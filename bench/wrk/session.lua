@@ -3,6 +3,9 @@
 --                        with one "sid=..." per line, sessions created through nginx by bench/run
 --                        before the run), so the steady state is existing-session traffic
 --   BENCH_MODE=plain     no cookie: new sessions on /count, or a fixed route (constant, /livez)
+--   BENCH_DELAY_MS=N     each connection waits N ms after an answer before its next request
+--                        (wrk's delay(); the wait is not counted in the latency): a load below
+--                        saturation, for latency at a given offered rate
 -- No response() callback: it would make wrk parse every response and slow the load generator.
 local mode = os.getenv("BENCH_MODE") or "plain"
 local cookies = {}
@@ -25,6 +28,11 @@ function init(args)
     -- Threads start at different places in the pool.
     index = ((id or 0) * 7919) % #cookies + 1
   end
+end
+
+local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if pause then
+  function delay() return pause end
 end
 
 function request()

@@ -273,6 +273,28 @@ final class LifecycleEndToEndTests: XCTestCase {
         XCTAssertEqual(try stack.get("/me", cookie: session.cookie).status, 401)
     }
 
+    /// `--touch-interval` reaches Redis through nginx: requests within it leave the last-seen
+    /// time and the TTL as they were (no write for a read), the first one after it renews both.
+    func testTouchIntervalSpacesRenewals() throws {
+        let stack = try makeStack(["--idle-timeout", "60", "--touch-interval", "3"])
+        defer { stack.stop() }
+        let session = try login(stack)
+        let key = "sid_" + session.cookie.dropFirst("sid=".count)
+        let ttl = { () throws -> Int64? in try stack.redisSend(RedisCommand("TTL", key), key: key).integer }
+        let lastSeen = { () throws -> Int? in self.json(try stack.get("/me", cookie: session.cookie))["lastSeen"] as? Int }
+        let first = try XCTUnwrap(lastSeen())
+        // Redis counts whole seconds: 1.1 s after the login is less than 3 s after the second it
+        // was made in, and 1.1 + 2 s is at least 3 s after it.
+        Thread.sleep(forTimeInterval: 1.1)
+        for _ in 0..<3 { XCTAssertEqual(try stack.get("/count", cookie: session.cookie).status, 200) }
+        XCTAssertEqual(try lastSeen(), first, "renewed within the touch interval")
+        XCTAssertLessThan(try XCTUnwrap(ttl()), 60, "the TTL was renewed within the touch interval")
+        Thread.sleep(forTimeInterval: 2)
+        XCTAssertEqual(try stack.get("/count", cookie: session.cookie).status, 200)
+        XCTAssertEqual(try ttl(), 60, "the first request after the interval renews the idle timeout")
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(lastSeen()), first + 3)
+    }
+
     func testIdleAndAbsoluteTimeoutsExpireSessions() throws {
         let stack = try makeStack(["--idle-timeout", "1", "--absolute-timeout", "3"])
         defer { stack.stop() }

@@ -31,11 +31,19 @@ public struct SessionTimeouts: Equatable, Sendable {
         max(0, idleSeconds / 2)
     }
 
+    /// The interval the stores apply: `touchIntervalSeconds` within 0 and half the idle timeout,
+    /// whatever was assigned (the configuration refuses more; a library caller cannot make
+    /// sessions in use expire by setting a larger one).
+    public var effectiveTouchInterval: Int {
+        min(max(0, touchIntervalSeconds), Self.maximumTouchInterval(idleSeconds: idleSeconds))
+    }
+
     /// Whether a request at `now` renews a session last touched at `lastTouched` (the one
-    /// rule every store applies; a session without a last-touch time is always renewed).
+    /// rule every store applies): renewed unless the last touch is known, not in the future
+    /// (a clock step back or a key moved between nodes) and less than the interval old.
     public func touchIsDue(now: Int64, lastTouched: Int64?) -> Bool {
-        guard let lastTouched else { return true }
-        return now - lastTouched >= Int64(touchIntervalSeconds)
+        guard let lastTouched, lastTouched <= now else { return true }
+        return now - lastTouched >= Int64(effectiveTouchInterval)
     }
 }
 

@@ -61,14 +61,15 @@ extension RedisSessionStore {
 
         """
 
-    /// The touch (`SessionTimeouts.touchIsDue`): when `interval` (a string, seconds) or more has
-    /// passed since `last` (the session's `_s` before the request), sets `_s` to now and the TTL
-    /// to the smaller of ARGV[1] (idle) and the absolute remainder, and returns true; otherwise
-    /// writes nothing and returns false.
+    /// The touch (`SessionTimeouts.touchIsDue`, written alike in the increment script): unless
+    /// `last` (the session's `_s` before the request) is a time not after now and less than
+    /// `interval` (a string, seconds) ago, sets `_s` to now and the TTL to the smaller of ARGV[1]
+    /// (idle) and the absolute remainder, and returns true; otherwise writes nothing and returns
+    /// false. A `_s` that is no number (or NaN, which fails every comparison) is renewed.
     private static let refresh = """
         local function refresh(interval, last)
           last = tonumber(last or '')
-          if last and now - last < tonumber(interval) then return false end
+          if last and last <= now and now - last < tonumber(interval) then return false end
           redis.call('HSET', KEYS[1], '_s', clock)
           local ttl = ARGV[1]
           if abs > 0 and abs - now < tonumber(ttl) then ttl = abs - now end
@@ -104,7 +105,7 @@ extension RedisSessionStore {
         if abs > 0 and abs <= now then redis.call('DEL', KEYS[1]) return {0} end
         local value = redis.call('HINCRBY', KEYS[1], ARGV[2], ARGV[3])
         local last = tonumber(f[4] or '')
-        if not last or now - last >= tonumber(ARGV[4]) then
+        if not (last and last <= now and now - last < tonumber(ARGV[4])) then
           local ttl = ARGV[1]
           if abs > 0 and abs - now < tonumber(ttl) then ttl = abs - now end
           redis.call('HSET', KEYS[1], '_s', t[1])

@@ -78,7 +78,7 @@ public final class RedisSessionStore: SessionStore {
             command.append(timeouts.idleSeconds)
             command.append(field)
             command.append(amount)
-            command.append(timeouts.touchIntervalSeconds)
+            command.append(timeouts.effectiveTouchInterval)
         }
         return try lookup(reply, at: id) { elements throws(SessionStoreError) in
             guard elements.count >= 2, let value = elements[1].integer else { throw .failed("increment: unexpected reply") }
@@ -165,7 +165,7 @@ public final class RedisSessionStore: SessionStore {
         let reply = try run(Self.updateScript, key: key) { command in
             command.append(key)
             command.append(timeouts.idleSeconds)
-            command.append(timeouts.touchIntervalSeconds)
+            command.append(timeouts.effectiveTouchInterval)
             command.append(limits.maxAttributes)
             command.append(limits.maxBytes)
             command.append(sealed ? "1" : "0")
@@ -317,7 +317,7 @@ public final class RedisSessionStore: SessionStore {
         command.append(timeouts.idleSeconds)
         command.append(touch ? 1 : 0)
         command.append(field ?? "")
-        command.append(timeouts.touchIntervalSeconds)
+        command.append(timeouts.effectiveTouchInterval)
     }
 
     /// The opened fields and the clock of a load script's `{1, {field, value, …}, now}`.

@@ -52,6 +52,7 @@ final class AppConfigurationTests: XCTestCase {
         XCTAssertEqual(try configuration(["--touch-interval", "0"]).timeouts.touchIntervalSeconds, 0)
         XCTAssertEqual(try configuration(["--touch-interval", "900"]).timeouts.touchIntervalSeconds, 900)
         XCTAssertEqual(try configuration([], ["SESSION_FCGI_TOUCH_INTERVAL": "5"]).timeouts.touchIntervalSeconds, 5)
+        XCTAssertEqual(try configuration(["--idle-timeout", "60", "--touch-interval", "30"]).timeouts.touchIntervalSeconds, 30)
         XCTAssertThrowsError(try configuration(["--idle-timeout", "60", "--touch-interval", "31"])) { error in
             XCTAssertTrue("\(error)".contains("--touch-interval") && "\(error)".contains("half"), "\(error)")
         }

@@ -77,7 +77,7 @@ final class RedisSessionStoreTests: XCTestCase {
         let store = try makeStore()
         let id = try create(store, [("count", "1")], timeouts: SessionTimeouts(idleSeconds: 1800, absoluteSeconds: 100))
         XCTAssertTrue((95...100).contains(try ttl(store.key(for: id))))
-        _ = try store.increment("count", by: 1, in: id, timeouts: SessionTimeouts(idleSeconds: 5000, absoluteSeconds: 100))
+        _ = try store.increment("count", by: 1, in: id, timeouts: SessionTimeouts(idleSeconds: 5000, absoluteSeconds: 100, touchIntervalSeconds: 0))
         let after = try ttl(store.key(for: id))
         XCTAssertTrue((95...100).contains(after), "a request must not extend past the absolute lifetime: TTL \(after)")
     }
@@ -93,20 +93,43 @@ final class RedisSessionStoreTests: XCTestCase {
     /// the write a read path no longer makes); the first request after it renews both.
     func testTouchRenewsTheTTLOnlyOnceTheIntervalHasPassed() throws {
         let store = try makeStore()
-        let timeouts = SessionTimeouts(idleSeconds: 60, absoluteSeconds: 3600, touchIntervalSeconds: 2)
+        let timeouts = SessionTimeouts(idleSeconds: 60, absoluteSeconds: 3600, touchIntervalSeconds: 3)
         let id = try create(store, [("count", "1")], timeouts: timeouts)
         let key = store.key(for: id)
         let inspector = try server.connection()
         let created = try XCTUnwrap(inspector.send(RedisCommand("HGET", key, "_s")).text)
+        // Redis counts whole seconds: 1.1 s after the create is less than 3 s after the second
+        // it was made in, and 1.1 + 2 s is at least 3 s after it.
         Thread.sleep(forTimeInterval: 1.1)
         XCTAssertEqual(try store.increment("count", by: 1, in: id, timeouts: timeouts), .found(2))
         XCTAssertEqual(try store.load(id, timeouts: timeouts, touch: true, incrementing: nil).isFound, true)
+        XCTAssertEqual(try store.update(id, set: [("theme", "dark")], remove: [], timeouts: timeouts, limits: SessionLimits()), .found(.applied))
         XCTAssertEqual(try inspector.send(RedisCommand("HGET", key, "_s")).text, created)
         XCTAssertLessThan(try ttl(key), 60, "the TTL was renewed within the interval")
-        Thread.sleep(forTimeInterval: 1.1)
+        Thread.sleep(forTimeInterval: 2)
         XCTAssertEqual(try store.increment("count", by: 1, in: id, timeouts: timeouts), .found(3))
         XCTAssertEqual(try ttl(key), 60)
         XCTAssertNotEqual(try inspector.send(RedisCommand("HGET", key, "_s")).text, created)
+    }
+
+    /// A `_s` after Redis's now (a clock stepped back, a key moved to a node whose clock is
+    /// behind) or one that is no number does not hold renewals off: the next request renews.
+    func testALastTouchInTheFutureOrUnreadableIsRenewed() throws {
+        let store = try makeStore()
+        let timeouts = SessionTimeouts(idleSeconds: 60, absoluteSeconds: 3600, touchIntervalSeconds: 30)
+        let inspector = try server.connection()
+        for stored in ["99999999999", "nan", "soon"] {
+            let id = try create(store, [("count", "1")], timeouts: timeouts)
+            let key = store.key(for: id)
+            try inspector.send(RedisCommand("HSET", key, "_s", stored))
+            try inspector.send(RedisCommand("EXPIRE", key, "40"))
+            XCTAssertEqual(try store.increment("count", by: 1, in: id, timeouts: timeouts), .found(2))
+            XCTAssertEqual(try ttl(key), 60, "increment after _s = \(stored)")
+            try inspector.send(RedisCommand("HSET", key, "_s", stored))
+            try inspector.send(RedisCommand("EXPIRE", key, "40"))
+            XCTAssertEqual(try store.load(id, timeouts: timeouts, touch: true, incrementing: nil).isFound, true)
+            XCTAssertEqual(try ttl(key), 60, "load after _s = \(stored)")
+        }
     }
 
     func testIdleAndAbsoluteTimeoutsExpireSessions() throws {

@@ -11,7 +11,7 @@ local abs = tonumber(f[3] or '0') or 0
 if abs > 0 and abs <= now then redis.call('DEL', KEYS[1]) return {0} end
 local value = redis.call('HINCRBY', KEYS[1], ARGV[2], ARGV[3])
 local last = tonumber(f[4] or '')
-if not last or now - last >= tonumber(ARGV[4]) then
+if not (last and last <= now and now - last < tonumber(ARGV[4])) then
   local ttl = ARGV[1]
   if abs > 0 and abs - now < tonumber(ttl) then ttl = abs - now end
   redis.call('HSET', KEYS[1], '_s', t[1])

@@ -5,8 +5,8 @@ public struct SessionTimeouts: Equatable, Sendable {
     /// Absolute lifetime from creation, whatever the activity (12 h).
     public var absoluteSeconds: Int
     /// How often a request renews the idle timeout and the last-seen time (the "touch"): a
-    /// request less than this long after the last touch writes neither, so reads stay reads and
-    /// a busy session costs Redis one write a minute instead of one per request. A session then
+    /// request less than this long after the last touch writes neither, so a session in steady
+    /// use costs Redis at most one renewal write per interval, not one per request. A session then
     /// expires between `idleSeconds - touchIntervalSeconds` and `idleSeconds` after its last
     /// request (never later), and its last-seen time is exact to this interval. 0 touches on
     /// every request. Default: `defaultTouchInterval(idleSeconds:)`.

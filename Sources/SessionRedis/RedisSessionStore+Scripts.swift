@@ -61,7 +61,8 @@ extension RedisSessionStore {
 
         """
 
-    /// The touch (`SessionTimeouts.touchIsDue`, written alike in the increment script): unless
+    /// The touch (`SessionTimeouts.touchIsDue`), the one copy every script that renews uses;
+    /// it needs the locals `now`, `clock` (TIME's seconds as a string) and `abs`. Unless
     /// `last` (the session's `_s` before the request) is a time not after now and less than
     /// `interval` (a string, seconds) ago, sets `_s` to now and the TTL to the smaller of ARGV[1]
     /// (idle) and the absolute remainder, and returns true; otherwise writes nothing and returns
@@ -99,18 +100,14 @@ extension RedisSessionStore {
           if g[2] then return {4} end
           return {0}
         end
-        local t = redis.call('TIME')
-        local now = tonumber(t[1])
+        local clock = redis.call('TIME')[1]
+        local now = tonumber(clock)
         local abs = tonumber(f[3] or '0') or 0
         if abs > 0 and abs <= now then redis.call('DEL', KEYS[1]) return {0} end
         local value = redis.call('HINCRBY', KEYS[1], ARGV[2], ARGV[3])
-        local last = tonumber(f[4] or '')
-        if not (last and last <= now and now - last < tonumber(ARGV[4])) then
-          local ttl = ARGV[1]
-          if abs > 0 and abs - now < tonumber(ttl) then ttl = abs - now end
-          redis.call('HSET', KEYS[1], '_s', t[1])
-          redis.call('EXPIRE', KEYS[1], ttl)
-        end
+
+        """ + refresh + """
+        refresh(ARGV[4], f[4])
         return {1, value}
         """)
 

@@ -5,16 +5,19 @@ if not f[1] and not f[2] then
   if g[2] then return {4} end
   return {0}
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1])
+local clock = redis.call('TIME')[1]
+local now = tonumber(clock)
 local abs = tonumber(f[3] or '0') or 0
 if abs > 0 and abs <= now then redis.call('DEL', KEYS[1]) return {0} end
 local value = redis.call('HINCRBY', KEYS[1], ARGV[2], ARGV[3])
-local last = tonumber(f[4] or '')
-if not (last and last <= now and now - last < tonumber(ARGV[4])) then
+local function refresh(interval, last)
+  last = tonumber(last or '')
+  if last and last <= now and now - last < tonumber(interval) then return false end
+  redis.call('HSET', KEYS[1], '_s', clock)
   local ttl = ARGV[1]
   if abs > 0 and abs - now < tonumber(ttl) then ttl = abs - now end
-  redis.call('HSET', KEYS[1], '_s', t[1])
   redis.call('EXPIRE', KEYS[1], ttl)
+  return true
 end
+refresh(ARGV[4], f[4])
 return {1, value}

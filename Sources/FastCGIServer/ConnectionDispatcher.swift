@@ -24,6 +24,8 @@ final class ConnectionDispatcher: Sendable {
     let maxConnections: Int
     let counters: ServerCounters
     let openConnections = Atomic<Int>(0)
+    /// Permits of the workers that take requests (`configuration.activeThreads`).
+    let gate: WorkerGate
     let stopping = Atomic<Bool>(false)
     let refusedLog: RateLimitedLog
     let overLimitLog: RateLimitedLog
@@ -36,6 +38,7 @@ final class ConnectionDispatcher: Sendable {
         self.configuration = configuration
         self.listener = listener
         self.log = log
+        gate = WorkerGate(permits: min(max(1, configuration.activeThreads), max(1, configuration.threads)))
         peers = listener.isTCP ? (configuration.allowedPeers ?? .loopback) : nil
         var limit = rlimit()
         let openFileLimit = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 ? Int(clamping: limit.rlim_cur) : 1024
@@ -60,10 +63,10 @@ final class ConnectionDispatcher: Sendable {
 
     // MARK: - Events
 
-    /// Blocks until a descriptor is ready; nil when interrupted.
-    func nextEvent(_ event: inout epoll_event) -> (descriptor: Int32, generation: UInt32)? {
-        guard epoll_wait(epoll, &event, 1, -1) == 1 else { return nil }
-        return ConnectionTable.decode(event.data.u64)
+    /// Blocks until descriptors are ready; returns how many of `events` were filled (up to
+    /// `capacity`; 0 when interrupted). Each event is a descriptor this worker may claim.
+    func nextEvents(_ events: UnsafeMutablePointer<epoll_event>, capacity: Int) -> Int {
+        max(0, Int(epoll_wait(epoll, events, Int32(capacity), -1)))
     }
 
     /// Adds or re-arms `descriptor` for one readiness event carrying `generation`.

@@ -1,4 +1,5 @@
 import CFastCGI
+import CLinux
 import Glibc
 import Logging
 
@@ -28,6 +29,9 @@ public final class FastCGIServer: Sendable {
 
     /// Requests served so far by every worker.
     public var requestsServed: Int { workerCounters.reduce(0) { $0 + $1.requests.load(ordering: .relaxed) } }
+    /// Batches served (see `FastCGIServerConfiguration.batchLimit`): requests ÷ batches is the
+    /// mean number of requests a worker took at once.
+    public var batchesServed: Int { workerCounters.reduce(0) { $0 + $1.batches.load(ordering: .relaxed) } }
 
     /// Serves until SIGTERM or SIGINT, then drains and returns.
     /// - Parameter onHangup: called on SIGHUP (reload configuration, reopen logs).
@@ -48,6 +52,12 @@ public final class FastCGIServer: Sendable {
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
         let threads = workerCounters.count
+        // glibc gives threads that allocate at the same time arenas of their own, up to eight
+        // per core, and each keeps up to its trim threshold of freed memory resident: with
+        // requests read in batches, about 200 KiB per worker. Only the active workers allocate
+        // at once on the hot path, so they get an arena each (and the server thread one);
+        // standby workers serving slow routes share them.
+        mallopt(M_ARENA_MAX, Int32(clamping: min(configuration.activeThreads, threads) + 1))
         for counters in workerCounters {
             try WorkerThread.start { [dispatcher] in
                 var worker = Worker(dispatcher: dispatcher, responder: makeResponder(), counters: counters)
@@ -55,7 +65,7 @@ public final class FastCGIServer: Sendable {
             }
         }
         let peers = dispatcher.peers.map { "peers \($0)" } ?? "Unix socket (no peer filter)"
-        log.info("serving FastCGI on \(configuration.listen) with \(threads) threads; at most \(dispatcher.maxConnections) connections; \(peers)")
+        log.info("serving FastCGI on \(configuration.listen) with \(threads) threads (\(min(configuration.activeThreads, threads)) active, up to \(configuration.batchLimit) requests at once each); at most \(dispatcher.maxConnections) connections; \(peers)")
 
         let interval = dispatcher.sweepIntervalMilliseconds
         var tick = timespec(tv_sec: interval / 1000, tv_nsec: (interval % 1000) * 1_000_000)
@@ -73,4 +83,5 @@ public final class FastCGIServer: Sendable {
         log.info("\(dispatcher.counters.summary(requests: requestsServed))")
         log.info(drained ? "stopped" : "stopped with requests still in progress after the grace period")
     }
+
 }

@@ -9,11 +9,24 @@ public struct FastCGIServerConfiguration: Equatable, Sendable {
     /// Where to accept connections (`.inherited`: fd 0, as spawn-fcgi hands it over; TCP or
     /// Unix socket, told apart with getsockname(2)).
     public var listen: ListenAddress
-    /// Worker threads, each with its own `FCGX_Request` and responder (so its own Redis
-    /// connection). A worker is busy only while it serves a request, so this bounds requests
-    /// in progress, not connections: size it for peak concurrent requests. Idle nginx
-    /// keep-alive connections cost no thread.
+    /// Worker threads, each with its own `FCGX_Request`s and responder (so its own Redis
+    /// connection). A worker is busy only while it serves requests, so this bounds requests
+    /// in progress, not connections: size it for peak concurrent slow requests (logins, pages)
+    /// plus `activeThreads`. Idle nginx keep-alive connections cost no thread.
     public var threads: Int
+    /// Most workers taking requests at once (waiting in epoll, or answering a batch's prompt
+    /// requests); at most `threads`. The other workers stand by, each ready to take over from a
+    /// worker that serves a request which may block (`FastCGIResponder.respond(to:)`), so slow
+    /// routes never leave the hot ones without a worker while fewer than `threads` of them run
+    /// at once. Few active workers make bigger batches: requests that arrive while they are
+    /// busy are taken together (see `WorkerGate`).
+    public var activeThreads: Int
+    /// Most requests a worker takes at once: every connection epoll reports ready, up to this
+    /// many, is read before any is answered, so that the responder can ask the store for all of
+    /// them in one round trip (`FastCGIResponder.respond(to:deliver:)`). Under load this saves
+    /// a wake-up and a store round trip per request; when requests come one at a time, each
+    /// worker still takes one. 1 serves one request per wake-up.
+    public var batchLimit: Int
     /// `listen(2)` backlog when the server binds the socket itself.
     public var backlog: Int
     /// Largest request body read into memory; larger declared bodies are discarded.
@@ -45,13 +58,15 @@ public struct FastCGIServerConfiguration: Equatable, Sendable {
     public var allowedPeers: AllowedPeers?
 
     public init(
-        listen: ListenAddress = .inherited, threads: Int = 8, backlog: Int = 1024,
+        listen: ListenAddress = .inherited, threads: Int = 8, activeThreads: Int = 2, batchLimit: Int = 16, backlog: Int = 1024,
         maxBodyBytes: Int = 64 * 1024, shutdownGraceMilliseconds: Int = 5000,
         firstRequestTimeoutMilliseconds: Int = 5000, idleConnectionTimeoutSeconds: Int = 75,
         maxConnections: Int? = nil, ioTimeoutMilliseconds: Int = 10_000, allowedPeers: AllowedPeers? = nil
     ) {
         self.listen = listen
         self.threads = threads
+        self.activeThreads = activeThreads
+        self.batchLimit = batchLimit
         self.backlog = backlog
         self.maxBodyBytes = maxBodyBytes
         self.shutdownGraceMilliseconds = shutdownGraceMilliseconds
@@ -63,7 +78,8 @@ public struct FastCGIServerConfiguration: Equatable, Sendable {
     }
 
     /// Descriptors kept back from the connection limit for everything else the process opens
-    /// (a Redis connection per worker, the log, epoll, the listener, reconnects).
+    /// (a Redis connection per worker, the log, epoll, the listener, reconnects). Connections a
+    /// worker holds in a batch are connections like any other: they count against the limit.
     public var reservedDescriptors: Int { 64 + 2 * max(1, threads) }
 
     /// `maxConnections`, or its default for an open-file limit of `openFileLimit`.

@@ -2,20 +2,28 @@ import CFastCGI
 import Glibc
 
 extension Worker {
-    /// What became of the connection after one request.
-    enum RequestOutcome {
-        /// The response went out and the peer asked to keep the connection (FCGI_KEEP_CONN).
-        case keep
-        /// The connection must be closed: the peer did not ask to keep it, or I/O failed.
+    /// What came of reading a request.
+    enum ReadOutcome {
+        case read(FastCGIRequest)
+        /// The connection must be closed (libfcgi failed with the descriptor still in place).
         case close
         /// libfcgi closed the descriptor itself (end of stream or a protocol error before a
         /// request): the number may already belong to a new connection.
         case connectionGone
     }
 
-    /// Reads one request from `descriptor` with libfcgi, answers it and finishes it, without
-    /// ever letting libfcgi keep or close the descriptor behind the worker's back.
-    mutating func serveOneRequest(on descriptor: Int32) -> RequestOutcome {
+    /// What became of the connection after its response.
+    enum WriteOutcome {
+        /// The response went out and the peer asked to keep the connection (FCGI_KEEP_CONN).
+        case keep
+        /// The connection must be closed: the peer did not ask to keep it, or I/O failed.
+        case close
+    }
+
+    /// Reads one request from `descriptor` with libfcgi into `request` (the batch's place for
+    /// it), without ever letting libfcgi keep or close the descriptor behind the worker's back.
+    /// The request stays open in `request` until `writeResponse` finishes it.
+    func readRequest(on descriptor: Int32, into request: UnsafeMutablePointer<FCGX_Request>) -> ReadOutcome {
         // FCGX_Accept_r starts with FCGX_Finish_r, which closes ipcFd when the previous request
         // did not ask to keep its connection: claim "keep" so that it leaves this one alone.
         request.pointee.keepConnection = 1
@@ -32,8 +40,11 @@ extension Worker {
             return closedByLibrary ? .connectionGone : .close
         }
         counters.requests.add(1, ordering: .relaxed)
-        let incoming = Self.readRequest(request, maxBodyBytes: maxBodyBytes)
-        let response = responder.respond(to: incoming)
+        return .read(Self.readRequest(request, maxBodyBytes: maxBodyBytes))
+    }
+
+    /// Writes `response` for the open `request` and finishes it (the descriptor stays open).
+    mutating func writeResponse(_ response: FastCGIResponse, to request: UnsafeMutablePointer<FCGX_Request>) -> WriteOutcome {
         let written = Self.write(response, to: request, buffer: &output)
         output.removeAll(shrinkingAbove: Self.outputShrinkThreshold)
         let finished = Self.finish(request)

@@ -2,17 +2,29 @@ import CFastCGI
 import CLinux
 import Glibc
 
-/// One worker thread: waits in the shared epoll set, and serves one request at a time on the
-/// connection it was woken for, with its own `FCGX_Request`, output buffer and responder. Made
-/// on its thread and never shared; a noncopyable struct, so its buffers are accessed with
-/// static exclusivity (no runtime checks on the hot path).
+/// One worker thread: waits in the shared epoll set, takes every connection epoll reports ready
+/// (up to `batchLimit`), reads the request waiting on each, and has the responder answer them
+/// together (`FastCGIResponder.respond(to:deliver:)`, which can ask Redis for all of them in
+/// one round trip); each response is written as soon as it is delivered, and its connection
+/// kept in epoll or closed. Under light load a batch is one request. Made on its thread and
+/// never shared; a noncopyable struct, so its buffers are accessed with static exclusivity (no
+/// runtime checks on the hot path).
 struct Worker: ~Copyable {
     let dispatcher: ConnectionDispatcher
     let responder: any FastCGIResponder
     let counters: WorkerCounters
     let maxBodyBytes: Int
-    /// Allocated once: libfcgi's streams point back to it, so it must never move.
-    let request: UnsafeMutablePointer<FCGX_Request>
+    let batchLimit: Int
+    /// One libfcgi request per place in a batch, allocated once: libfcgi's streams point back
+    /// to them, so they must never move.
+    let requests: UnsafeMutablePointer<FCGX_Request>
+    /// Where epoll reports ready descriptors (`batchLimit` of them).
+    let events: UnsafeMutablePointer<epoll_event>
+    /// The batch being served: each request read, and the connection it came on, by index.
+    var incoming: [FastCGIRequest] = []
+    var held: [(descriptor: Int32, generation: UInt32)] = []
+    /// Which requests of the batch the responder has answered.
+    var delivered: [Bool] = []
     /// Reused for every response of this worker.
     var output = OutputBuffer(capacity: Self.outputCapacity)
     /// Where the waiting bytes of a TCP connection are peeked at (`RequestFraming`): fixed size.
@@ -31,36 +43,49 @@ struct Worker: ~Copyable {
         self.responder = responder
         self.counters = counters
         maxBodyBytes = dispatcher.configuration.maxBodyBytes
-        request = .allocate(capacity: 1)
+        batchLimit = max(1, dispatcher.configuration.batchLimit)
+        requests = .allocate(capacity: batchLimit)
+        events = .allocate(capacity: batchLimit)
         peekBuffer = .allocate(byteCount: Self.peekCapacity, alignment: 16)
+        incoming.reserveCapacity(batchLimit)
+        held.reserveCapacity(batchLimit)
+        delivered.reserveCapacity(batchLimit)
         // No listening socket (-1): the worker hands libfcgi connections it accepted itself. If
         // libfcgi drops one (a protocol error or an end of stream before a request), it loops
         // back to accept(2) on -1 and fails with EBADF instead of blocking on a real listener.
-        FCGX_InitRequest(request, -1, 0)
+        for index in 0..<batchLimit { FCGX_InitRequest(requests + index, -1, 0) }
     }
 
     deinit {
-        FCGX_Free(request, 0)
-        request.deallocate()
+        for index in 0..<batchLimit { FCGX_Free(requests + index, 0) }
+        requests.deallocate()
+        events.deallocate()
         peekBuffer.deallocate()
     }
 
     /// Serves forever (the process exits under it after the drain).
     mutating func run() {
-        var event = epoll_event()
+        dispatcher.gate.enter()
         while true {
-            guard let (descriptor, generation) = dispatcher.nextEvent(&event) else { continue }
-            // Nil: a stale event (closed, reused or re-armed since it was queued).
-            guard let slot = dispatcher.table.claim(descriptor, generation: generation) else { continue }
-            switch slot.kind {
-            case .connection: serve(descriptor, slot: slot)
-            case .listener: dispatcher.acceptPending(listenerGeneration: generation)
+            let ready = dispatcher.nextEvents(events, capacity: batchLimit)
+            incoming.removeAll(keepingCapacity: true)
+            held.removeAll(keepingCapacity: true)
+            for index in 0..<ready {
+                let (descriptor, generation) = ConnectionTable.decode(events[index].data.u64)
+                // Nil: a stale event (closed, reused or re-armed since it was queued).
+                guard let slot = dispatcher.table.claim(descriptor, generation: generation) else { continue }
+                switch slot.kind {
+                case .connection: take(descriptor, slot: slot)
+                case .listener: dispatcher.acceptPending(listenerGeneration: generation)
+                }
             }
+            answerBatch()
         }
     }
 
-    /// Serves the request that woke the worker, then keeps the connection in epoll or closes it.
-    private mutating func serve(_ descriptor: Int32, slot: ConnectionSlot) {
+    /// Reads the request that woke the worker on `descriptor` into the batch; or, when there is
+    /// none to serve yet, keeps the connection in epoll or closes it.
+    private mutating func take(_ descriptor: Int32, slot: ConnectionSlot) {
         let generation = slot.generation
         // Unix sockets are not checked: epoll ignores SO_RCVLOWAT on them, and their peers are
         // the ones their file permissions let in.
@@ -79,17 +104,55 @@ struct Worker: ~Copyable {
                 }
             }
         }
-        switch serveOneRequest(on: descriptor) {
+        switch readRequest(on: descriptor, into: requests + held.count) {
+        case .read(let request):
+            incoming.append(request)
+            held.append((descriptor, generation))
         case .connectionGone:
             dispatcher.forget(descriptor, generation: generation)
         case .close:
             dispatcher.close(descriptor, generation: generation)
+        }
+    }
+
+    /// Has the responder answer the batch, writing each response as it is delivered: first
+    /// what it answers promptly, then each other request on its own, with this worker's permit
+    /// handed to a standby worker meanwhile (those requests may block).
+    private mutating func answerBatch() {
+        guard !incoming.isEmpty else { return }
+        counters.batches.add(1, ordering: .relaxed)
+        let responder = self.responder
+        let batch = incoming
+        delivered.removeAll(keepingCapacity: true)
+        delivered.append(contentsOf: repeatElement(false, count: batch.count))
+        var remaining = batch.count
+        responder.respondPromptly(to: batch) { index, response in
+            guard delivered.indices.contains(index), !delivered[index] else { return }
+            delivered[index] = true
+            remaining -= 1
+            conclude(index, response)
+        }
+        guard remaining > 0 else { return }
+        dispatcher.gate.leave()
+        for index in batch.indices where !delivered[index] {
+            conclude(index, responder.respond(to: batch[index]))
+        }
+        dispatcher.gate.enter()
+    }
+
+    /// Writes the response of the batch's request `index`, then keeps its connection in epoll
+    /// (when the peer asked to keep it) or closes it.
+    private mutating func conclude(_ index: Int, _ response: FastCGIResponse) {
+        let (descriptor, generation) = held[index]
+        switch writeResponse(response, to: requests + index) {
         case .keep:
             // No zero-timeout poll for a next request already waiting, to serve it without
             // re-arming: measured behind nginx it almost never found one (nginx sends the next
             // request on a connection only after it has read this response), so it cost a
             // system call per request for nothing.
             dispatcher.handBack(descriptor, generation: generation)
+        case .close:
+            dispatcher.close(descriptor, generation: generation)
         }
     }
 

@@ -22,8 +22,16 @@ extension AppConfiguration {
             config.server.listen = address
         },
         Option(flag: "--threads", environment: "SESSION_FCGI_THREADS", valueName: "N",
-               help: "worker threads, each with its own Redis connection; a thread is busy only while it serves a request, so this bounds concurrent requests, not connections (default 8)") { config, value throws(ConfigurationError) in
+               help: "worker threads, each with its own Redis connection; a thread is busy only while it serves requests, so this bounds requests in progress, not connections (default 8)") { config, value throws(ConfigurationError) in
             config.server.threads = try integer(value, flag: "--threads", in: 1...4096)
+        },
+        Option(flag: "--active-threads", environment: "SESSION_FCGI_ACTIVE_THREADS", valueName: "N",
+               help: "of the worker threads, how many take requests at once (at most --threads); the others stand by to take over from a thread serving a route that may block (login, the page, the account routes), so those never hold back /count, /me and /auth; fewer active threads take more requests per wake-up (default 2)") { config, value throws(ConfigurationError) in
+            config.server.activeThreads = try integer(value, flag: "--active-threads", in: 1...4096)
+        },
+        Option(flag: "--batch", environment: "SESSION_FCGI_BATCH", valueName: "N",
+               help: "most requests a worker takes at once; the Redis calls of a batch's /count, /me and /auth requests go in one round trip; 1 takes one request at a time (default 16)") { config, value throws(ConfigurationError) in
+            config.server.batchLimit = try integer(value, flag: "--batch", in: 1...256)
         },
         Option(flag: "--max-connections", environment: "SESSION_FCGI_MAX_CONNECTIONS", valueName: "N",
                help: "most FastCGI connections open at once; more are closed as soon as accepted (default min(open-file limit - 64 - 2 x threads, 4096))") { config, value throws(ConfigurationError) in

@@ -96,6 +96,8 @@ public struct Application: Sendable {
     static func serverMetrics(_ server: FastCGIServer) -> String {
         let counters = server.counters.snapshot
         var text = "# TYPE fastcgi_requests_total counter\nfastcgi_requests_total \(server.requestsServed)\n"
+        text += "# HELP fastcgi_batches_total Times a worker took requests from epoll (requests / batches: requests per batch).\n"
+        text += "# TYPE fastcgi_batches_total counter\nfastcgi_batches_total \(server.batchesServed)\n"
         text += "# TYPE fastcgi_connections_total counter\n"
         for (outcome, value) in [("accepted", counters.accepted), ("refused_peer", counters.refusedPeers), ("over_limit", counters.overLimit),
                                  ("closed_silent", counters.silentClosed), ("closed_idle", counters.idleClosed),

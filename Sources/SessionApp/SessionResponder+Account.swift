@@ -36,9 +36,13 @@ extension SessionResponder {
 
     /// `GET /me`: who is logged in, with the session's times, CSRF token and attributes; 401
     /// otherwise.
-    func me(_ request: FastCGIRequest) -> FastCGIResponse {
+    func me(_ request: FastCGIRequest) -> RouteStep {
+        resolving(request, touch: true) { [unowned self] resolution in self.me(resolution) }
+    }
+
+    private func me(_ resolution: Result<SessionManager<Store>.Resolution, SessionError>) -> FastCGIResponse {
         do {
-            guard let record = try resolve(request).record, let user = record.user else {
+            guard let record = try resolution.get().record, let user = record.user else {
                 return Responses.error(401, "not logged in")
             }
             return Responses.json(200, JSON.object([

@@ -74,9 +74,13 @@ extension SessionResponder {
     /// `X-Session-Expires-In` (seconds) for a logged-in session, 401 otherwise. It does not slide
     /// the session unless `--auth-slides` is given, and never sets a cookie (nginx does not pass
     /// a subrequest's headers on).
-    func authorize(_ request: FastCGIRequest) -> FastCGIResponse {
+    func authorize(_ request: FastCGIRequest) -> RouteStep {
+        resolving(request, touch: configuration.authSlides) { [unowned self] resolution in self.authorize(resolution) }
+    }
+
+    private func authorize(_ resolution: Result<SessionManager<Store>.Resolution, SessionError>) -> FastCGIResponse {
         do {
-            guard let record = try resolve(request, touch: configuration.authSlides).record, let user = record.user else {
+            guard let record = try resolution.get().record, let user = record.user else {
                 return FastCGIResponse(status: 401, headers: [("Cache-Control", "no-store")])
             }
             let remaining = max(0, record.expiresAt(idleTimeoutSeconds: configuration.idleTimeoutSeconds) - record.now)

@@ -44,11 +44,11 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         self.exposition = exposition
         manager = SessionManager(store: store, timeouts: configuration.timeouts, limits: configuration.limits,
                                  rotationGraceSeconds: configuration.rotationGraceSeconds, rotationRetry: rotationRetry)
-        router.add("GET", "/count") { [unowned self] in self.count($0) }
+        router.addStaged("GET", "/count") { [unowned self] in self.count($0) }
         router.add("GET", "/healthz") { [unowned self] _ in self.health() }
-        router.add("GET", "/livez") { _ in Responses.alive }
+        router.addPrompt("GET", "/livez") { _ in Responses.alive }
         router.add("POST", "/login") { [unowned self] in self.login($0) }
-        router.add("GET", "/me") { [unowned self] in self.me($0) }
+        router.addStaged("GET", "/me") { [unowned self] in self.me($0) }
         router.add("POST", "/logout") { [unowned self] in self.logout($0) }
         router.add("GET", "/sessions") { [unowned self] in self.listSessions($0) }
         router.add("DELETE", prefix: "/sessions/") { [unowned self] in self.endSession($0) }
@@ -56,39 +56,94 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         router.add("POST", "/attributes") { [unowned self] in self.changeAttributes($0) }
         router.add("POST", "/admin/revoke-user") { [unowned self] in self.revokeUser($0) }
         router.add("GET", "/") { [unowned self] in self.home($0) }
-        router.add("GET", "/auth") { [unowned self] in self.authorize($0) }
-        router.add("GET", "/login-redirect") { [unowned self] in self.loginRedirect($0) }
+        router.addStaged("GET", "/auth") { [unowned self] in self.authorize($0) }
+        router.addPrompt("GET", "/login-redirect") { [unowned self] in self.loginRedirect($0) }
         router.add("GET", "/metrics") { [unowned self] in self.scrape($0) }
         requestCounters = metrics.requests.makeWorkerCounters(routes: router.names)
     }
 
+    /// Answers one request whatever its route: the worker's way for routes that may block, and
+    /// for tests.
     func respond(to request: FastCGIRequest) -> FastCGIResponse {
         let started = Self.monotonicNanoseconds()
         settingsCell.refresh(&current)
-        let (response, route) = answer(request)
+        let (match, route) = self.match(request)
+        let response: FastCGIResponse
+        switch match {
+        case .answered(let answered): response = answered
+        case .prompt(let handler), .blocking(let handler): response = handler(request)
+        case .staged(let handler):
+            switch handler(request) {
+            case .answered(let answered): response = answered
+            case .asking(let call, let then):
+                response = then(Result { () throws(SessionStoreError) in try manager.store.answer(call, timeouts: manager.timeouts) })
+            }
+        }
+        record(request, route: route, response, started: started)
+        return response
+    }
+
+    /// Answers, of requests that arrived together, those whose routes need no I/O, and the
+    /// staged routes (`/count`, `/me`, `/auth`), whose store calls are asked in one round trip
+    /// for the whole batch. Routes that may block are left to `respond(to:)`: the worker serves
+    /// them with its place among the active workers handed on, so a login's password hash or a
+    /// page's round trips never hold back the hot routes.
+    func respondPromptly(to requests: [FastCGIRequest], deliver: (Int, FastCGIResponse) -> Void) {
+        let started = Self.monotonicNanoseconds()
+        settingsCell.refresh(&current)
+        var asking: [(index: Int, route: Int, then: (Result<SessionStoreAnswer, SessionStoreError>) -> FastCGIResponse)] = []
+        var calls: [SessionStoreCall] = []
+        for (index, request) in requests.enumerated() {
+            let (match, route) = self.match(request)
+            let response: FastCGIResponse
+            switch match {
+            case .answered(let answered): response = answered
+            case .prompt(let handler): response = handler(request)
+            case .blocking: continue
+            case .staged(let handler):
+                switch handler(request) {
+                case .answered(let answered): response = answered
+                case .asking(let call, let then):
+                    asking.append((index, route, then))
+                    calls.append(call)
+                    continue
+                }
+            }
+            record(request, route: route, response, started: started)
+            deliver(index, response)
+        }
+        guard !calls.isEmpty else { return }
+        let answers = manager.store.answer(calls, timeouts: manager.timeouts)
+        for (waiting, answer) in zip(asking, answers) {
+            let response = waiting.then(answer)
+            record(requests[waiting.index], route: waiting.route, response, started: started)
+            deliver(waiting.index, response)
+        }
+    }
+
+    private func record(_ request: FastCGIRequest, route: Int, _ response: FastCGIResponse, started: Int64) {
         let elapsed = Self.monotonicNanoseconds() - started
         requestCounters.record(route: route, status: response.status, nanoseconds: elapsed)
         if log.logLevel <= .debug {
             log.debug("request", metadata: ["route": "\(router.names[route])", "method": "\(request.method)", "status": "\(response.status)",
                                             "us": "\(elapsed / 1000)"])
         }
-        return response
     }
 
-    private func answer(_ request: FastCGIRequest) -> (response: FastCGIResponse, route: Int) {
+    private func match(_ request: FastCGIRequest) -> (match: Router.Match, route: Int) {
         if let problem = request.bodyProblem {
             switch problem {
-            case .tooLarge(let limit): return (Responses.error(413, "request body larger than \(limit) bytes"), Router.invalid)
-            case .malformedLength: return (Responses.error(400, "malformed Content-Length"), Router.invalid)
-            case .truncated: return (Responses.error(400, "request body shorter than Content-Length"), Router.invalid)
+            case .tooLarge(let limit): return (.answered(Responses.error(413, "request body larger than \(limit) bytes")), Router.invalid)
+            case .malformedLength: return (.answered(Responses.error(400, "malformed Content-Length")), Router.invalid)
+            case .truncated: return (.answered(Responses.error(400, "request body shorter than Content-Length")), Router.invalid)
             }
         }
         var cookieBytes = 0
         request.params.forEachValue(of: "HTTP_COOKIE") { cookieBytes += $0.count }
         if cookieBytes > configuration.maxCookieHeaderBytes {
-            return (Responses.error(431, "Cookie headers larger than \(configuration.maxCookieHeaderBytes) bytes"), Router.invalid)
+            return (.answered(Responses.error(431, "Cookie headers larger than \(configuration.maxCookieHeaderBytes) bytes")), Router.invalid)
         }
-        return router.route(request)
+        return router.match(request)
     }
 
     /// `GET /metrics`: the Prometheus text exposition, only for the internal nginx server (it
@@ -130,14 +185,33 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
 
     /// The presented session, resolved once, with unknown and superseded ids counted.
     func resolve(_ request: FastCGIRequest, touch: Bool = true) throws(SessionError) -> SessionManager<Store>.Resolution {
+        try resolved(presentedID(request), touch: touch, answered: nil).get()
+    }
+
+    /// `resolve(request, touch:)` as a staged step: `then` gets the resolution or its error.
+    func resolving(_ request: FastCGIRequest, touch: Bool,
+                   then finish: @escaping (Result<SessionManager<Store>.Resolution, SessionError>) -> FastCGIResponse) -> RouteStep {
         let presented = presentedID(request)
-        let resolution = try manager.resolve(presented, touch: touch)
+        guard let call = manager.resolveCall(presented, touch: touch) else {
+            return .answered(finish(resolved(presented, touch: touch, answered: nil)))
+        }
+        return .asking(call) { [unowned self] answer in finish(self.resolved(presented, touch: touch, answered: answer)) }
+    }
+
+    private func resolved(_ presented: SessionID?, touch: Bool, answered: Result<SessionStoreAnswer, SessionStoreError>?)
+        -> Result<SessionManager<Store>.Resolution, SessionError> {
+        let resolution: SessionManager<Store>.Resolution
+        do {
+            resolution = try manager.resolve(presented, touch: touch, answered: answered)
+        } catch {
+            return .failure(error)
+        }
         switch resolution {
         case .none where presented != nil: noteUnknown()
         case .superseded: noteSuperseded()
         default: break
         }
-        return resolution
+        return .success(resolution)
     }
 
     /// A well-formed id that names no live session. With signed cookies its valid signature
@@ -199,10 +273,16 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
     }
 
     /// `GET /count`: one visit counted in this session, or a new session with count 1.
-    private func count(_ request: FastCGIRequest) -> FastCGIResponse {
+    private func count(_ request: FastCGIRequest) -> RouteStep {
+        let presented = presentedID(request)
+        let call = manager.countVisitCall(presented: presented)
+        return .asking(call) { [unowned self] answer in self.countVisit(request, presented: presented, asked: call, answered: answer) }
+    }
+
+    private func countVisit(_ request: FastCGIRequest, presented: SessionID?, asked call: SessionStoreCall,
+                            answered: Result<SessionStoreAnswer, SessionStoreError>) -> FastCGIResponse {
         do {
-            let presented = presentedID(request)
-            switch try manager.countVisit(presented: presented) {
+            switch try manager.countVisit(presented: presented, asked: call, answered: answered) {
             case .counted(let id, let count, let isNew):
                 if isNew {
                     if presented != nil { noteUnknown() }

@@ -98,6 +98,10 @@ public final class InMemorySessionStore: SessionStore {
         }
     }
 
+    public func answer(_ calls: [SessionStoreCall], timeouts: SessionTimeouts) -> [Result<SessionStoreAnswer, SessionStoreError>] {
+        answerEach(calls, timeouts: timeouts)
+    }
+
     /// The id itself: this store keeps ids.
     public func reference(to id: SessionID) -> SessionReference {
         SessionReference(rawValue: id.rawValue)

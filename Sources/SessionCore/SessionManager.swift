@@ -82,9 +82,23 @@ public struct SessionManager<Store: SessionStore> {
 
     /// The live session for a presented id. One store call (two when following an alias).
     public func resolve(_ presented: SessionID?, touch: Bool = true) throws(SessionError) -> Resolution {
+        try resolve(presented, touch: touch, answered: nil)
+    }
+
+    /// The store call `resolve(presented, touch:)` starts with (nil: none, no id presented), for
+    /// a caller that asks it together with other requests' calls.
+    public func resolveCall(_ presented: SessionID?, touch: Bool = true) -> SessionStoreCall? {
+        presented.map { .load(id: $0, touch: touch, incrementing: nil) }
+    }
+
+    /// `resolve(presented, touch:)`, given `first`: the answer to `resolveCall(presented,
+    /// touch:)` when the caller already asked it (nil: asked here).
+    public func resolve(_ presented: SessionID?, touch: Bool, answered first: Result<SessionStoreAnswer, SessionStoreError>?)
+        throws(SessionError) -> Resolution {
         guard let presented else { return .none }
-        switch try followingAlias(from: presented, { id throws(SessionStoreError) in
-            try store.load(id, timeouts: timeouts, touch: touch, incrementing: nil)
+        let call = { (id: SessionID) in SessionStoreCall.load(id: id, touch: touch, incrementing: nil) }
+        switch try followingAlias(from: presented, first: first.map { Self.expect($0, \.loaded) }, { id throws(SessionStoreError) in
+            try Self.expect(store.answer(call(id), timeouts: timeouts), \.loaded)
         }) {
         case .found(_, let record): return .live(record)
         case .missing: return .none
@@ -95,9 +109,38 @@ public struct SessionManager<Store: SessionStore> {
     /// Counts one visit in the presented session, or starts a new one with count 1: one store
     /// call on both paths (two for an id that turns out unknown: look-up, then create).
     public func countVisit(presented: SessionID?) throws(SessionError) -> Visit {
-        if let presented {
-            switch try followingAlias(from: presented, { id throws(SessionStoreError) in
-                try store.increment(SessionNames.countField, by: 1, in: id, timeouts: timeouts)
+        let call = countVisitCall(presented: presented)
+        return try countVisit(presented: presented, asked: call,
+                              answered: Result { () throws(SessionStoreError) in try store.answer(call, timeouts: timeouts) })
+    }
+
+    /// The store call `countVisit(presented:)` starts with — counting in the presented session,
+    /// or creating a new one (with a fresh id) when none is presented — for a caller that asks
+    /// it together with other requests' calls.
+    public func countVisitCall(presented: SessionID?) -> SessionStoreCall {
+        guard let presented else {
+            return .create(id: .generate(), fields: [(SessionNames.countField, "1")], limits: limits)
+        }
+        return Self.countCall(presented)
+    }
+
+    private static func countCall(_ id: SessionID) -> SessionStoreCall {
+        .increment(field: SessionNames.countField, amount: 1, id: id)
+    }
+
+    /// `countVisit(presented:)`, given the answer to `call`, the `countVisitCall(presented:)`
+    /// the caller asked.
+    public func countVisit(presented: SessionID?, asked call: SessionStoreCall,
+                           answered first: Result<SessionStoreAnswer, SessionStoreError>) throws(SessionError) -> Visit {
+        if case .create(let id, _, _) = call {
+            switch try storeCall({ () throws(SessionStoreError) in try Self.expect(first, \.created).get() }) {
+            case .created: return .counted(sessionID: id, count: 1, isNewSession: true)
+            case .tooLarge: throw .tooLarge
+            case .exists: break  // a fresh id that exists: practically never; another one below
+            }
+        } else if let presented {
+            switch try followingAlias(from: presented, first: Self.expect(first, \.incremented), { id throws(SessionStoreError) in
+                try Self.expect(store.answer(Self.countCall(id), timeouts: timeouts), \.incremented)
             }) {
             case .found(let id, let count): return .counted(sessionID: id, count: count, isNewSession: false)
             case .superseded: return .superseded
@@ -223,15 +266,25 @@ public struct SessionManager<Store: SessionStore> {
     }
 
     /// Runs `operation` on `id`, following same-owner aliases (at most `maxAliasHops`). When an
-    /// alias points at a copy not written yet, waits by `rotationRetry`.
+    /// alias points at a copy not written yet, waits by `rotationRetry`. `first`, when given, is
+    /// what `operation(id)` answered already (asked by the caller together with other calls).
     private func followingAlias<Value>(
-        from id: SessionID, _ operation: (SessionID) throws(SessionStoreError) -> StoreLookup<Value>
+        from id: SessionID, first: Result<StoreLookup<Value>, SessionStoreError>? = nil,
+        _ operation: (SessionID) throws(SessionStoreError) -> StoreLookup<Value>
     ) throws(SessionError) -> Followed<Value> {
         var current = id
         var hops = 0
         var retries = 0
+        var answered = first
         while true {
-            switch try storeCall({ () throws(SessionStoreError) in try operation(current) }) {
+            let lookup: StoreLookup<Value>
+            if let given = answered {
+                answered = nil
+                lookup = try storeCall { () throws(SessionStoreError) in try given.get() }
+            } else {
+                lookup = try storeCall { () throws(SessionStoreError) in try operation(current) }
+            }
+            switch lookup {
             case .found(let value):
                 return .found(current, value)
             case .superseded:
@@ -246,6 +299,21 @@ public struct SessionManager<Store: SessionStore> {
                 retries += 1
             }
         }
+    }
+
+    /// The lookup in `answer`, which must be of the kind `kind` picks (the answer to the call
+    /// that was asked); any other kind is a store failure, never taken for a lookup.
+    private static func expect<Value>(_ answer: Result<SessionStoreAnswer, SessionStoreError>,
+                                      _ kind: KeyPath<SessionStoreAnswer, Value?>) -> Result<Value, SessionStoreError> {
+        answer.flatMap { answer in
+            guard let lookup = answer[keyPath: kind] else { return .failure(.failed("the store answered another call")) }
+            return .success(lookup)
+        }
+    }
+
+    private static func expect<Value>(_ answer: SessionStoreAnswer, _ kind: KeyPath<SessionStoreAnswer, Value?>)
+        throws(SessionStoreError) -> Value {
+        try expect(.success(answer), kind).get()
     }
 
     /// Two rotations within one grace period (say, two quick re-logins) make a chain of two.

@@ -18,7 +18,8 @@
 ///   its sealed form);
 /// - a rotated-away id answers `.moved(newID)` (alias) or `.superseded` (privilege change)
 ///   during its grace period, and holds no session data;
-/// - every operation is one round trip (`loadMany` and `destroy` are one pipelined round trip).
+/// - every operation is one round trip (`loadMany` and `destroy` are one pipelined round trip,
+///   and so is `answer` for any number of calls).
 public protocol SessionStore {
     // MARK: Sessions
 
@@ -29,6 +30,13 @@ public protocol SessionStore {
     /// All fields of a live session. With `touch`, also refreshes last-seen and expiry; with
     /// `incrementing`, also adds 1 to that integer field (and touches), in the same step.
     func load(_ id: SessionID, timeouts: SessionTimeouts, touch: Bool, incrementing field: String?) throws(SessionStoreError) -> StoreLookup<SessionRecord>
+
+    /// Answers several calls (of different requests) at once, in order, each exactly as its own
+    /// method would: a network store sends them in one pipelined round trip. When the store
+    /// cannot be reached every call gets the error (a call whose reply was lost may or may not
+    /// have run, as for a single call). Stores without a cheaper way answer each in turn
+    /// (`answerEach`).
+    func answer(_ calls: [SessionStoreCall], timeouts: SessionTimeouts) -> [Result<SessionStoreAnswer, SessionStoreError>]
 
     /// How this store names the session `id` at rest and in user indexes. Pure: no I/O.
     func reference(to id: SessionID) -> SessionReference

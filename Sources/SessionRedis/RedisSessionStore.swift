@@ -74,16 +74,9 @@ public final class RedisSessionStore: SessionStore {
     public func increment(_ field: String, by amount: Int64, in id: SessionID, timeouts: SessionTimeouts) throws(SessionStoreError) -> StoreLookup<Int64> {
         let session = reference(to: id)
         let reply = try run(Self.incrementScript, key: layout.key(for: session)) { command in
-            command.append(concatenating: layout.keyPrefix, session.rawValue)
-            command.append(timeouts.idleSeconds)
-            command.append(field)
-            command.append(amount)
-            command.append(timeouts.effectiveTouchInterval)
+            Self.incrementArguments(&command, session: session, layout: layout, timeouts: timeouts, field: field, amount: amount)
         }
-        return try lookup(reply, at: id) { elements throws(SessionStoreError) in
-            guard elements.count >= 2, let value = elements[1].integer else { throw .failed("increment: unexpected reply") }
-            return value
-        }
+        return try incremented(reply, at: id)
     }
 
     public func load(_ id: SessionID, timeouts: SessionTimeouts, touch: Bool, incrementing field: String?) throws(SessionStoreError) -> StoreLookup<SessionRecord> {
@@ -91,9 +84,67 @@ public final class RedisSessionStore: SessionStore {
         let reply = try run(Self.loadScript, key: layout.key(for: session)) { command in
             Self.loadArguments(&command, session: session, layout: layout, timeouts: timeouts, touch: touch, incrementing: field)
         }
-        return try lookup(reply, at: id) { elements throws(SessionStoreError) in
-            let (fields, now) = try self.fields(elements, of: session)
-            return SessionRecord(id: id, fields: fields, now: now)
+        return try loaded(reply, at: id, session: session)
+    }
+
+    /// Several calls in one pipelined round trip (one per node on a cluster), each built and
+    /// read by the same code as its own method; a single call goes through that method.
+    public func answer(_ calls: [SessionStoreCall], timeouts: SessionTimeouts) -> [Result<SessionStoreAnswer, SessionStoreError>] {
+        guard calls.count > 1 else { return answerEach(calls, timeouts: timeouts) }
+        var answers = [Result<SessionStoreAnswer, SessionStoreError>?](repeating: nil, count: calls.count)
+        var sent: [Int] = []
+        var scriptCalls: [RedisScriptCall] = []
+        sent.reserveCapacity(calls.count)
+        scriptCalls.reserveCapacity(calls.count)
+        for (index, call) in calls.enumerated() {
+            do {
+                scriptCalls.append(try scriptCall(call, timeouts: timeouts))
+                sent.append(index)
+            } catch {
+                answers[index] = .failure(error)
+            }
+        }
+        do {
+            let replies = try client.runPipelined(scriptCalls)
+            for (index, reply) in zip(sent, replies) {
+                answers[index] = Result { () throws(SessionStoreError) -> SessionStoreAnswer in try decode(reply, of: calls[index]) }
+            }
+        } catch {
+            let failure = Self.storeError(error)
+            for index in sent { answers[index] = .failure(failure) }
+        }
+        return answers.map { $0 ?? .failure(.failed("no answer")) }
+    }
+
+    /// The script call that answers `call` (fails only when a value cannot be sealed).
+    private func scriptCall(_ call: SessionStoreCall, timeouts: SessionTimeouts) throws(SessionStoreError) -> RedisScriptCall {
+        switch call {
+        case .increment(let field, let amount, let id):
+            let session = reference(to: id)
+            return RedisScriptCall(Self.incrementScript, keyCount: 1, routingKey: layout.key(for: session)) { command in
+                Self.incrementArguments(&command, session: session, layout: layout, timeouts: timeouts, field: field, amount: amount)
+            }
+        case .load(let id, let touch, let field):
+            let session = reference(to: id)
+            return RedisScriptCall(Self.loadScript, keyCount: 1, routingKey: layout.key(for: session)) { command in
+                Self.loadArguments(&command, session: session, layout: layout, timeouts: timeouts, touch: touch, incrementing: field)
+            }
+        case .create(let id, let fields, let limits):
+            let session = reference(to: id)
+            let stored = try layout.storedFields(fields, in: session)
+            return RedisScriptCall(Self.createScript, keyCount: 1, routingKey: layout.key(for: session)) { command in
+                Self.createArguments(&command, session: session, layout: layout, timeouts: timeouts, limits: limits, stored: stored)
+            }
+        }
+    }
+
+    /// The answer to `call` in its script's `reply`, read as its own method reads it.
+    private func decode(_ reply: RedisReply, of call: SessionStoreCall) throws(SessionStoreError) -> SessionStoreAnswer {
+        if let error = reply.serverError { throw Self.storeError(.server(error)) }
+        switch call {
+        case .increment(_, _, let id): return .incremented(try incremented(reply, at: id))
+        case .load(let id, _, _): return .loaded(try loaded(reply, at: id, session: reference(to: id)))
+        case .create: return .created(try Self.createOutcome(reply))
         }
     }
 
@@ -126,27 +177,10 @@ public final class RedisSessionStore: SessionStore {
                        limits: SessionLimits) throws(SessionStoreError) -> CreateOutcome {
         let session = reference(to: id)
         let stored = try layout.storedFields(fields, in: session)
-        let sealed = layout.sealsValues
         let reply = try run(Self.createScript, key: layout.key(for: session)) { command in
-            command.append(concatenating: layout.keyPrefix, session.rawValue)
-            command.append(timeouts.idleSeconds)
-            command.append(timeouts.absoluteSeconds)
-            command.append(limits.maxAttributes)
-            command.append(limits.maxBytes)
-            command.append(sealed ? "1" : "0")
-            for field in stored {
-                command.append(field.name)
-                command.append(field.value)
-            }
+            Self.createArguments(&command, session: session, layout: layout, timeouts: timeouts, limits: limits, stored: stored)
         }
-        guard case .array(let elements) = reply, let status = elements.first?.integer else { throw .failed("create: unexpected reply") }
-        switch status {
-        case 1:
-            guard elements.count >= 2, let now = elements[1].integer else { throw .failed("create: unexpected reply") }
-            return .created(now: now)
-        case 3: return .tooLarge
-        default: return .exists
-        }
+        return try Self.createOutcome(reply)
     }
 
     public func update(_ id: SessionID, set: [(name: String, value: String)], remove: [String], timeouts: SessionTimeouts,
@@ -309,6 +343,57 @@ public final class RedisSessionStore: SessionStore {
         guard let colon = value.firstIndex(of: ":"), let indexedAt = Int64(value[..<colon]),
               let session = layout.reference(parsing: value[value.index(after: colon)...]) else { return nil }
         return UserIndexEntry(handle: handle, session: session, indexedAt: indexedAt)
+    }
+
+    private static func createArguments(_ command: inout RedisCommand, session: SessionReference, layout: RedisSessionLayout,
+                                        timeouts: SessionTimeouts, limits: SessionLimits, stored: [(name: String, value: String)]) {
+        command.append(concatenating: layout.keyPrefix, session.rawValue)
+        command.append(timeouts.idleSeconds)
+        command.append(timeouts.absoluteSeconds)
+        command.append(limits.maxAttributes)
+        command.append(limits.maxBytes)
+        command.append(layout.sealsValues ? "1" : "0")
+        for field in stored {
+            command.append(field.name)
+            command.append(field.value)
+        }
+    }
+
+    /// The create script's `{status, now}`: 1 created, 3 too large, otherwise the id exists.
+    private static func createOutcome(_ reply: RedisReply) throws(SessionStoreError) -> CreateOutcome {
+        guard case .array(let elements) = reply, let status = elements.first?.integer else { throw .failed("create: unexpected reply") }
+        switch status {
+        case 1:
+            guard elements.count >= 2, let now = elements[1].integer else { throw .failed("create: unexpected reply") }
+            return .created(now: now)
+        case 3: return .tooLarge
+        default: return .exists
+        }
+    }
+
+    private static func incrementArguments(_ command: inout RedisCommand, session: SessionReference, layout: RedisSessionLayout,
+                                           timeouts: SessionTimeouts, field: String, amount: Int64) {
+        command.append(concatenating: layout.keyPrefix, session.rawValue)
+        command.append(timeouts.idleSeconds)
+        command.append(field)
+        command.append(amount)
+        command.append(timeouts.effectiveTouchInterval)
+    }
+
+    /// The increment script's reply about `id`.
+    private func incremented(_ reply: RedisReply, at id: SessionID) throws(SessionStoreError) -> StoreLookup<Int64> {
+        try lookup(reply, at: id) { elements throws(SessionStoreError) in
+            guard elements.count >= 2, let value = elements[1].integer else { throw .failed("increment: unexpected reply") }
+            return value
+        }
+    }
+
+    /// The load script's reply about `id`.
+    private func loaded(_ reply: RedisReply, at id: SessionID, session: SessionReference) throws(SessionStoreError) -> StoreLookup<SessionRecord> {
+        try lookup(reply, at: id) { elements throws(SessionStoreError) in
+            let (fields, now) = try self.fields(elements, of: session)
+            return SessionRecord(id: id, fields: fields, now: now)
+        }
     }
 
     private static func loadArguments(_ command: inout RedisCommand, session: SessionReference, layout: RedisSessionLayout,

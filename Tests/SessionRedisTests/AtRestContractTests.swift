@@ -24,6 +24,7 @@ final class SealedRedisSessionStoreContractTests: XCTestCase {
     func testContractCreateRefusesAnExistingID() throws { try contract().createRefusesAnExistingID() }
     func testContractLoad() throws { try contract().loadReturnsFieldsWithTimesAndCanCountAVisit() }
     func testContractLoadMany() throws { try contract().loadManyReturnsLiveSessionsInOrder() }
+    func testContractCallsAnsweredTogether() throws { try contract().callsAnsweredTogetherAnswerAsAlone() }
     func testContractUpdate() throws { try contract().updateIsADeltaWithinLimits() }
     func testContractLimitsOnEveryPath() throws { try contract().limitsHoldAfterCreateWithFieldsAndAfterIncrements() }
     func testContractNoResurrection() throws { try contract().writesAfterDestroyDoNotResurrect() }
@@ -53,6 +54,7 @@ final class HashedIDRedisSessionStoreContractTests: XCTestCase {
     func testContractCreateRefusesAnExistingID() throws { try contract().createRefusesAnExistingID() }
     func testContractLoad() throws { try contract().loadReturnsFieldsWithTimesAndCanCountAVisit() }
     func testContractLoadMany() throws { try contract().loadManyReturnsLiveSessionsInOrder() }
+    func testContractCallsAnsweredTogether() throws { try contract().callsAnsweredTogetherAnswerAsAlone() }
     func testContractUpdate() throws { try contract().updateIsADeltaWithinLimits() }
     func testContractLimitsOnEveryPath() throws { try contract().limitsHoldAfterCreateWithFieldsAndAfterIncrements() }
     func testContractNoResurrection() throws { try contract().writesAfterDestroyDoNotResurrect() }
@@ -82,6 +84,7 @@ final class SealedAndHashedRedisSessionStoreContractTests: XCTestCase {
     func testContractCreateRefusesAnExistingID() throws { try contract().createRefusesAnExistingID() }
     func testContractLoad() throws { try contract().loadReturnsFieldsWithTimesAndCanCountAVisit() }
     func testContractLoadMany() throws { try contract().loadManyReturnsLiveSessionsInOrder() }
+    func testContractCallsAnsweredTogether() throws { try contract().callsAnsweredTogetherAnswerAsAlone() }
     func testContractUpdate() throws { try contract().updateIsADeltaWithinLimits() }
     func testContractLimitsOnEveryPath() throws { try contract().limitsHoldAfterCreateWithFieldsAndAfterIncrements() }
     func testContractNoResurrection() throws { try contract().writesAfterDestroyDoNotResurrect() }

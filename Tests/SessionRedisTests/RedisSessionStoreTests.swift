@@ -62,6 +62,7 @@ final class RedisSessionStoreTests: XCTestCase {
     func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
     func testContractTouchesOnlyWhenDue() throws { try contract().touchesOnlyWhenDue() }
+    func testContractCallsAnsweredTogether() throws { try contract().callsAnsweredTogetherAnswerAsAlone() }
 
     func testSessionIsAHashWithTheIdleTimeoutAsTTL() throws {
         let store = try makeStore()

@@ -202,6 +202,48 @@ struct SessionStoreContract<Store: SessionStore> {
         XCTAssertGreaterThan(try XCTUnwrap(record(updated)).lastSeenAt, before[3], "update made no touch when due")
     }
 
+    /// Calls answered together (`answer(_:timeouts:)`, what a worker's batch asks) are each
+    /// answered exactly as their own methods would, in order, and each lands once: many
+    /// sessions, live, unknown, moved, superseded and new, mixed.
+    func callsAnsweredTogetherAnswerAsAlone() throws {
+        let counted = try (0..<6).map { _ in try make([("count", "10"), (ReservedField.user, "ada")]) }
+        let unknown = SessionID.generate()
+        let rotated = try make([("count", "1")]), aliasTarget = SessionID.generate()
+        XCTAssertNotEqual(try store.rotate(rotated, to: aliasTarget, leaving: .alias, graceSeconds: 10), .missing)
+        let replaced = try make([("count", "1")])
+        XCTAssertNotEqual(try store.rotate(replaced, to: SessionID.generate(), leaving: .superseded, graceSeconds: 10), .missing)
+        let fresh = SessionID.generate()
+        var calls: [SessionStoreCall] = counted.map { .increment(field: "count", amount: 1, id: $0) }
+        calls += [.load(id: counted[0], touch: true, incrementing: nil), .increment(field: "count", amount: 1, id: unknown),
+                  .load(id: rotated, touch: true, incrementing: nil), .increment(field: "count", amount: 1, id: replaced),
+                  .create(id: fresh, fields: [("count", "1")], limits: SessionLimits()),
+                  .load(id: counted[1], touch: false, incrementing: "count"),
+                  .create(id: counted[2], fields: [("count", "1")], limits: SessionLimits()),
+                  .create(id: SessionID.generate(), fields: [("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")], limits: limits)]
+        let answers = store.answer(calls, timeouts: timeouts).map { try? $0.get() }
+        XCTAssertEqual(answers.count, calls.count)
+        for index in 0..<6 { XCTAssertEqual(answers[index], .incremented(.found(11)), "call \(index)") }
+        guard case .loaded(.found(let loaded))? = answers[6] else { return XCTFail("\(String(describing: answers[6]))") }
+        XCTAssertEqual(loaded.id, counted[0])
+        XCTAssertEqual(loaded.visitCount, 11, "calls run in order: the increment before the load")
+        XCTAssertEqual(loaded.user, "ada")
+        XCTAssertEqual(answers[7], .incremented(.missing))
+        XCTAssertEqual(answers[8], .loaded(.moved(aliasTarget)))
+        XCTAssertEqual(answers[9], .incremented(.superseded))
+        guard case .created(.created)? = answers[10] else { return XCTFail("\(String(describing: answers[10]))") }
+        XCTAssertEqual(try record(fresh)?.visitCount, 1)
+        guard case .loaded(.found(let countedByLoad))? = answers[11] else { return XCTFail("\(String(describing: answers[11]))") }
+        XCTAssertEqual(countedByLoad.visitCount, 12)
+        XCTAssertEqual(answers[12], .created(.exists))
+        XCTAssertEqual(answers[13], .created(.tooLarge))
+        XCTAssertEqual(try record(counted[2])?.visitCount, 11, "the refused create wrote nothing")
+        for id in counted[3...] { XCTAssertEqual(try record(id)?.visitCount, 11, "each increment landed once") }
+        XCTAssertFalse(try exists(unknown), "an unknown id became a record")
+        XCTAssertEqual(store.answer([], timeouts: timeouts).count, 0)
+        let alone = store.answer([.increment(field: "count", amount: 1, id: counted[3])], timeouts: timeouts).map { try? $0.get() }
+        XCTAssertEqual(alone, [.incremented(.found(12))])
+    }
+
     private func found(_ lookup: StoreLookup<SessionRecord>) -> SessionRecord? {
         if case .found(let record) = lookup { return record }
         return nil
@@ -233,4 +275,5 @@ final class InMemorySessionStoreContractTests: XCTestCase {
     func testUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
     func testTouchesOnlyWhenDue() throws { try contract().touchesOnlyWhenDue() }
+    func testCallsAnsweredTogether() throws { try contract().callsAnsweredTogetherAnswerAsAlone() }
 }

@@ -90,6 +90,12 @@ final class ConnectionDispatcher: Sendable {
         rearm(descriptor, generation: generation, deadline: deadline, served: true, raisedLowWater: false)
     }
 
+    /// The worker claimed a connection but leaves its waiting request to another worker: back
+    /// into epoll exactly as it was (same deadline and state), so it is reported again at once.
+    func putBack(_ descriptor: Int32, slot: ConnectionSlot) {
+        rearm(descriptor, generation: slot.generation, deadline: slot.deadline, served: slot.served, raisedLowWater: slot.raisedLowWater)
+    }
+
     /// The worker found only part of a request: back into epoll, woken once `bytesNeeded` bytes
     /// are waiting (SO_RCVLOWAT, which epoll honours on TCP), with the deadline it had, so that
     /// a peer trickling bytes is still closed at its first-request or idle timeout.

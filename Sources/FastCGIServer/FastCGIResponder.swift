@@ -16,9 +16,17 @@ public protocol FastCGIResponder {
     /// response is ready (the worker writes it then). Must not block except on one round trip
     /// for the whole batch.
     func respondPromptly(to requests: [FastCGIRequest], deliver: (Int, FastCGIResponse) -> Void)
+
+    /// Whether `respondPromptly` would leave `request` to `respond(to:)`. A worker holding such
+    /// a request reads no more into its batch (it puts the other ready connections back for
+    /// other workers), so slow requests are never served one after another by one worker while
+    /// others could take them.
+    func mayBlock(_ request: FastCGIRequest) -> Bool
 }
 
 extension FastCGIResponder {
     /// Answers nothing promptly: every request goes to `respond(to:)`.
     public func respondPromptly(to requests: [FastCGIRequest], deliver: (Int, FastCGIResponse) -> Void) {}
+
+    public func mayBlock(_ request: FastCGIRequest) -> Bool { true }
 }

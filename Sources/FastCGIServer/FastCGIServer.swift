@@ -8,8 +8,9 @@ import Logging
 /// `FCGX_Init` runs once. `threads` workers share one epoll set holding the listening socket
 /// and every idle connection (see `ConnectionDispatcher`): a worker is tied to a connection
 /// only while it serves a request from it, so idle, silent, half-sent or kept-alive
-/// connections cost a descriptor, never a thread. Each worker owns one `FCGX_Request` and one responder made by
-/// the factory on its thread. The calling thread closes connections past their timeouts, waits
+/// connections cost a descriptor, never a thread. Each worker owns `batchLimit` `FCGX_Request`s
+/// and one responder made by the factory on its thread; `activeThreads` of them take requests
+/// at once (`WorkerGate`), the others stand by for workers serving routes that may block. The calling thread closes connections past their timeouts, waits
 /// for SIGTERM or SIGINT, then stops accepting, closes idle connections and waits up to the
 /// grace period for requests in flight. SIGHUP calls the `onHangup` given to `run` on that
 /// thread, without disturbing any request.
@@ -56,8 +57,11 @@ public final class FastCGIServer: Sendable {
         // per core, and each keeps up to its trim threshold of freed memory resident: with
         // requests read in batches, about 200 KiB per worker. Only the active workers allocate
         // at once on the hot path, so they get an arena each (and the server thread one);
-        // standby workers serving slow routes share them.
-        mallopt(M_ARENA_MAX, Int32(clamping: min(configuration.activeThreads, threads) + 1))
+        // standby workers serving slow routes share them. An operator's own MALLOC_ARENA_MAX or
+        // GLIBC_TUNABLES wins.
+        if getenv("MALLOC_ARENA_MAX") == nil && getenv("GLIBC_TUNABLES") == nil {
+            mallopt(M_ARENA_MAX, Int32(clamping: min(max(1, configuration.activeThreads), threads) + 1))
+        }
         for counters in workerCounters {
             try WorkerThread.start { [dispatcher] in
                 var worker = Worker(dispatcher: dispatcher, responder: makeResponder(), counters: counters)

@@ -11,8 +11,9 @@ public struct FastCGIServerConfiguration: Equatable, Sendable {
     public var listen: ListenAddress
     /// Worker threads, each with its own `FCGX_Request`s and responder (so its own Redis
     /// connection). A worker is busy only while it serves requests, so this bounds requests
-    /// in progress, not connections: size it for peak concurrent slow requests (logins, pages)
-    /// plus `activeThreads`. Idle nginx keep-alive connections cost no thread.
+    /// in progress, not connections: size it for peak concurrent slow requests (logins, pages;
+    /// a worker holds at most one of them at a time) plus `activeThreads`. Idle nginx
+    /// keep-alive connections cost no thread.
     public var threads: Int
     /// Most workers taking requests at once (waiting in epoll, or answering a batch's prompt
     /// requests); at most `threads`. The other workers stand by, each ready to take over from a
@@ -23,7 +24,7 @@ public struct FastCGIServerConfiguration: Equatable, Sendable {
     public var activeThreads: Int
     /// Most requests a worker takes at once: every connection epoll reports ready, up to this
     /// many, is read before any is answered, so that the responder can ask the store for all of
-    /// them in one round trip (`FastCGIResponder.respond(to:deliver:)`). Under load this saves
+    /// them in one round trip (`FastCGIResponder.respondPromptly`). Under load this saves
     /// a wake-up and a store round trip per request; when requests come one at a time, each
     /// worker still takes one. 1 serves one request per wake-up.
     public var batchLimit: Int

@@ -4,9 +4,11 @@ import Glibc
 
 /// One worker thread: waits in the shared epoll set, takes every connection epoll reports ready
 /// (up to `batchLimit`), reads the request waiting on each, and has the responder answer them
-/// together (`FastCGIResponder.respond(to:deliver:)`, which can ask Redis for all of them in
-/// one round trip); each response is written as soon as it is delivered, and its connection
-/// kept in epoll or closed. Under light load a batch is one request. Made on its thread and
+/// together (`FastCGIResponder.respondPromptly`, which can ask Redis for all of them in one
+/// round trip); each response is written as soon as it is delivered, and its connection kept
+/// in epoll or closed. Requests the responder leaves (routes that may block) are then served
+/// one by one, with the worker's permit handed on (`WorkerGate`); once it holds one, the worker
+/// reads no more into the batch. Under light load a batch is one request. Made on its thread and
 /// never shared; a noncopyable struct, so its buffers are accessed with static exclusivity (no
 /// runtime checks on the hot path).
 struct Worker: ~Copyable {
@@ -68,24 +70,33 @@ struct Worker: ~Copyable {
         dispatcher.gate.enter()
         while true {
             let ready = dispatcher.nextEvents(events, capacity: batchLimit)
-            incoming.removeAll(keepingCapacity: true)
-            held.removeAll(keepingCapacity: true)
+            var holdsBlocking = false
             for index in 0..<ready {
                 let (descriptor, generation) = ConnectionTable.decode(events[index].data.u64)
                 // Nil: a stale event (closed, reused or re-armed since it was queued).
                 guard let slot = dispatcher.table.claim(descriptor, generation: generation) else { continue }
                 switch slot.kind {
-                case .connection: take(descriptor, slot: slot)
-                case .listener: dispatcher.acceptPending(listenerGeneration: generation)
+                case .connection where holdsBlocking:
+                    // This worker will serve a slow request: the rest go to other workers.
+                    dispatcher.putBack(descriptor, slot: slot)
+                case .connection:
+                    if take(descriptor, slot: slot), let request = incoming.last, responder.mayBlock(request) {
+                        holdsBlocking = true
+                    }
+                case .listener:
+                    dispatcher.acceptPending(listenerGeneration: generation)
                 }
             }
             answerBatch()
+            // The requests (params, bodies) are not kept while the worker waits.
+            incoming.removeAll(keepingCapacity: true)
+            held.removeAll(keepingCapacity: true)
         }
     }
 
-    /// Reads the request that woke the worker on `descriptor` into the batch; or, when there is
-    /// none to serve yet, keeps the connection in epoll or closes it.
-    private mutating func take(_ descriptor: Int32, slot: ConnectionSlot) {
+    /// Reads the request that woke the worker on `descriptor` into the batch (true); or, when
+    /// there is none to serve yet, keeps the connection in epoll or closes it (false).
+    private mutating func take(_ descriptor: Int32, slot: ConnectionSlot) -> Bool {
         let generation = slot.generation
         // Unix sockets are not checked: epoll ignores SO_RCVLOWAT on them, and their peers are
         // the ones their file permissions let in.
@@ -93,10 +104,10 @@ struct Worker: ~Copyable {
             switch waitingRequest(on: descriptor) {
             case .closed, .refused:
                 dispatcher.close(descriptor, generation: generation)
-                return
+                return false
             case .incomplete(let bytesNeeded):
                 dispatcher.waitForRest(descriptor, slot: slot, bytesNeeded: bytesNeeded)
-                return
+                return false
             case .complete:
                 if slot.raisedLowWater {
                     var one: Int32 = 1
@@ -108,11 +119,13 @@ struct Worker: ~Copyable {
         case .read(let request):
             incoming.append(request)
             held.append((descriptor, generation))
+            return true
         case .connectionGone:
             dispatcher.forget(descriptor, generation: generation)
         case .close:
             dispatcher.close(descriptor, generation: generation)
         }
+        return false
     }
 
     /// Has the responder answer the batch, writing each response as it is delivered: first

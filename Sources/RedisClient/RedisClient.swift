@@ -87,18 +87,36 @@ public final class RedisClient {
     /// Sends every command to its key's node, one pipelined round trip per node (all nodes
     /// written first, then all read), and returns the replies in order.
     public func pipeline(_ items: [(command: RedisCommand, key: String?)]) throws(RedisError) -> [RedisReply] {
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(items.count)
+        for result in try pipelineEach(items) { replies.append(try result.get()) }
+        return replies
+    }
+
+    /// `pipeline`, with a result per command: on a cluster a node that fails fails only the
+    /// commands sent to it (the others' replies stand); on one server, or behind Sentinel, a
+    /// failed connection fails every command. Throws only for an invalid command.
+    public func pipelineEach(_ items: [(command: RedisCommand, key: String?)]) throws(RedisError) -> [Result<RedisReply, RedisError>] {
         guard !items.isEmpty else { return [] }
         guard items.allSatisfy({ $0.command.count > 0 }) else { throw .invalidCommand }
         switch configuration.topology {
         case .single(let address):
-            let connection = try singleConnection(address)
-            let replies = try connection.pipeline(items.map(\.command))
-            noteWrite(address, carrier: connection.connectionsOpened)
-            return replies
+            do {
+                let connection = try singleConnection(address)
+                let replies = try connection.pipeline(items.map(\.command))
+                noteWrite(address, carrier: connection.connectionsOpened)
+                return replies.map { .success($0) }
+            } catch {
+                return items.map { _ in .failure(error) }
+            }
         case .sentinel(let sentinels, let name):
-            return try sentinelExecute(items.map(\.command), sentinels: sentinels, name: name)
+            do {
+                return try sentinelExecute(items.map(\.command), sentinels: sentinels, name: name).map { .success($0) }
+            } catch {
+                return items.map { _ in .failure(error) }
+            }
         case .cluster:
-            return try clusterPipeline(items)
+            return clusterPipeline(items)
         }
     }
 
@@ -145,13 +163,21 @@ public final class RedisClient {
     /// Runs several script calls pipelined (see `pipeline`); calls answered `NOSCRIPT` did not
     /// run and are sent again as `EVAL`. Server errors stay in the replies.
     public func runPipelined(_ calls: [RedisScriptCall]) throws(RedisError) -> [RedisReply] {
-        var replies = try pipeline(calls.map { ($0.command("EVALSHA", $0.script.sha1), $0.routingKey) })
-        let missing = replies.indices.filter { replies[$0].serverError?.code == "NOSCRIPT" }
-        guard !missing.isEmpty else { return replies }
-        RedisClientCounters.bump(counters.scriptReloads, by: missing.count)
-        let retried = try pipeline(missing.map { (calls[$0].command("EVAL", calls[$0].script.source), calls[$0].routingKey) })
-        for (index, reply) in zip(missing, retried) { replies[index] = reply }
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(calls.count)
+        for result in try runPipelinedEach(calls) { replies.append(try result.get()) }
         return replies
+    }
+
+    /// `runPipelined`, with a result per call (see `pipelineEach`).
+    public func runPipelinedEach(_ calls: [RedisScriptCall]) throws(RedisError) -> [Result<RedisReply, RedisError>] {
+        var results = try pipelineEach(calls.map { ($0.command("EVALSHA", $0.script.sha1), $0.routingKey) })
+        let missing = results.indices.filter { (try? results[$0].get())?.serverError?.code == "NOSCRIPT" }
+        guard !missing.isEmpty else { return results }
+        RedisClientCounters.bump(counters.scriptReloads, by: missing.count)
+        let retried = try pipelineEach(missing.map { (calls[$0].command("EVAL", calls[$0].script.source), calls[$0].routingKey) })
+        for (index, result) in zip(missing, retried) { results[index] = result }
+        return results
     }
 
     /// Asks every node that took a write since the last call to confirm its writes on
@@ -356,50 +382,66 @@ public final class RedisClient {
     }
 
     /// Groups commands by node, writes every group, then reads every group; replies that are
-    /// redirections or "try again" are resent one by one.
-    private func clusterPipeline(_ items: [(command: RedisCommand, key: String?)]) throws(RedisError) -> [RedisReply] {
+    /// redirections or "try again" are resent one by one, and so are the commands of a node
+    /// that refused the connection (nothing was sent). A node that fails after its commands
+    /// were sent fails those commands alone (they may or may not have run): the other nodes'
+    /// replies stand, so one node down fails only the requests whose keys it holds.
+    private func clusterPipeline(_ items: [(command: RedisCommand, key: String?)]) -> [Result<RedisReply, RedisError>] {
         if slotMapStale { try? refreshSlotMap() }
+        var results = [Result<RedisReply, RedisError>?](repeating: nil, count: items.count)
         var groups: [RedisAddress: [Int]] = [:]
         var order: [RedisAddress] = []
         for (index, item) in items.enumerated() {
             guard let target = item.key.flatMap({ slotMap.owner(of: HashSlot.of($0)) }) ?? slotMap.masters.first ?? seedAddresses.first else {
-                throw .connectFailed("no cluster node known")
+                results[index] = .failure(.connectFailed("no cluster node known"))
+                continue
             }
             if groups[target] == nil { order.append(target) }
             groups[target, default: []].append(index)
         }
-        var replies = [RedisReply](repeating: .null, count: items.count)
-        // Nodes written to whose replies are not read yet: if the pipeline stops half way their
-        // connections are closed, or their next command would read these replies as its own.
-        var unread: [RedisAddress] = []
-        var current = order[0]
-        do {
-            for target in order {
-                current = target
-                try connection(target).write(groups[target, default: []].map { items[$0].command })
-                unread.append(target)
+        var resend: [Int] = []
+        var written: [RedisAddress] = []
+        for target in order {
+            let indices = groups[target, default: []]
+            do {
+                try connection(target).write(indices.map { items[$0].command })
+                written.append(target)
+            } catch {
+                slotMapStale = true
+                suspects.insert(target)
+                if case .connectFailed = error {
+                    resend += indices
+                } else {
+                    for index in indices { results[index] = .failure(error) }
+                }
             }
-            for target in order {
-                current = target
-                let indices = groups[target, default: []]
+        }
+        for target in written {
+            let indices = groups[target, default: []]
+            do {
                 let connection = try self.connection(target)
-                for (index, reply) in zip(indices, try connection.readReplies(indices.count)) { replies[index] = reply }
-                unread.removeFirst()
+                for (index, reply) in zip(indices, try connection.readReplies(indices.count)) { results[index] = .success(reply) }
                 noteWrite(target, carrier: connection.connectionsOpened)
+                if !suspects.isEmpty { suspects.remove(target) }
+            } catch {
+                // Its replies were not all read: closed, or its next command would read them.
+                connections[target]?.close()
+                slotMapStale = true
+                suspects.insert(target)
+                for index in indices { results[index] = .failure(error) }
             }
-        } catch {
-            for target in unread { connections[target]?.close() }
-            slotMapStale = true
-            suspects.insert(current)
-            throw error
         }
-        if !suspects.isEmpty { suspects.subtract(order) }
-        for index in replies.indices {
-            guard let error = replies[index].serverError,
-                  ["MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"].contains(error.code) else { continue }
-            replies[index] = try clusterExecute(items[index].command, slot: items[index].key.map { HashSlot.of($0) })
+        for index in items.indices {
+            if case .success(let reply) = results[index] {
+                guard let error = reply.serverError, ["MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"].contains(error.code) else { continue }
+            } else if !resend.contains(index) {
+                continue
+            }
+            results[index] = Result { () throws(RedisError) in
+                try clusterExecute(items[index].command, slot: items[index].key.map { HashSlot.of($0) })
+            }
         }
-        return replies
+        return results.map { $0 ?? .failure(.connectFailed("no cluster node known")) }
     }
 
     private var seedAddresses: [RedisAddress] {
@@ -448,16 +490,21 @@ public final class RedisClient {
 
     /// Sends `commands` (one, or a pipeline) to the master the Sentinels name. When that node
     /// turns out not to be a ready master — the connect is refused (nothing sent), or it answers
-    /// `READONLY`, `LOADING` or `MASTERDOWN` (nothing written: a replica takes no write) — the
-    /// Sentinels are asked again and the commands resent, once.
+    /// `READONLY`, `LOADING` or `MASTERDOWN` (that command did not run: a replica takes no
+    /// write) — the Sentinels are asked again and the commands that did not run resent, once.
+    /// Only those: a master demoted half way through a pipeline ran the commands before, and
+    /// sending an increment twice would count it twice.
     private func sentinelExecute(_ commands: [RedisCommand], sentinels: [RedisAddress], name: String) throws(RedisError) -> [RedisReply] {
         var resent = false
+        var replies = [RedisReply](repeating: .null, count: commands.count)
+        var pending = Array(commands.indices)
         while true {
             let address = try resolveMaster(sentinels: sentinels, name: name)
-            let replies: [RedisReply]
+            let answered: [RedisReply]
             do {
                 let connection = try self.connection(address)
-                replies = commands.count == 1 ? [try connection.send(commands[0])] : try connection.pipeline(commands)
+                answered = pending.count == 1 ? [try connection.send(commands[pending[0]])]
+                    : try connection.pipeline(pending.map { commands[$0] })
             } catch {
                 forgetMaster(address)
                 if case .connectFailed = error, !resent {
@@ -466,16 +513,14 @@ public final class RedisClient {
                 }
                 throw error
             }
-            if replies.contains(where: { Self.notMasterCodes.contains($0.serverError?.code ?? "") }) {
-                forgetMaster(address)
-                if !resent {
-                    resent = true
-                    continue
-                }
-                return replies
-            }
-            noteWrite(address)
-            return replies
+            for (index, reply) in zip(pending, answered) { replies[index] = reply }
+            let refused = pending.filter { Self.notMasterCodes.contains(replies[$0].serverError?.code ?? "") }
+            if refused.count < pending.count { noteWrite(address) }
+            guard !refused.isEmpty else { return replies }
+            forgetMaster(address)
+            guard !resent else { return replies }
+            resent = true
+            pending = refused
         }
     }
 

@@ -113,12 +113,21 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
             deliver(index, response)
         }
         guard !calls.isEmpty else { return }
-        let answers = manager.store.answer(calls, timeouts: manager.timeouts)
+        var answers = manager.store.answer(calls, timeouts: manager.timeouts)
+        // Every call gets an answer: a request left without one would be served again by
+        // `respond(to:)`, sending its call (a write) a second time.
+        while answers.count < calls.count { answers.append(.failure(.failed("the store gave fewer answers than calls"))) }
         for (waiting, answer) in zip(asking, answers) {
             let response = waiting.then(answer)
             record(requests[waiting.index], route: waiting.route, response, started: started)
             deliver(waiting.index, response)
         }
+    }
+
+    /// Routes that may block are left by `respondPromptly` to `respond(to:)`.
+    func mayBlock(_ request: FastCGIRequest) -> Bool {
+        if case .blocking = match(request).match { return true }
+        return false
     }
 
     private func record(_ request: FastCGIRequest, route: Int, _ response: FastCGIResponse, started: Int64) {

@@ -88,7 +88,8 @@ public final class RedisSessionStore: SessionStore {
     }
 
     /// Several calls in one pipelined round trip (one per node on a cluster), each built and
-    /// read by the same code as its own method; a single call goes through that method.
+    /// read by the same code as its own method; a single call goes through that method. On a
+    /// cluster, a node that fails fails only the calls whose sessions it holds.
     public func answer(_ calls: [SessionStoreCall], timeouts: SessionTimeouts) -> [Result<SessionStoreAnswer, SessionStoreError>] {
         guard calls.count > 1 else { return answerEach(calls, timeouts: timeouts) }
         var answers = [Result<SessionStoreAnswer, SessionStoreError>?](repeating: nil, count: calls.count)
@@ -105,9 +106,14 @@ public final class RedisSessionStore: SessionStore {
             }
         }
         do {
-            let replies = try client.runPipelined(scriptCalls)
+            let replies = try client.runPipelinedEach(scriptCalls)
             for (index, reply) in zip(sent, replies) {
-                answers[index] = Result { () throws(SessionStoreError) -> SessionStoreAnswer in try decode(reply, of: calls[index]) }
+                answers[index] = Result { () throws(SessionStoreError) -> SessionStoreAnswer in
+                    switch reply {
+                    case .success(let reply): return try decode(reply, of: calls[index])
+                    case .failure(let error): throw Self.storeError(error)
+                    }
+                }
             }
         } catch {
             let failure = Self.storeError(error)

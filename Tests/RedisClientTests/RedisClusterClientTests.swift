@@ -242,6 +242,27 @@ extension RedisClusterClientTests {
 }
 
 extension RedisClusterClientTests {
+    /// `pipelineEach` (what a worker's batch uses): a node that drops the connection fails only
+    /// the commands sent to it; the other masters' replies stand and nothing is left unread.
+    func testPipelineEachFailsOnlyTheFailedNodesCommands() throws {
+        let cluster = try cluster
+        let masters = try cluster.masters()
+        let first = try tag(on: masters[0]) + ":e", second = try tag(on: masters[1]) + ":e", third = try tag(on: masters[2]) + ":e"
+        let admin = cluster.connection(masters[0])
+        try admin.checked("PING")
+        let client = cluster.client()
+        for key in [first, second, third] { XCTAssertEqual(try client.send(RedisCommand("SET", key, "0"), key: key), .status("OK")) }
+        try admin.checked("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+        let results = try client.pipelineEach([(RedisCommand("INCR", first), first), (RedisCommand("INCR", second), second),
+                                                (RedisCommand("INCR", third), third), (RedisCommand("INCR", second), second)])
+        XCTAssertThrowsError(try results[0].get(), "the dropped node's command fails")
+        XCTAssertEqual(results[1...].map { try? $0.get() }, [.integer(1), .integer(1), .integer(2)], "the others' replies stand, in order")
+        XCTAssertEqual(try client.send(RedisCommand("GET", second), key: second).text, "2", "each INCR ran once")
+        XCTAssertEqual(try client.send(RedisCommand("GET", first), key: first).text, "0", "the killed connection's INCR never ran")
+    }
+}
+
+extension RedisClusterClientTests {
     /// Writes on every master, every replica frozen: the `WAIT`s go out together, so the
     /// shortfall is known after one timeout, not one per master.
     func testWaitOnSeveralMastersCostsOneTimeout() throws {

@@ -47,6 +47,12 @@ final class RouteHarness {
     /// One request; `cookie` is the whole Cookie header.
     func request(_ method: String, _ path: String, cookie: String? = nil, headers: [String: String] = [:],
                  body: String? = nil, contentType: String = "application/json") -> FastCGIResponse {
+        responder.respond(to: makeRequest(method, path, cookie: cookie, headers: headers, body: body, contentType: contentType))
+    }
+
+    /// The FastCGI request `request` sends.
+    func makeRequest(_ method: String, _ path: String, cookie: String? = nil, headers: [String: String] = [:],
+                     body: String? = nil, contentType: String = "application/json") -> FastCGIRequest {
         let parts = path.split(separator: "?", maxSplits: 1)
         var params: [(String, String)] = [
             ("REQUEST_METHOD", method), ("DOCUMENT_URI", String(parts[0])), ("REQUEST_URI", path),
@@ -60,7 +66,7 @@ final class RouteHarness {
         for (name, value) in headers { params.append((name, value)) }
         var fastCGI = FastCGIParams()
         for (name, value) in params { fastCGI.append(name: Array(name.utf8), value: Array(value.utf8)) }
-        return responder.respond(to: FastCGIRequest(params: fastCGI, body: Array((body ?? "").utf8)))
+        return FastCGIRequest(params: fastCGI, body: Array((body ?? "").utf8))
     }
 
     /// A same-origin POST with a JSON body.

@@ -21,6 +21,43 @@ final class RouteTests: XCTestCase {
         XCTAssertEqual(app.request("HEAD", "/count", cookie: cookie).status, 200, "HEAD is served like GET")
     }
 
+    /// A worker's batch: the hot routes and those that need no I/O are answered promptly, each
+    /// with its own session's answer; routes that may block are left to `respond(to:)`.
+    func testABatchAnswersItsHotRoutesEachWithItsOwnSessionAndLeavesTheSlowOnes() throws {
+        let app = try RouteHarness()
+        let anonymous = try (0..<3).map { _ in try XCTUnwrap(app.request("GET", "/count").sessionCookie) }
+        let ada = try app.login("ada"), bob = try app.login("bob")
+        let batch = [
+            app.makeRequest("GET", "/count", cookie: anonymous[0]), app.makeRequest("GET", "/me", cookie: ada.cookie),
+            app.makeRequest("POST", "/login", headers: ["HTTP_ORIGIN": "http://\(RouteHarness.host)"],
+                            body: #"{"user":"ada","password":"\#(RouteHarness.password)"}"#),
+            app.makeRequest("GET", "/count", cookie: anonymous[1]), app.makeRequest("GET", "/auth", cookie: bob.cookie),
+            app.makeRequest("GET", "/count"), app.makeRequest("GET", "/livez"), app.makeRequest("GET", "/nowhere"),
+            app.makeRequest("GET", "/", cookie: anonymous[2]), app.makeRequest("GET", "/count", cookie: anonymous[1]),
+            app.makeRequest("GET", "/me", cookie: bob.cookie),
+        ]
+        var answered: [Int: FastCGIResponse] = [:]
+        app.responder.respondPromptly(to: batch) { index, response in
+            XCTAssertNil(answered[index], "request \(index) answered twice")
+            answered[index] = response
+        }
+        XCTAssertEqual(Set(answered.keys), [0, 1, 3, 4, 5, 6, 7, 9, 10], "the login and the page are left to respond(to:)")
+        XCTAssertEqual(batch.indices.filter { app.responder.mayBlock(batch[$0]) }, [2, 8])
+        XCTAssertEqual(answered[0]?.text, #"{"count":2}"#)
+        XCTAssertEqual(answered[3]?.text, #"{"count":2}"#)
+        XCTAssertEqual(answered[9]?.text, #"{"count":3}"#, "two visits of one session in one batch both count, in order")
+        XCTAssertEqual(answered[1]?.json["user"] as? String, "ada")
+        XCTAssertEqual(answered[10]?.json["user"] as? String, "bob")
+        XCTAssertEqual(answered[4]?.status, 204)
+        XCTAssertEqual(answered[4]?.header("X-Session-User"), "bob")
+        XCTAssertEqual(answered[5]?.text, #"{"count":1}"#, "a new session, started within the batch")
+        XCTAssertNotNil(answered[5]?.sessionCookie)
+        XCTAssertEqual(answered[6]?.status, 200)
+        XCTAssertEqual(answered[7]?.status, 404)
+        XCTAssertEqual(app.responder.respond(to: batch[8]).status, 200, "the page, served on its own")
+        XCTAssertEqual(app.request("GET", "/count", cookie: anonymous[2]).text, #"{"count":3}"#)
+    }
+
     /// Review finding 1: a response to the browser's own request from before the login, even one
     /// made before the rotation and delivered after the login's answer, must not put the old id
     /// back: responses for a session the browser already holds carry no Set-Cookie at all.

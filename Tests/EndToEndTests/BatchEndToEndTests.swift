@@ -118,7 +118,7 @@ final class BatchEndToEndTests: XCTestCase {
         defer { stack.stop() }
         let port = try XCTUnwrap(stack.instancePorts.first)
         let cookie = "sid=" + (try XCTUnwrap(stack.get("/count").setCookieValue()))
-        let stop = LockedFlag()
+        let stop = Flag()
         let loginTimes = LockedList()
         // Straight to the instance (nginx's login rate limit would refuse most of them). A
         // wrong password costs the whole hash.
@@ -159,13 +159,4 @@ final class LockedList: @unchecked Sendable {
     private var values: [String] = []
     func append(_ value: String) { lock.withLock { values.append(value) } }
     var items: [String] { lock.withLock { values } }
-}
-
-/// A flag set once, read from several threads.
-final class LockedFlag: @unchecked Sendable {
-    // @unchecked: `value` is only touched under `lock`.
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
 }

@@ -15,7 +15,10 @@
 ///   `maxParamsBytes`, so that none can hide past the bytes a worker inspects;
 /// - management records (request id 0), which nginx never sends: libfcgi leaks 48 bytes on each
 ///   one, answers `FCGI_GET_VALUES` in a 64-byte stack buffer that a name asked for four times
-///   overflows (`stack smashing detected`), and aborts on huge lengths there as above.
+///   overflows (`stack smashing detected`), and aborts on huge lengths there as above;
+/// - a `FCGI_STDIN` record before the params have ended, which nginx never sends: libfcgi goes
+///   on reading params past it, beyond the bytes inspected (where it met, and leaked on, a
+///   management record).
 package enum RequestFraming {
     package enum Verdict: Equatable, Sendable {
         /// A whole request is there.
@@ -66,8 +69,12 @@ package enum RequestFraming {
                         return .refused
                     }
                 }
-            } else if type == standardInput && contentLength == 0 && id == requestID {
-                return .complete
+            } else if type == standardInput && id == requestID {
+                // nginx ends the params before the body. libfcgi reads the params on past an
+                // early STDIN record, beyond the bytes inspected here (and leaks on what it
+                // finds there): refused.
+                guard paramsEnded else { return .refused }
+                if contentLength == 0 { return .complete }
             }
             offset = end
         }

@@ -61,6 +61,16 @@ final class RequestFramingTests: XCTestCase {
         XCTAssertEqual(inspect(begin + params + record(5) + getValues), .complete, "what follows a whole request is the next one's")
     }
 
+    /// Found by fuzzing: an empty STDIN before the params ended looked like a whole request, but
+    /// libfcgi reads on for params past it, into bytes never inspected (and leaked on the
+    /// management record it found there). nginx always ends the params first.
+    func testStdinBeforeTheParamsEndIsRefused() {
+        let management = record(0, id: 0, [1, 2, 3])
+        XCTAssertEqual(inspect(begin + record(5) + management), .refused)
+        XCTAssertEqual(inspect(begin + record(4, [14, 3] + Array("REQUEST_METHODGET".utf8)) + record(5, [1]) + record(4) + record(5)), .refused)
+        XCTAssertEqual(inspect(begin + params + record(5)), .complete)
+    }
+
     func testNotFastCGIIsHandedOverToBeRefused() {
         XCTAssertEqual(inspect(Array("GET / HTTP/1.1\r\n\r\n".utf8)), .notFastCGI)
         XCTAssertEqual(inspect(begin + [2, 1, 0, 1, 0, 0, 0, 0]), .notFastCGI)

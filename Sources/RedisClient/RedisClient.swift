@@ -110,11 +110,7 @@ public final class RedisClient {
                 return items.map { _ in .failure(error) }
             }
         case .sentinel(let sentinels, let name):
-            do {
-                return try sentinelExecute(items.map(\.command), sentinels: sentinels, name: name).map { .success($0) }
-            } catch {
-                return items.map { _ in .failure(error) }
-            }
+            return sentinelExecuteEach(items.map(\.command), sentinels: sentinels, name: name)
         case .cluster:
             return clusterPipeline(items)
         }
@@ -495,15 +491,36 @@ public final class RedisClient {
     /// Only those: a master demoted half way through a pipeline ran the commands before, and
     /// sending an increment twice would count it twice.
     private func sentinelExecute(_ commands: [RedisCommand], sentinels: [RedisAddress], name: String) throws(RedisError) -> [RedisReply] {
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(commands.count)
+        for result in sentinelExecuteEach(commands, sentinels: sentinels, name: name) { replies.append(try result.get()) }
+        return replies
+    }
+
+    /// `sentinelExecute` with a result per command: when the resend fails, the commands that ran
+    /// the first time keep their replies (a visit counted is never reported as failed).
+    private func sentinelExecuteEach(_ commands: [RedisCommand], sentinels: [RedisAddress], name: String) -> [Result<RedisReply, RedisError>] {
         var resent = false
         var replies = [RedisReply](repeating: .null, count: commands.count)
         var pending = Array(commands.indices)
+        func answered(failing error: RedisError? = nil) -> [Result<RedisReply, RedisError>] {
+            let failed = Set(error == nil ? [] : pending)
+            return commands.indices.map { index in
+                if let error, failed.contains(index) { return .failure(error) }
+                return .success(replies[index])
+            }
+        }
         while true {
-            let address = try resolveMaster(sentinels: sentinels, name: name)
-            let answered: [RedisReply]
+            let address: RedisAddress
+            let answeredNow: [RedisReply]
+            do {
+                address = try resolveMaster(sentinels: sentinels, name: name)
+            } catch {
+                return answered(failing: error)
+            }
             do {
                 let connection = try self.connection(address)
-                answered = pending.count == 1 ? [try connection.send(commands[pending[0]])]
+                answeredNow = pending.count == 1 ? [try connection.send(commands[pending[0]])]
                     : try connection.pipeline(pending.map { commands[$0] })
             } catch {
                 forgetMaster(address)
@@ -511,14 +528,14 @@ public final class RedisClient {
                     resent = true
                     continue
                 }
-                throw error
+                return answered(failing: error)
             }
-            for (index, reply) in zip(pending, answered) { replies[index] = reply }
+            for (index, reply) in zip(pending, answeredNow) { replies[index] = reply }
             let refused = pending.filter { Self.notMasterCodes.contains(replies[$0].serverError?.code ?? "") }
             if refused.count < pending.count { noteWrite(address) }
-            guard !refused.isEmpty else { return replies }
+            guard !refused.isEmpty else { return answered() }
             forgetMaster(address)
-            guard !resent else { return replies }
+            guard !resent else { return answered() }
             resent = true
             pending = refused
         }

@@ -9,12 +9,19 @@ extension ConnectionDispatcher {
     }
 
     /// Closes idle connections past their deadline (silent new ones after the first-request
-    /// timeout, kept ones after the idle timeout) and resumes a paused listener. A connection
-    /// a worker is being woken for is left alone: whichever of the two moves the slot first
-    /// wins, and the other sees a slot that is no longer what it expected.
+    /// timeout, kept ones after the idle timeout) and resumes a paused listener.
+    ///
+    /// A connection with input waiting is left to the worker it is reported to, even past its
+    /// deadline: a request that arrived just before the idle deadline (or was put back into
+    /// epoll by a worker that served another request first) is answered, never dropped with
+    /// its connection. A peer trickling a request is still closed: once a worker has seen part
+    /// of it, SO_RCVLOWAT makes the partial request invisible to poll until it is whole.
+    /// Claims and this sweep race on the slot word: whichever moves it first wins.
     func sweep(now: UInt32 = MonotonicClock.now()) {
         for descriptor in table.registeredRange {
-            guard let slot = table.takeIdle(descriptor, if: { $0.hasExpired(at: now) }) else { continue }
+            guard let slot = table.takeIdle(descriptor, if: { slot in
+                slot.hasExpired(at: now) && (slot.kind == .listener || Self.input(on: descriptor) != .waiting)
+            }) else { continue }
             switch slot.kind {
             case .connection:
                 Glibc.close(descriptor)
@@ -65,5 +72,26 @@ extension ConnectionDispatcher {
     static func hasInput(_ descriptor: Int32) -> Bool {
         var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         return poll(&entry, 1, 0) == 1 && entry.revents != 0
+    }
+
+    /// What is waiting on a connection, without reading it.
+    enum Input: Equatable {
+        /// Nothing to read yet (on TCP: fewer bytes than its SO_RCVLOWAT).
+        case none
+        /// Bytes to read, and the peer may still send more.
+        case waiting
+        /// The peer shut its side down (or the connection failed): whatever is waiting is all
+        /// there will ever be.
+        case peerClosed
+    }
+
+    /// `POLLRDHUP` (Linux): the peer shut down its writing side.
+    private static let peerShutdownEvent: Int16 = 0x2000
+
+    static func input(on descriptor: Int32) -> Input {
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN) | peerShutdownEvent, revents: 0)
+        guard poll(&entry, 1, 0) == 1 else { return .none }
+        if entry.revents & (peerShutdownEvent | Int16(POLLHUP) | Int16(POLLERR) | Int16(POLLNVAL)) != 0 { return .peerClosed }
+        return entry.revents & Int16(POLLIN) != 0 ? .waiting : .none
     }
 }

@@ -198,6 +198,9 @@ struct Worker: ~Copyable {
                 // A request larger than the buffer is handed over once the buffer is full (its
                 // params, checked above, have ended within it).
                 if count == peekBuffer.count { return .complete }
+                // A peer that shut its side down mid-request will never finish it; its
+                // connection would otherwise be reported readable again at once, forever.
+                if ConnectionDispatcher.input(on: descriptor) == .peerClosed { return .closed }
                 return .incomplete(bytesNeeded: min(bytesNeeded, peekBuffer.count))
             }
         }

@@ -206,6 +206,76 @@ final class ConnectionEndToEndTests: XCTestCase {
         XCTAssertEqual(server.summary?["silent"], 21, server.log)
     }
 
+    /// Peers that send part of a request and then shut their side down will never finish it:
+    /// their connections are closed at once. Each used to be reported readable again as soon
+    /// as it was re-armed (the end of stream is input), so one worker spun on it until the
+    /// first-request timeout: a whole core per connection, for ten seconds here.
+    func testPartialRequestsWhosePeerShutDownAreClosedAtOnce() throws {
+        let redis = try RedisServerProcess()
+        let port = FreePort.next()
+        let server = try instance(.spawnedTCP(port: port), redis: redis,
+                                  ["--threads", "1", "--first-request-timeout-ms", "10000"])
+        let whole = FastCGIConnection.requestBytes(params: FastCGIConnection.getParams("/livez"), keepConnection: true)
+        let cpuBefore = try Self.cpuSeconds(of: server.process.pid)
+        let halfClosed = try (0..<10).map { index in
+            let connection = try FastCGIConnection(port: port, timeout: 3)
+            try connection.send(Array(whole.prefix(1 + index * (whole.count - 2) / 9)))
+            XCTAssertEqual(shutdown(connection.descriptor, Int32(SHUT_WR)), 0)
+            return connection
+        }
+        for (index, connection) in halfClosed.enumerated() {
+            let closedAfter = connection.secondsUntilClosed()
+            XCTAssertNotNil(closedAfter, "half-closed partial request \(index) was kept open")
+            XCTAssertLessThan(closedAfter ?? 99, 1, "half-closed partial request \(index) was closed late")
+        }
+        usleep(500_000)
+        let spent = try Self.cpuSeconds(of: server.process.pid) - cpuBefore
+        XCTAssertLessThan(spent, 0.3, "the instance spent \(spent) s of CPU on ten half-closed connections")
+        XCTAssertEqual(try FastCGIConnection(port: port, timeout: 2).get("/livez").status, 200)
+        XCTAssertEqual(server.terminate().status, 0)
+    }
+
+    /// A whole request that arrives on a kept connection shortly before its idle deadline,
+    /// while the only worker waits for Redis, is answered once the worker is free: the sweeper
+    /// leaves a connection with input waiting to the workers. It used to close it past the
+    /// deadline, and the request with it (nginx answers 502 to a POST it cannot retry).
+    func testRequestWaitingPastTheIdleDeadlineIsServed() throws {
+        let redis = try RedisServerProcess()
+        let redisPID = try XCTUnwrap(redis.pid)
+        let port = FreePort.next()
+        let server = try instance(.spawnedTCP(port: port), redis: redis,
+                                  ["--threads", "1", "--active-threads", "1", "--idle-connection-timeout", "1", "--redis-timeout-ms", "5000"])
+        let busy = try FastCGIConnection(port: port, timeout: 6)
+        XCTAssertEqual(try busy.get("/count").status, 200, "the worker's Redis connection is open")
+        let kept = try FastCGIConnection(port: port, timeout: 6)
+        XCTAssertEqual(try kept.get("/livez").status, 200)
+        let keptSince = Date()  // its idle deadline: one second from here
+        // Redis stops: the one worker waits in the next /count until it answers again.
+        XCTAssertEqual(kill(redisPID, SIGSTOP), 0)
+        defer { kill(redisPID, SIGCONT) }
+        try busy.send(FastCGIConnection.requestBytes(params: FastCGIConnection.getParams("/count"), keepConnection: true))
+        Thread.sleep(until: keptSince.addingTimeInterval(0.6))
+        try kept.send(FastCGIConnection.requestBytes(params: FastCGIConnection.getParams("/livez"), keepConnection: true))
+        // Past the deadline, several sweeps (every 250 ms here) find the connection expired.
+        Thread.sleep(until: keptSince.addingTimeInterval(2.2))
+        XCTAssertEqual(kill(redisPID, SIGCONT), 0)
+        XCTAssertEqual(try busy.readResponse().status, 200)
+        XCTAssertEqual(try kept.readResponse().status, 200, "the request waiting on the expired connection was dropped")
+        XCTAssertEqual(try kept.get("/livez").status, 200, "the connection serves on")
+        XCTAssertEqual(server.terminate().status, 0)
+    }
+
+    /// User and system CPU time `pid` has used, from /proc.
+    private static func cpuSeconds(of pid: Int32) throws -> Double {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        guard let end = stat.lastIndex(of: ")") else { throw TestSupportError.protocolError("unreadable /proc/\(pid)/stat") }
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else {
+            throw TestSupportError.protocolError("unreadable /proc/\(pid)/stat")
+        }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     /// A request that arrives in pieces is served once whole, and the connection serves the
     /// next request normally (the raised low-water mark is put back).
     func testRequestArrivingInPiecesIsServedWhenWhole() throws {

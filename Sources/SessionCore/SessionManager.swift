@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The session lifecycle over any `SessionStore`: resolve a presented id, count a visit, start,
 /// change, rotate and end sessions, log users in and out, list, cap and revoke a user's
 /// sessions. Knows neither HTTP nor Redis, and does no I/O of its own: waiting for a rotated
@@ -294,7 +296,13 @@ public struct SessionManager<Store: SessionStore> {
                 hops += 1
                 current = next
             case .missing:
-                guard hops > 0, retries < rotationRetry.attempts else { return .missing }
+                guard hops > 0 else { return .missing }
+                // A copy already waited for in vain is not waited for again (see `RotationRetry`).
+                if retries == 0, rotationRetry.waitedInVain(for: current) { return .missing }
+                guard retries < rotationRetry.attempts else {
+                    rotationRetry.noteWaitedInVain(for: current)
+                    return .missing
+                }
                 rotationRetry.pause(retries)
                 retries += 1
             }
@@ -425,19 +433,74 @@ public struct SessionManager<Store: SessionStore> {
 /// How `SessionManager` waits for a rotated copy that an alias already points at. The core
 /// does no I/O and never sleeps by itself: stores that need a wait (a network store writes the
 /// alias and the copy one round trip apart) come with a policy that pauses.
+///
+/// The wait is for a copy on its way, and a copy that did not come within it has ended (a
+/// logout or a revocation after the rotation) while its alias lives out the grace period.
+/// Such targets are remembered (`memory`) so that the wait is not repeated: without that, a
+/// user who logs in twice and logs out could make every request presenting the first id cost
+/// a worker the whole wait, for as long as the alias lives.
 public struct RotationRetry: Sendable {
     /// How many times to look again.
     public var attempts: Int
     /// Called before each new look with the attempt number (0, 1, …).
     public var pause: @Sendable (Int) -> Void
+    /// Targets recently waited for in vain (nil: none remembered).
+    public var memory: MissingCopies?
 
-    public init(attempts: Int, pause: @escaping @Sendable (Int) -> Void) {
+    public init(attempts: Int, pause: @escaping @Sendable (Int) -> Void, memory: MissingCopies? = nil) {
         self.attempts = attempts
         self.pause = pause
+        self.memory = memory
     }
 
     /// Never wait: for stores whose writes are visible at once (`InMemorySessionStore`).
     public static let none = RotationRetry(attempts: 0, pause: { _ in })
+
+    func waitedInVain(for target: SessionID) -> Bool { memory?.contains(target) ?? false }
+
+    func noteWaitedInVain(for target: SessionID) {
+        guard attempts > 0 else { return }
+        memory?.insert(target)
+    }
+}
+
+/// Alias targets a rotation retry waited for in vain, each for `lifetimeMilliseconds`; at most
+/// `capacity` of them (the oldest are forgotten first). Shared by the workers of a process.
+public final class MissingCopies: Sendable {
+    public let capacity: Int
+    public let lifetimeMilliseconds: Int64
+    private let now: @Sendable () -> Int64
+    private let entries = Mutex<[SessionID: Int64]>([:])
+
+    /// `now`: a monotonic clock in milliseconds.
+    public init(capacity: Int = 256, lifetimeMilliseconds: Int64 = 2000, now: @escaping @Sendable () -> Int64) {
+        self.capacity = capacity
+        self.lifetimeMilliseconds = lifetimeMilliseconds
+        self.now = now
+    }
+
+    public func contains(_ target: SessionID) -> Bool {
+        let now = now()
+        return entries.withLock { entries in
+            guard let until = entries[target] else { return false }
+            if until > now { return true }
+            entries[target] = nil
+            return false
+        }
+    }
+
+    public func insert(_ target: SessionID) {
+        let now = now()
+        entries.withLock { entries in
+            if entries.count >= capacity {
+                entries = entries.filter { $0.value > now }
+                while entries.count >= capacity, let oldest = entries.min(by: { $0.value < $1.value }) {
+                    entries[oldest.key] = nil
+                }
+            }
+            entries[target] = now + lifetimeMilliseconds
+        }
+    }
 }
 
 /// Why a session operation failed.

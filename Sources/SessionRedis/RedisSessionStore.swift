@@ -498,5 +498,13 @@ public final class RedisSessionStore: SessionStore {
 extension RotationRetry {
     /// For `RedisSessionStore`: a rotation writes the alias, then the copy, one round trip
     /// apart; a request that follows the alias in between looks again up to 5 times, 1 ms apart.
-    public static let redis = RotationRetry(attempts: 5, pause: { _ in usleep(1000) })
+    /// A copy that did not come is not waited for again for 2 s (by any worker of the process).
+    public static let redis = RotationRetry(attempts: 5, pause: { _ in usleep(1000) },
+                                            memory: MissingCopies(now: { monotonicMilliseconds() }))
+}
+
+private func monotonicMilliseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
 }

@@ -263,6 +263,45 @@ final class SessionManagerTests: XCTestCase {
         XCTAssertEqual(try manager.resolve(id), .none)
         XCTAssertEqual(pauses.value, 3)
     }
+
+    /// A copy that never came (its session ended after the rotation) is waited for once, not
+    /// by every request presenting the old id while the alias lives; once the memory lapses it
+    /// is waited for again, and a remembered target that does exist is still found.
+    func testACopyWaitedForInVainIsNotWaitedForAgain() throws {
+        let id = try newSession()
+        let pauses = Counter()
+        let clock = Counter()
+        let memory = MissingCopies(capacity: 4, lifetimeMilliseconds: 2000, now: { Int64(clock.value) })
+        manager.rotationRetry = RotationRetry(attempts: 5, pause: { _ in pauses.increment() }, memory: memory)
+        let target = SessionID.generate()
+        guard case .found = try store.rotate(id, to: target, leaving: .alias, graceSeconds: 10) else { return XCTFail("not found") }
+        XCTAssertEqual(try manager.resolve(id), .none)
+        XCTAssertEqual(pauses.value, 5)
+        for _ in 0..<20 { XCTAssertEqual(try manager.resolve(id), .none) }
+        XCTAssertTrue(try manager.countVisit(presented: id).isNewSession)
+        XCTAssertEqual(pauses.value, 5, "the wait was repeated for a copy already waited for in vain")
+        clock.add(2001)
+        XCTAssertEqual(try manager.resolve(id), .none)
+        XCTAssertEqual(pauses.value, 10, "the memory lapses")
+        // The copy arrives late: the alias leads to it at once, remembered or not.
+        XCTAssertEqual(try store.create(target, fields: [(SessionNames.countField, "7")], timeouts: manager.timeouts,
+                                        limits: manager.limits), .created(now: store.now))
+        XCTAssertEqual(try manager.resolve(id).record?.id, target)
+        XCTAssertEqual(pauses.value, 10)
+    }
+
+    func testMissingCopiesForgetsTheOldestBeyondItsCapacity() {
+        let clock = Counter()
+        let memory = MissingCopies(capacity: 3, lifetimeMilliseconds: 1000, now: { Int64(clock.value) })
+        let ids = (0..<5).map { _ in SessionID.generate() }
+        for id in ids {
+            memory.insert(id)
+            clock.add(10)
+        }
+        XCTAssertEqual(ids.map { memory.contains($0) }, [false, false, true, true, true])
+        clock.add(1000)
+        XCTAssertFalse(memory.contains(ids[4]))
+    }
 }
 
 /// A counter a `@Sendable` closure can bump (the tests are single-threaded).
@@ -270,4 +309,5 @@ final class Counter: @unchecked Sendable {
     // @unchecked: only ever touched from the test's own thread.
     private(set) var value = 0
     func increment() { value += 1 }
+    func add(_ amount: Int) { value += amount }
 }

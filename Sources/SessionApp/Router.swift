@@ -105,12 +105,14 @@ struct Router {
     }
 }
 
-/// What a staged route does with a request: answer at once, or name the one store call it needs
-/// first and what it does with the answer. A worker holding several requests asks all their
-/// calls in one round trip (`SessionStore.answer(_:timeouts:)`); alone, a request asks its own.
-/// Either way the route's code is the same: `then` may make further store calls itself (an
-/// unknown id starts a session, an alias is followed), which are rare.
+/// What a staged route does with a request: answer at once, or name the store call it needs
+/// next and what it does with the answer (another step). A worker holding several requests
+/// asks the calls of all their steps in one round trip (`SessionStore.answer(_:timeouts:)`),
+/// round after round until every request is answered; alone, a request asks its own. Either
+/// way the route's code is the same. A step's `then` may still make store calls itself where
+/// they are rare (an alias followed), but a common follow-up is a step of its own: an unknown
+/// id's new session is created in the batch's second round.
 enum RouteStep {
     case answered(FastCGIResponse)
-    case asking(SessionStoreCall, then: (Result<SessionStoreAnswer, SessionStoreError>) -> FastCGIResponse)
+    case asking(SessionStoreCall, then: (Result<SessionStoreAnswer, SessionStoreError>) -> RouteStep)
 }

@@ -73,11 +73,12 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         case .answered(let answered): response = answered
         case .prompt(let handler), .blocking(let handler): response = handler(request)
         case .staged(let handler):
-            switch handler(request) {
-            case .answered(let answered): response = answered
-            case .asking(let call, let then):
-                response = then(Result { () throws(SessionStoreError) in try manager.store.answer(call, timeouts: manager.timeouts) })
+            var step = handler(request)
+            while case .asking(let call, let then) = step {
+                step = then(Result { () throws(SessionStoreError) in try manager.store.answer(call, timeouts: manager.timeouts) })
             }
+            guard case .answered(let answered) = step else { preconditionFailure("a step is answered or asking") }
+            response = answered
         }
         record(request, route: route, response, started: started)
         return response
@@ -85,42 +86,47 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
 
     /// Answers, of requests that arrived together, those whose routes need no I/O, and the
     /// staged routes (`/count`, `/me`, `/auth`), whose store calls are asked in one round trip
-    /// for the whole batch. Routes that may block are left to `respond(to:)`: the worker serves
-    /// them with its place among the active workers handed on, so a login's password hash or a
+    /// for the whole batch (a second one for the few that need another call: an unknown id's
+    /// new session). Routes that may block are left to `respond(to:)`: the worker serves them
+    /// with its place among the active workers handed on, so a login's password hash or a
     /// page's round trips never hold back the hot routes.
     func respondPromptly(to requests: [FastCGIRequest], deliver: (Int, FastCGIResponse) -> Void) {
         let started = Self.monotonicNanoseconds()
         settingsCell.refresh(&current)
-        var asking: [(index: Int, route: Int, then: (Result<SessionStoreAnswer, SessionStoreError>) -> FastCGIResponse)] = []
+        var asking: [(index: Int, route: Int, then: (Result<SessionStoreAnswer, SessionStoreError>) -> RouteStep)] = []
         var calls: [SessionStoreCall] = []
+        func take(_ step: RouteStep, index: Int, route: Int) {
+            switch step {
+            case .answered(let response):
+                record(requests[index], route: route, response, started: started)
+                deliver(index, response)
+            case .asking(let call, let then):
+                asking.append((index, route, then))
+                calls.append(call)
+            }
+        }
         for (index, request) in requests.enumerated() {
             let (match, route) = self.match(request)
-            let response: FastCGIResponse
             switch match {
-            case .answered(let answered): response = answered
-            case .prompt(let handler): response = handler(request)
+            case .answered(let answered): take(.answered(answered), index: index, route: route)
+            case .prompt(let handler): take(.answered(handler(request)), index: index, route: route)
             case .blocking: continue
-            case .staged(let handler):
-                switch handler(request) {
-                case .answered(let answered): response = answered
-                case .asking(let call, let then):
-                    asking.append((index, route, then))
-                    calls.append(call)
-                    continue
-                }
+            case .staged(let handler): take(handler(request), index: index, route: route)
             }
-            record(request, route: route, response, started: started)
-            deliver(index, response)
         }
-        guard !calls.isEmpty else { return }
-        var answers = manager.store.answer(calls, timeouts: manager.timeouts)
-        // Every call gets an answer: a request left without one would be served again by
-        // `respond(to:)`, sending its call (a write) a second time.
-        while answers.count < calls.count { answers.append(.failure(.failed("the store gave fewer answers than calls"))) }
-        for (waiting, answer) in zip(asking, answers) {
-            let response = waiting.then(answer)
-            record(requests[waiting.index], route: waiting.route, response, started: started)
-            deliver(waiting.index, response)
+        // Each round answers every call asked; a route's steps are few (two at most for the
+        // staged routes), so the rounds end.
+        while !calls.isEmpty {
+            var answers = manager.store.answer(calls, timeouts: manager.timeouts)
+            // Every call gets an answer: a request left without one would be served again by
+            // `respond(to:)`, sending its call (a write) a second time.
+            while answers.count < calls.count { answers.append(.failure(.failed("the store gave fewer answers than calls"))) }
+            let round = zip(asking, answers)
+            asking.removeAll(keepingCapacity: true)
+            calls.removeAll(keepingCapacity: true)
+            for (waiting, answer) in round {
+                take(waiting.then(answer), index: waiting.index, route: waiting.route)
+            }
         }
     }
 
@@ -204,7 +210,7 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         guard let call = manager.resolveCall(presented, touch: touch) else {
             return .answered(finish(resolved(presented, touch: touch, answered: nil)))
         }
-        return .asking(call) { [unowned self] answer in finish(self.resolved(presented, touch: touch, answered: answer)) }
+        return .asking(call) { [unowned self] answer in .answered(finish(self.resolved(presented, touch: touch, answered: answer))) }
     }
 
     private func resolved(_ presented: SessionID?, touch: Bool, answered: Result<SessionStoreAnswer, SessionStoreError>?)
@@ -281,17 +287,34 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         ("Set-Cookie", cookies.expiredCookieHeader(requestIsHTTPS: request.isHTTPS))
     }
 
-    /// `GET /count`: one visit counted in this session, or a new session with count 1.
+    /// `GET /count`: one visit counted in this session, or a new session with count 1 (for an
+    /// id the store does not know, created in a step of its own).
     private func count(_ request: FastCGIRequest) -> RouteStep {
         let presented = presentedID(request)
         let call = manager.countVisitCall(presented: presented)
-        return .asking(call) { [unowned self] answer in self.countVisit(request, presented: presented, asked: call, answered: answer) }
+        return .asking(call) { [unowned self] answer in
+            let progress: SessionManager<Store>.VisitProgress
+            do throws(SessionError) {
+                progress = try manager.countVisitProgress(presented: presented, asked: call, answered: answer)
+            } catch {
+                return .answered(failed(error))
+            }
+            switch progress {
+            case .done(let visit): return .answered(countVisit(request, presented: presented, .success(visit)))
+            case .creating(let create):
+                return .asking(create) { [unowned self] answer in
+                    .answered(countVisit(request, presented: presented, Result { () throws(SessionError) in
+                        try manager.countVisitCreated(create, answered: answer)
+                    }))
+                }
+            }
+        }
     }
 
-    private func countVisit(_ request: FastCGIRequest, presented: SessionID?, asked call: SessionStoreCall,
-                            answered: Result<SessionStoreAnswer, SessionStoreError>) -> FastCGIResponse {
+    private func countVisit(_ request: FastCGIRequest, presented: SessionID?,
+                            _ visit: Result<SessionManager<Store>.Visit, SessionError>) -> FastCGIResponse {
         do {
-            switch try manager.countVisit(presented: presented, asked: call, answered: answered) {
+            switch try visit.get() {
             case .counted(let id, let count, let isNew):
                 if isNew {
                     if presented != nil { noteUnknown() }

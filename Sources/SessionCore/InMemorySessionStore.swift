@@ -23,6 +23,8 @@ public final class InMemorySessionStore: SessionStore {
     /// Store calls made so far (every call is one round trip of a network store), for tests
     /// that bound the work of a route.
     public private(set) var calls = 0
+    /// Batches answered by `answer(_:timeouts:)` (one round trip each for a network store).
+    public private(set) var rounds = 0
 
     public init() {}
 
@@ -99,7 +101,8 @@ public final class InMemorySessionStore: SessionStore {
     }
 
     public func answer(_ calls: [SessionStoreCall], timeouts: SessionTimeouts) -> [Result<SessionStoreAnswer, SessionStoreError>] {
-        answerEach(calls, timeouts: timeouts)
+        rounds += 1
+        return answerEach(calls, timeouts: timeouts)
     }
 
     /// The id itself: this store keeps ids.

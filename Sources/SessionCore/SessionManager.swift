@@ -120,37 +120,65 @@ public struct SessionManager<Store: SessionStore> {
     /// or creating a new one (with a fresh id) when none is presented — for a caller that asks
     /// it together with other requests' calls.
     public func countVisitCall(presented: SessionID?) -> SessionStoreCall {
-        guard let presented else {
-            return .create(id: .generate(), fields: [(SessionNames.countField, "1")], limits: limits)
-        }
+        guard let presented else { return newVisitSessionCall() }
         return Self.countCall(presented)
+    }
+
+    /// The call that starts a new session, with a fresh id, holding one visit.
+    private func newVisitSessionCall() -> SessionStoreCall {
+        .create(id: .generate(), fields: [(SessionNames.countField, "1")], limits: limits)
     }
 
     private static func countCall(_ id: SessionID) -> SessionStoreCall {
         .increment(field: SessionNames.countField, amount: 1, id: id)
     }
 
+    /// What a `/count` visit needs after its first call's answer.
+    public enum VisitProgress {
+        case done(Visit)
+        /// The presented id led to no session: a new one is started by this call (answered to
+        /// `countVisitCreated`), which a caller holding several visits asks together.
+        case creating(SessionStoreCall)
+    }
+
     /// `countVisit(presented:)`, given the answer to `call`, the `countVisitCall(presented:)`
     /// the caller asked.
     public func countVisit(presented: SessionID?, asked call: SessionStoreCall,
                            answered first: Result<SessionStoreAnswer, SessionStoreError>) throws(SessionError) -> Visit {
-        if case .create(let id, _, _) = call {
-            switch try storeCall({ () throws(SessionStoreError) in try Self.expect(first, \.created).get() }) {
-            case .created: return .counted(sessionID: id, count: 1, isNewSession: true)
-            case .tooLarge: throw .tooLarge
-            case .exists: break  // a fresh id that exists: practically never; another one below
-            }
-        } else if let presented {
-            switch try followingAlias(from: presented, first: Self.expect(first, \.incremented), { id throws(SessionStoreError) in
-                try Self.expect(store.answer(Self.countCall(id), timeouts: timeouts), \.incremented)
-            }) {
-            case .found(let id, let count): return .counted(sessionID: id, count: count, isNewSession: false)
-            case .superseded: return .superseded
-            case .missing: break
-            }
+        switch try countVisitProgress(presented: presented, asked: call, answered: first) {
+        case .done(let visit): return visit
+        case .creating(let create):
+            return try countVisitCreated(create, answered: Result { () throws(SessionStoreError) in try store.answer(create, timeouts: timeouts) })
         }
-        let id = try createSession(fields: [(SessionNames.countField, "1")])
-        return .counted(sessionID: id, count: 1, isNewSession: true)
+    }
+
+    /// The visit, or the call still needed, given the answer to `call` (the
+    /// `countVisitCall(presented:)` the caller asked).
+    public func countVisitProgress(presented: SessionID?, asked call: SessionStoreCall,
+                                   answered first: Result<SessionStoreAnswer, SessionStoreError>) throws(SessionError) -> VisitProgress {
+        if case .create = call { return .done(try countVisitCreated(call, answered: first)) }
+        guard let presented else { return .creating(newVisitSessionCall()) }
+        switch try followingAlias(from: presented, first: Self.expect(first, \.incremented), { id throws(SessionStoreError) in
+            try Self.expect(store.answer(Self.countCall(id), timeouts: timeouts), \.incremented)
+        }) {
+        case .found(let id, let count): return .done(.counted(sessionID: id, count: count, isNewSession: false))
+        case .superseded: return .done(.superseded)
+        case .missing: return .creating(newVisitSessionCall())
+        }
+    }
+
+    /// The visit a new session holds, given the answer to `call`, a `.create` that
+    /// `countVisitCall` or `countVisitProgress` named.
+    public func countVisitCreated(_ call: SessionStoreCall,
+                                  answered: Result<SessionStoreAnswer, SessionStoreError>) throws(SessionError) -> Visit {
+        guard case .create(let id, _, _) = call else { throw .store(.failed("a visit's new session was asked with another call")) }
+        switch try storeCall({ () throws(SessionStoreError) in try Self.expect(answered, \.created).get() }) {
+        case .created: return .counted(sessionID: id, count: 1, isNewSession: true)
+        case .tooLarge: throw .tooLarge
+        case .exists:
+            // A fresh id that exists: practically never; another one, asked here.
+            return .counted(sessionID: try createSession(fields: [(SessionNames.countField, "1")]), count: 1, isNewSession: true)
+        }
     }
 
     /// Counts a visit and reads the whole session in the same store call (the page).

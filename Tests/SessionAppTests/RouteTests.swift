@@ -58,6 +58,35 @@ final class RouteTests: XCTestCase {
         XCTAssertEqual(app.request("GET", "/count", cookie: anonymous[2]).text, #"{"count":3}"#)
     }
 
+    /// Ids the store does not know (expired, or made up) in a batch: their new sessions are
+    /// created in one second round for the whole batch, not one call after another, and each
+    /// request still gets its own new session.
+    func testABatchStartsTheSessionsOfUnknownIDsInOneSecondRound() throws {
+        let app = try RouteHarness()
+        let known = try XCTUnwrap(app.request("GET", "/count").sessionCookie)
+        let unknown = (0..<6).map { _ in "sid=\(SessionID.generate().rawValue)" }
+        let batch = unknown.map { app.makeRequest("GET", "/count", cookie: $0) }
+            + [app.makeRequest("GET", "/count", cookie: known), app.makeRequest("GET", "/count")]
+        let roundsBefore = app.store.rounds, callsBefore = app.store.calls
+        var answered: [Int: FastCGIResponse] = [:]
+        app.responder.respondPromptly(to: batch) { index, response in answered[index] = response }
+        XCTAssertEqual(app.store.rounds - roundsBefore, 2, "the first calls in one round, the new sessions in a second")
+        XCTAssertEqual(app.store.calls - callsBefore, 8 + 6)
+        XCTAssertEqual(answered.count, batch.count)
+        var issued = Set<String>()
+        for index in unknown.indices {
+            XCTAssertEqual(answered[index]?.text, #"{"count":1}"#)
+            let cookie = try XCTUnwrap(answered[index]?.sessionCookie, "request \(index) got no new session")
+            XCTAssertNotEqual(cookie, unknown[index], "an unknown id was adopted")
+            issued.insert(cookie)
+        }
+        XCTAssertEqual(issued.count, unknown.count, "each request got a session of its own")
+        XCTAssertEqual(answered[6]?.text, #"{"count":2}"#)
+        XCTAssertNil(answered[6]?.sessionCookie)
+        XCTAssertEqual(answered[7]?.text, #"{"count":1}"#)
+        for cookie in issued { XCTAssertEqual(app.request("GET", "/count", cookie: cookie).text, #"{"count":2}"#) }
+    }
+
     /// Review finding 1: a response to the browser's own request from before the login, even one
     /// made before the rotation and delivered after the login's answer, must not put the old id
     /// back: responses for a session the browser already holds carry no Set-Cookie at all.

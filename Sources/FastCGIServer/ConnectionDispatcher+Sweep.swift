@@ -14,13 +14,14 @@ extension ConnectionDispatcher {
     /// A connection with input waiting is left to the worker it is reported to, even past its
     /// deadline: a request that arrived just before the idle deadline (or was put back into
     /// epoll by a worker that served another request first) is answered, never dropped with
-    /// its connection. A peer trickling a request is still closed: once a worker has seen part
-    /// of it, SO_RCVLOWAT makes the partial request invisible to poll until it is whole.
-    /// Claims and this sweep race on the slot word: whichever moves it first wins.
+    /// its connection. Not so a connection on which a worker already found part of a request
+    /// (`raisedLowWater`): a peer trickling a request is closed at its deadline whatever is
+    /// waiting. Claims and this sweep race on the slot word: whichever moves it first wins.
     func sweep(now: UInt32 = MonotonicClock.now()) {
         for descriptor in table.registeredRange {
             guard let slot = table.takeIdle(descriptor, if: { slot in
-                slot.hasExpired(at: now) && (slot.kind == .listener || Self.input(on: descriptor) != .waiting)
+                slot.hasExpired(at: now)
+                    && (slot.kind == .listener || slot.raisedLowWater || Self.input(on: descriptor) != .waiting)
             }) else { continue }
             switch slot.kind {
             case .connection:

@@ -101,7 +101,7 @@ struct Worker: ~Copyable {
         // Unix sockets are not checked: epoll ignores SO_RCVLOWAT on them, and their peers are
         // the ones their file permissions let in.
         if dispatcher.listener.isTCP {
-            switch waitingRequest(on: descriptor) {
+            switch waitingRequest(on: descriptor, raisedLowWater: slot.raisedLowWater) {
             case .closed, .refused:
                 dispatcher.close(descriptor, generation: generation)
                 return false
@@ -179,8 +179,17 @@ struct Worker: ~Copyable {
         case refused
     }
 
+    /// The connection's SO_RCVLOWAT as the kernel keeps it (it may lower what was asked).
+    private static func lowWater(of descriptor: Int32) -> Int {
+        var value: Int32 = 1
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_RCVLOWAT, &value, &length) == 0 else { return 1 }
+        return Int(value)
+    }
+
     /// Peeks at the bytes waiting on `descriptor`, without consuming them or blocking.
-    private func waitingRequest(on descriptor: Int32) -> Waiting {
+    /// `raisedLowWater`: the connection was re-armed with SO_RCVLOWAT for the rest of a request.
+    private func waitingRequest(on descriptor: Int32, raisedLowWater: Bool) -> Waiting {
         while true {
             let count = recv(descriptor, peekBuffer.baseAddress, peekBuffer.count, Int32(MSG_PEEK | MSG_DONTWAIT))
             if count == 0 { return .closed }
@@ -194,13 +203,20 @@ struct Worker: ~Copyable {
             switch RequestFraming.inspect(UnsafeRawBufferPointer(rebasing: peekBuffer[0..<count])) {
             case .complete, .notFastCGI: return .complete
             case .refused: return .refused
-            case .incomplete(let bytesNeeded):
+            case .incomplete(let bytesNeeded, let paramsEnded):
                 // A request larger than the buffer is handed over once the buffer is full (its
                 // params, checked above, have ended within it).
                 if count == peekBuffer.count { return .complete }
                 // A peer that shut its side down mid-request will never finish it; its
                 // connection would otherwise be reported readable again at once, forever.
                 if ConnectionDispatcher.input(on: descriptor) == .peerClosed { return .closed }
+                // Woken with fewer bytes than the low-water mark asked for: the kernel holds no
+                // more for this connection (its receive window closed below the mark, or
+                // memory is short), and re-armed it would be reported readable again at once,
+                // forever. A body still arriving is left to libfcgi's reads (each bounded by
+                // the I/O timeout), as for a request larger than the buffer; params that did
+                // not end within what the kernel holds never come from nginx.
+                if raisedLowWater && count < Self.lowWater(of: descriptor) { return paramsEnded ? .complete : .refused }
                 return .incomplete(bytesNeeded: min(bytesNeeded, peekBuffer.count))
             }
         }

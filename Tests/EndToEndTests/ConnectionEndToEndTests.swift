@@ -235,6 +235,45 @@ final class ConnectionEndToEndTests: XCTestCase {
         XCTAssertEqual(server.terminate().status, 0)
     }
 
+    /// A request larger than what the kernel holds for a connection whose low-water mark was
+    /// raised (its receive window closes just below the mark): the kernel reports it readable
+    /// short of the mark. A whole request of 200 000 bytes is answered, and one that stops
+    /// after 150 000 bytes of its body is given up after the I/O timeout; the worker spinning
+    /// on either (found by an attack pass: a core each, and the whole one never answered) is
+    /// what this guards against.
+    func testRequestsLargerThanTheKernelHoldsAreServedOrGivenUpWithoutSpinning() throws {
+        let redis = try RedisServerProcess()
+        let port = FreePort.next()
+        let server = try instance(.spawnedTCP(port: port), redis: redis,
+                                  ["--threads", "2", "--max-body-bytes", "1048576", "--io-timeout-ms", "1000",
+                                   "--first-request-timeout-ms", "20000"])
+        let body = [UInt8](repeating: 65, count: 200_000)
+        let params = [("REQUEST_METHOD", "POST"), ("DOCUMENT_URI", "/livez"), ("REQUEST_URI", "/livez"), ("QUERY_STRING", ""),
+                      ("CONTENT_LENGTH", String(body.count)), ("CONTENT_TYPE", "application/octet-stream"),
+                      ("SERVER_PROTOCOL", "HTTP/1.1"), ("REMOTE_ADDR", "127.0.0.1")]
+        let whole = FastCGIConnection.requestBytes(params: params, body: body, keepConnection: true)
+        let cpuBefore = try Self.cpuSeconds(of: server.process.pid)
+
+        let complete = try FastCGIConnection(port: port, timeout: 5)
+        let started = Date()
+        try complete.send(whole)
+        XCTAssertEqual(try complete.readResponse().status, 405, "the whole large request was not answered")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2)
+        XCTAssertEqual(try complete.get("/livez").status, 200, "its connection serves on")
+
+        let stalled = try FastCGIConnection(port: port, timeout: 5)
+        let stalledAt = Date()
+        try stalled.send(Array(whole.prefix(150_000)))
+        XCTAssertEqual(try FastCGIConnection(port: port, timeout: 3).get("/livez").status, 200)
+        let given = stalled.secondsUntilClosed()
+        XCTAssertNotNil(given, "the stalled request's connection stayed open")
+        XCTAssertLessThan(Date().timeIntervalSince(stalledAt), 4, "given up long after the I/O timeout")
+        let spent = try Self.cpuSeconds(of: server.process.pid) - cpuBefore
+        XCTAssertLessThan(spent, 0.5, "the instance spent \(spent) s of CPU on two large requests")
+        XCTAssertEqual(try FastCGIConnection(port: port, timeout: 2).get("/livez").status, 200)
+        XCTAssertEqual(server.terminate().status, 0)
+    }
+
     /// A whole request that arrives on a kept connection shortly before its idle deadline,
     /// while the only worker waits for Redis, is answered once the worker is free: the sweeper
     /// leaves a connection with input waiting to the workers. It used to close it past the

@@ -83,7 +83,12 @@ public final class FastCGIConnection {
         }
         bytes += record(type: 4, requestID: requestID, content: encoded)
         bytes += record(type: 4, requestID: requestID, content: [])
-        if !body.isEmpty { bytes += record(type: 5, requestID: requestID, content: body) }
+        var start = 0
+        while start < body.count {
+            let end = min(body.count, start + 32 * 1024)
+            bytes += record(type: 5, requestID: requestID, content: Array(body[start..<end]))
+            start = end
+        }
         bytes += record(type: 5, requestID: requestID, content: [])
         return bytes
     }

@@ -43,6 +43,31 @@ final class GatewayEndToEndTests: XCTestCase {
         XCTAssertEqual(try stack.get("/private/", cookie: cookie).status, 302)
     }
 
+    /// When the session store is unavailable, a protected location answers as /count does: 503
+    /// with Retry-After (nginx's auth_request turned /auth's 503 into a 500, as if the service
+    /// were broken); also when no instance answers at all.
+    func testProtectedLocationsAnswer503WhileTheStoreIsUnavailable() throws {
+        let stack = try SessionStack(instanceCount: 1, threads: 4,
+                                     extraArguments: ["--users-file", LifecycleEndToEndTests.usersFile().path, "--redis-timeout-ms", "200"])
+        defer { stack.stop() }
+        let cookie = try loggedInCookie(stack)
+        XCTAssertEqual(try stack.get("/private/", cookie: cookie).status, 200)
+        let redisPID = try XCTUnwrap(stack.redis.pid)
+        XCTAssertEqual(kill(redisPID, SIGSTOP), 0)
+        defer { kill(redisPID, SIGCONT) }
+        for path in ["/private/", "/app/anything"] {
+            let response = try stack.get(path, cookie: cookie)
+            XCTAssertEqual(response.status, 503, "\(path): \(response.text)")
+            XCTAssertEqual(response.header("Retry-After"), "1", path)
+            XCTAssertEqual(response.text, #"{"error":"session store unavailable"}"#, path)
+        }
+        XCTAssertEqual(kill(redisPID, SIGCONT), 0)
+        try waitUntil("the gateway recovers by itself", timeout: 5) { try stack.get("/private/", cookie: cookie).status == 200 }
+        stack.killInstance(port: stack.instancePorts[0])
+        let noInstance = try stack.get("/private/", cookie: cookie)
+        XCTAssertEqual(noInstance.status, 503, noInstance.text)
+    }
+
     /// Finding 2 of the review: `return 302 /?next=$uri` put the decoded path into `Location`,
     /// so an encoded CR LF in a link added any header (a Set-Cookie planting an attacker's id).
     func testEncodedLineBreaksInAProtectedPathCannotAddHeaders() throws {

@@ -255,6 +255,18 @@ final class ResponseTests: XCTestCase {
                        "Status: 405 Method Not Allowed\r\nAllow: GET\r\nContent-Length: 2\r\n\r\n{}")
     }
 
+    /// Every status the routes answer with has its own reason phrase (a 409 went out as
+    /// "409 Status").
+    func testEveryStatusTheRoutesUseHasItsReasonPhrase() {
+        for status in [200, 204, 302, 303, 400, 401, 403, 404, 405, 409, 413, 415, 429, 431, 500, 503] {
+            let line = String(decoding: FastCGIResponse(status: status, headers: [], body: []).serialized(), as: UTF8.self)
+                .prefix { $0 != "\r" }
+            XCTAssertFalse(line.hasSuffix(" Status"), line.description)
+        }
+        XCTAssertTrue(String(decoding: FastCGIResponse(status: 409, headers: [], body: []).serialized(), as: UTF8.self)
+            .hasPrefix("Status: 409 Conflict\r\n"))
+    }
+
     func testHeaderValuesCannotSplitTheResponse() {
         let response = FastCGIResponse(status: 200, headers: [("X", "a\r\nSet-Cookie: evil=1"), ("Y", "b\nc\u{0}d\u{7f}e\tf"),
                                                                 ("Bad Name", "v"), ("Bad\r\nName", "v"), ("", "v")])

@@ -83,11 +83,11 @@ extension ConnectionDispatcher {
             }
         }
         let open = openConnections.add(1, ordering: .relaxed).newValue
-        guard open <= maxConnections, table.contains(connection) else {
+        guard table.contains(connection), open <= maxConnections || closeIdleConnectionForANewOne() else {
             openConnections.subtract(1, ordering: .relaxed)
             Glibc.close(connection)
             counters.overLimit.add(1, ordering: .relaxed)
-            overLimitLog.warning("closed a new FastCGI connection: \(maxConnections) connections are open (--max-connections)")
+            overLimitLog.warning("closed a new FastCGI connection: \(maxConnections) connections are open (--max-connections), none idle")
             return
         }
         configure(connection)
@@ -100,6 +100,29 @@ extension ConnectionDispatcher {
             return
         }
         table.finishArming(connection, generation: generation)
+    }
+
+    /// With every place taken, makes room for a new connection by closing the idle one least
+    /// likely to be nginx's: a silent one (never sent a request) before one that served, and
+    /// among those the one whose deadline comes first (the oldest silent, the least recently
+    /// used). So a flood of connections from another local peer, which the address filter
+    /// cannot tell from nginx on one host, cannot lock nginx out; it only makes connections
+    /// churn. One whose request is already waiting is not taken. False if none can be closed.
+    private func closeIdleConnectionForANewOne() -> Bool {
+        var oldest: (descriptor: Int32, slot: ConnectionSlot)?
+        for descriptor in table.registeredRange where descriptor != listener.descriptor {
+            let slot = table.slot(descriptor)
+            guard slot.state == .armed, slot.kind == .connection else { continue }
+            if let found = oldest, !slot.isClosedForRoom(before: found.slot) { continue }
+            oldest = (descriptor, slot)
+        }
+        guard let oldest, Self.input(on: oldest.descriptor) != .waiting,
+              table.takeIdle(oldest.descriptor, if: { $0 == oldest.slot }) != nil else { return false }
+        Glibc.close(oldest.descriptor)
+        openConnections.subtract(1, ordering: .relaxed)
+        counters.overLimit.add(1, ordering: .relaxed)
+        overLimitLog.warning("closed the oldest idle FastCGI connection for a new one: \(maxConnections) connections are open (--max-connections)")
+        return true
     }
 
     /// Bounds every read and write of a request (libfcgi blocks in them), and turns off Nagle

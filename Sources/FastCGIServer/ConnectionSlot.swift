@@ -131,6 +131,13 @@ struct ConnectionSlot: Equatable, Sendable, CustomStringConvertible {
         ConnectionSlot(state: .free, kind: .connection, timed: false, served: false, generation: nextGeneration, deadline: 0)
     }
 
+    /// Whether this idle connection goes before `other` when one must be closed to make room
+    /// for a new one: a silent one before one that served, then the earlier deadline.
+    func isClosedForRoom(before other: ConnectionSlot) -> Bool {
+        if served != other.served { return !served }
+        return Int32(bitPattern: deadline &- other.deadline) < 0
+    }
+
     /// Whether the sweeper should act on it at `now`: idle, timed, and past its deadline.
     func hasExpired(at now: UInt32) -> Bool {
         state == .armed && timed && MonotonicClock.hasPassed(deadline, now: now)

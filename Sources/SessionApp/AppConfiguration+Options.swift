@@ -34,7 +34,7 @@ extension AppConfiguration {
             config.server.batchLimit = try integer(value, flag: "--batch", in: 1...256)
         },
         Option(flag: "--max-connections", environment: "SESSION_FCGI_MAX_CONNECTIONS", valueName: "N",
-               help: "most FastCGI connections open at once; more are closed as soon as accepted (default min(open-file limit - 64 - 2 x threads, 4096))") { config, value throws(ConfigurationError) in
+               help: "most FastCGI connections open at once; at the limit a new one takes the place of the oldest idle one (silent ones first), or is closed if none is idle (default min(open-file limit - 64 - 2 x threads, 4096))") { config, value throws(ConfigurationError) in
             config.server.maxConnections = try integer(value, flag: "--max-connections", in: 1...(1 << 20))
         },
         Option(flag: "--first-request-timeout-ms", environment: "SESSION_FCGI_FIRST_REQUEST_TIMEOUT_MS", valueName: "MS",

@@ -102,4 +102,18 @@ final class ConnectionSlotTests: XCTestCase {
         XCTAssertEqual(ConnectionTable.decode(token).descriptor, 4095)
         XCTAssertEqual(ConnectionTable.decode(token).generation, ConnectionSlot.generationMask)
     }
+
+    /// Making room at the connection limit: silent before served, then the earlier deadline,
+    /// across the clock wrap.
+    func testTheConnectionClosedForRoomIsTheOldestSilentThenTheLeastRecentlyUsed() {
+        func slot(served: Bool, deadline: UInt32) -> ConnectionSlot {
+            ConnectionSlot(state: .armed, kind: .connection, timed: true, served: served, generation: 1, deadline: deadline)
+        }
+        XCTAssertTrue(slot(served: false, deadline: 900).isClosedForRoom(before: slot(served: true, deadline: 100)))
+        XCTAssertFalse(slot(served: true, deadline: 100).isClosedForRoom(before: slot(served: false, deadline: 900)))
+        XCTAssertTrue(slot(served: false, deadline: 100).isClosedForRoom(before: slot(served: false, deadline: 200)))
+        XCTAssertTrue(slot(served: true, deadline: 100).isClosedForRoom(before: slot(served: true, deadline: 200)))
+        XCTAssertTrue(slot(served: true, deadline: UInt32.max - 5).isClosedForRoom(before: slot(served: true, deadline: 10)), "across the wrap")
+        XCTAssertFalse(slot(served: true, deadline: 100).isClosedForRoom(before: slot(served: true, deadline: 100)))
+    }
 }

@@ -55,7 +55,7 @@ enum FastCGIFramingProperties {
         var length = 0
         while true {
             let verdict = RequestFraming.inspect(UnsafeRawBufferPointer(rebasing: bytes[0..<length]))
-            guard case .incomplete(let needed, _) = verdict else {
+            guard case .incomplete(let needed) = verdict else {
                 try expect(whole == verdict, "a decided verdict does not change as bytes arrive", "\(verdict) at \(length) bytes, \(whole) for all")
                 break
             }

@@ -103,27 +103,36 @@ extension ConnectionDispatcher {
     }
 
     /// With every place taken, makes room for a new connection by closing the idle one least
-    /// likely to be nginx's: a silent one (never sent a request) before one that served, and
-    /// among those the one whose deadline comes first (the oldest silent, the least recently
-    /// used). So a flood of connections from another local peer, which the address filter
-    /// cannot tell from nginx on one host, cannot lock nginx out; it only makes connections
-    /// churn. One whose request is already waiting is not taken. False if none can be closed.
+    /// likely to be nginx's: a silent one (never sent a byte) first, then one with part of its
+    /// first request, then one that served; among those the one whose deadline comes first
+    /// (the oldest, the least recently used). So a flood of connections from another local
+    /// peer, which the address filter cannot tell from nginx on one host, cannot lock nginx
+    /// out; it only makes connections churn. One whose request is waiting is not taken: the
+    /// next in line is. False if none can be closed.
     private func closeIdleConnectionForANewOne() -> Bool {
-        var oldest: (descriptor: Int32, slot: ConnectionSlot)?
+        var candidates: [(descriptor: Int32, slot: ConnectionSlot)] = []
         for descriptor in table.registeredRange where descriptor != listener.descriptor {
             let slot = table.slot(descriptor)
             guard slot.state == .armed, slot.kind == .connection else { continue }
-            if let found = oldest, !slot.isClosedForRoom(before: found.slot) { continue }
-            oldest = (descriptor, slot)
+            // Keep the few best, in order.
+            let place = candidates.firstIndex { slot.isClosedForRoom(before: $0.slot) } ?? candidates.count
+            guard place < Self.roomCandidates else { continue }
+            candidates.insert((descriptor, slot), at: place)
+            if candidates.count > Self.roomCandidates { candidates.removeLast() }
         }
-        guard let oldest, Self.input(on: oldest.descriptor) != .waiting,
-              table.takeIdle(oldest.descriptor, if: { $0 == oldest.slot }) != nil else { return false }
-        Glibc.close(oldest.descriptor)
-        openConnections.subtract(1, ordering: .relaxed)
-        counters.overLimit.add(1, ordering: .relaxed)
-        overLimitLog.warning("closed the oldest idle FastCGI connection for a new one: \(maxConnections) connections are open (--max-connections)")
-        return true
+        for candidate in candidates where Self.input(on: candidate.descriptor) == .none {
+            guard table.takeIdle(candidate.descriptor, if: { $0 == candidate.slot }) != nil else { continue }
+            Glibc.close(candidate.descriptor)
+            openConnections.subtract(1, ordering: .relaxed)
+            counters.overLimit.add(1, ordering: .relaxed)
+            overLimitLog.warning("closed the oldest idle FastCGI connection for a new one: \(maxConnections) connections are open (--max-connections)")
+            return true
+        }
+        return false
     }
+
+    /// How many idle connections making room for a new one are tried before giving up.
+    static let roomCandidates = 8
 
     /// Bounds every read and write of a request (libfcgi blocks in them), and turns off Nagle
     /// on TCP as libfcgi's own accept does.

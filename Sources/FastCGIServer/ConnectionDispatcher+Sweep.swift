@@ -11,17 +11,19 @@ extension ConnectionDispatcher {
     /// Closes idle connections past their deadline (silent new ones after the first-request
     /// timeout, kept ones after the idle timeout) and resumes a paused listener.
     ///
-    /// A connection with input waiting is left to the worker it is reported to, even past its
-    /// deadline: a request that arrived just before the idle deadline (or was put back into
-    /// epoll by a worker that served another request first) is answered, never dropped with
-    /// its connection. Not so a connection on which a worker already found part of a request
-    /// (`raisedLowWater`): a peer trickling a request is closed at its deadline whatever is
-    /// waiting. Claims and this sweep race on the slot word: whichever moves it first wins.
+    /// A connection with input waiting (or its peer's end of stream) is left to the worker it
+    /// is reported to, even past its deadline: a request that arrived just before the idle
+    /// deadline (or was put back into epoll by a worker that served another request first) is
+    /// answered, never dropped with its connection. The worker closes it if the request is not
+    /// whole, or parks it: parked connections are re-armed here, and closed once their
+    /// deadline has passed, so a peer trickling a request is closed at its deadline whatever
+    /// the kernel reports. Claims and this sweep race on the slot word: whichever moves it
+    /// first wins.
     func sweep(now: UInt32 = MonotonicClock.now()) {
+        sweepParked(now: now)
         for descriptor in table.registeredRange {
             guard let slot = table.takeIdle(descriptor, if: { slot in
-                slot.hasExpired(at: now)
-                    && (slot.kind == .listener || slot.raisedLowWater || Self.input(on: descriptor) != .waiting)
+                slot.hasExpired(at: now) && (slot.kind == .listener || Self.input(on: descriptor) == .none)
             }) else { continue }
             switch slot.kind {
             case .connection:
@@ -38,6 +40,27 @@ extension ConnectionDispatcher {
         }
     }
 
+    /// Re-arms the parked connections (each is looked at again by a worker), or closes those
+    /// past their deadline, and every one once stopping.
+    func sweepParked(now: UInt32 = MonotonicClock.now()) {
+        let due = parked.withLock { list in
+            defer { list.removeAll(keepingCapacity: true) }
+            return list
+        }
+        for (descriptor, slot) in due {
+            if isStopping || MonotonicClock.hasPassed(slot.deadline, now: now) {
+                close(descriptor, generation: slot.generation)
+                if slot.served {
+                    counters.idleClosed.add(1, ordering: .relaxed)
+                } else {
+                    counters.silentClosed.add(1, ordering: .relaxed)
+                }
+            } else {
+                putBack(descriptor, slot: slot)
+            }
+        }
+    }
+
     /// Shutdown: stop accepting, close every idle connection, let the requests in progress
     /// (and any already waiting on a connection) finish, each connection being closed after
     /// its response. Returns whether everything was closed within `graceMilliseconds`.
@@ -45,6 +68,7 @@ extension ConnectionDispatcher {
         stopping.store(true, ordering: .sequentiallyConsistent)
         let deadline = MonotonicClock.deadline(after: graceMilliseconds)
         while true {
+            sweepParked()
             var open = 0
             for descriptor in table.registeredRange {
                 if table.slot(descriptor).state == .free { continue }

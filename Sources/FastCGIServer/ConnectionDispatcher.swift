@@ -10,10 +10,14 @@ import Synchronization
 /// its descriptor until that worker re-arms it, so the kernel is the queue and no dispatcher
 /// thread sits between a request and its worker. A worker woken on the listener accepts until
 /// EAGAIN and re-arms it; a worker woken on a connection serves one request and hands the
-/// connection back (or closes it). On TCP it first peeks at the waiting bytes: a request that
-/// has not fully arrived goes back into epoll (`waitForRest`) instead of blocking the worker. `ConnectionTable` makes each hand-off a compare-and-swap,
-/// so the sweeper (the server's main thread) can close idle connections without racing a
-/// worker that is just being woken for them.
+/// connection back (or closes it). It first peeks at the waiting bytes: a request that has not
+/// fully arrived goes back into epoll with SO_RCVLOWAT raised to the rest (`waitForRest`, TCP)
+/// or is parked for the sweeper to look at again (`park`: Unix sockets, whose epoll ignores the
+/// low-water mark, and TCP connections the kernel reports readable short of it), instead of
+/// blocking the worker; libfcgi only ever reads whole requests whose every record was checked.
+/// `ConnectionTable` makes each hand-off a compare-and-swap, so the sweeper (the server's main
+/// thread) can close idle connections without racing a worker that is just being woken for
+/// them.
 final class ConnectionDispatcher: Sendable {
     let configuration: FastCGIServerConfiguration
     let log: Logger
@@ -31,6 +35,10 @@ final class ConnectionDispatcher: Sendable {
     let overLimitLog: RateLimitedLog
     let failureLog: RateLimitedLog
     let acceptErrorLog: RateLimitedLog
+    /// Connections held out of epoll with part of a request, each with the slot its worker
+    /// claimed (still `busy`): the sweeper re-arms them every `parkedRecheckMilliseconds`, or
+    /// closes them at their deadline.
+    let parked = Mutex<[(descriptor: Int32, slot: ConnectionSlot)]>([])
     private let epoll: Int32
 
     init(configuration: FastCGIServerConfiguration, listener: Listener, log: Logger, counters: ServerCounters) throws(FastCGIServerError) {
@@ -98,16 +106,55 @@ final class ConnectionDispatcher: Sendable {
 
     /// The worker found only part of a request: back into epoll, woken once `bytesNeeded` bytes
     /// are waiting (SO_RCVLOWAT, which epoll honours on TCP), with the deadline it had, so that
-    /// a peer trickling bytes is still closed at its first-request or idle timeout.
-    func waitForRest(_ descriptor: Int32, slot: ConnectionSlot, bytesNeeded: Int) {
+    /// a peer trickling bytes is still closed at its first-request or idle timeout. For a large
+    /// request the receive buffer is first made big enough to hold all of it (`bufferBytes`):
+    /// the kernel's own, sized for a stream being read, can close the window below the mark.
+    func waitForRest(_ descriptor: Int32, slot: ConnectionSlot, bytesNeeded: Int, bufferBytes: Int) {
+        if bytesNeeded > Self.ownBufferAbove {
+            var size = Int32(clamping: bufferBytes)
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var lowWater = Int32(clamping: bytesNeeded)
-        guard setsockopt(descriptor, SOL_SOCKET, SO_RCVLOWAT, &lowWater, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard setsockopt(descriptor, SOL_SOCKET, SO_RCVLOWAT, &lowWater, length) == 0,
+              getsockopt(descriptor, SOL_SOCKET, SO_RCVLOWAT, &lowWater, &length) == 0 else {
             log.error("cannot set SO_RCVLOWAT on connection \(descriptor) (error \(errno)); closing it")
             close(descriptor, generation: slot.generation)
             return
         }
+        // The kernel caps the mark (at half the receive buffer): below what is needed, epoll
+        // would report the connection again at once, short of the request.
+        if Int(lowWater) < bytesNeeded {
+            var raised = slot
+            raised.raisedLowWater = true
+            park(descriptor, slot: raised)
+            return
+        }
         rearm(descriptor, generation: slot.generation, deadline: slot.deadline, served: slot.served, raisedLowWater: true)
     }
+
+    /// Partial requests larger than this get a receive buffer of their own size (`waitForRest`).
+    static let ownBufferAbove = 32 * 1024
+
+    /// How often the sweeper looks again at parked connections.
+    static let parkedRecheckMilliseconds = 10
+
+    /// The worker found part of a request that epoll cannot wait for (see the type): held out
+    /// of epoll, with its slot as claimed, until the sweeper re-arms it or closes it.
+    func park(_ descriptor: Int32, slot: ConnectionSlot) {
+        let first = parked.withLock { list in
+            list.append((descriptor, slot))
+            return list.count == 1
+        }
+        // The sweeper may be in a long wait: have it look again soon.
+        if first { kill(getpid(), Self.wakeSignal) }
+    }
+
+    /// Wakes the sweeper (the main thread, which waits for it with the stop signals; blocked
+    /// in every thread). Its default action is to be ignored.
+    static let wakeSignal = SIGURG
+
+    var hasParked: Bool { parked.withLock { !$0.isEmpty } }
 
     private func rearm(_ descriptor: Int32, generation: UInt32, deadline: UInt32, served: Bool, raisedLowWater: Bool) {
         guard let next = table.rearm(descriptor, generation: generation, timed: true, deadline: deadline,

@@ -4,7 +4,8 @@
 /// The life of a descriptor: `free` → `arming` (registered or re-armed in epoll, with a new
 /// generation) → `armed` (waiting in epoll) → `busy` (one worker owns it) → `arming` again when
 /// the worker keeps it, or `free` when it is closed. The sweeper may close an `armed`
-/// descriptor whose deadline has passed; nobody else may touch a `busy` one.
+/// descriptor whose deadline has passed, and the acceptor one that makes room at the
+/// connection limit; nobody else may touch a `busy` one.
 ///
 /// Every move into `arming` and into `free` takes a new generation, and each epoll event
 /// carries the generation it was armed with. A worker claims a descriptor only if the event's
@@ -132,11 +133,14 @@ struct ConnectionSlot: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// Whether this idle connection goes before `other` when one must be closed to make room
-    /// for a new one: a silent one before one that served, then the earlier deadline.
+    /// for a new one: a silent one, then one with part of its first request, then one that
+    /// served; then the earlier deadline.
     func isClosedForRoom(before other: ConnectionSlot) -> Bool {
-        if served != other.served { return !served }
+        if roomRank != other.roomRank { return roomRank < other.roomRank }
         return Int32(bitPattern: deadline &- other.deadline) < 0
     }
+
+    private var roomRank: Int { served ? 2 : (raisedLowWater ? 1 : 0) }
 
     /// Whether the sweeper should act on it at `now`: idle, timed, and past its deadline.
     func hasExpired(at now: UInt32) -> Bool {

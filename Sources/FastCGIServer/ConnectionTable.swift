@@ -106,8 +106,9 @@ final class ConnectionTable: @unchecked Sendable {
         return words[index].compareExchange(expected: current, desired: next.word, ordering: .acquiringAndReleasing).exchanged
     }
 
-    /// The sweeper takes an idle descriptor if `condition` holds for its slot (a connection
-    /// becomes `free`: close it; the listener becomes `busy`). Returns the slot it had.
+    /// The sweeper (or the acceptor making room) takes an idle descriptor if `condition` holds
+    /// for its slot (a connection becomes `free`: close it; the listener becomes `busy`).
+    /// Returns the slot it had.
     func takeIdle(_ descriptor: Int32, if condition: (ConnectionSlot) -> Bool) -> ConnectionSlot? {
         let index = Int(descriptor)
         let current = words[index].load(ordering: .acquiring)

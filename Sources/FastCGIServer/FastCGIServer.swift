@@ -50,6 +50,7 @@ public final class FastCGIServer: Sendable {
         sigaddset(&stopSignals, SIGTERM)
         sigaddset(&stopSignals, SIGINT)
         sigaddset(&stopSignals, SIGHUP)
+        sigaddset(&stopSignals, ConnectionDispatcher.wakeSignal)
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
         let threads = workerCounters.count
@@ -72,13 +73,16 @@ public final class FastCGIServer: Sendable {
         log.info("serving FastCGI on \(configuration.listen) with \(threads) threads (\(min(configuration.activeThreads, threads)) active, up to \(configuration.batchLimit) requests at once each); at most \(dispatcher.maxConnections) connections; \(peers)")
 
         let interval = dispatcher.sweepIntervalMilliseconds
-        var tick = timespec(tv_sec: interval / 1000, tv_nsec: (interval % 1000) * 1_000_000)
         var received: Int32 = -1
-        while received < 0 || received == SIGHUP {
+        while received < 0 || received == SIGHUP || received == ConnectionDispatcher.wakeSignal {
             if received == SIGHUP {
                 log.info("SIGHUP: reloading")
                 onHangup()
             }
+            // Parked connections (part of a request, see ConnectionDispatcher) are looked at
+            // again sooner than the sweep's usual interval.
+            let wait = dispatcher.hasParked ? min(interval, ConnectionDispatcher.parkedRecheckMilliseconds) : interval
+            var tick = timespec(tv_sec: wait / 1000, tv_nsec: (wait % 1000) * 1_000_000)
             received = sigtimedwait(&stopSignals, nil, &tick)
             dispatcher.sweep()
         }

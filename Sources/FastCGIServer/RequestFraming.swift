@@ -30,8 +30,7 @@ package enum RequestFraming {
         /// A whole request is there.
         case complete
         /// Not yet: at least `bytesNeeded` bytes (counted from the first) must be waiting.
-        /// `paramsEnded`: the params ended within the bytes inspected (the body is arriving).
-        case incomplete(bytesNeeded: Int, paramsEnded: Bool)
+        case incomplete(bytesNeeded: Int)
         /// Not FastCGI (wrong version byte): libfcgi refuses it at once, without blocking.
         case notFastCGI
         /// Bytes libfcgi must never read (see above): the connection is closed.
@@ -54,9 +53,7 @@ package enum RequestFraming {
         var pairs = PairLengths()
         var paramsEnded = false
         while true {
-            guard bytes.count >= offset + headerLength else {
-                return .incomplete(bytesNeeded: offset + headerLength, paramsEnded: paramsEnded)
-            }
+            guard bytes.count >= offset + headerLength else { return .incomplete(bytesNeeded: offset + headerLength) }
             guard bytes[offset] == versionOne else { return .notFastCGI }
             let type = bytes[offset + 1]
             let id = Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
@@ -75,7 +72,7 @@ package enum RequestFraming {
             } else {
                 guard type == beginRequest else { return .refused }
             }
-            guard bytes.count >= end else { return .incomplete(bytesNeeded: end, paramsEnded: paramsEnded) }
+            guard bytes.count >= end else { return .incomplete(bytesNeeded: end) }
             if requestID == nil {
                 requestID = id
             } else if type == params {

@@ -35,10 +35,16 @@ struct Worker: ~Copyable {
     /// The output buffer's usual size, and the size it returns to after a larger response.
     static let outputCapacity = 4096
     static let outputShrinkThreshold = 64 * 1024
-    /// Requests up to this size are checked to be whole before libfcgi reads them; nginx's
-    /// limits in our template (32 KiB of headers, 64 KiB of body) keep real ones below it. A
-    /// larger one is handed over once this much has arrived.
-    static let peekCapacity = 128 * 1024
+    /// Every request is checked whole before libfcgi reads it, so none may be larger than the
+    /// params' limit plus the largest body (`maxBodyLimit`; a body over `--max-body-bytes` but
+    /// within it still gets its 413) plus room for record headers and padding (nginx sends a
+    /// body in records of 32 KiB); anything larger is refused. nginx's limits in our template
+    /// (32 KiB of headers, 64 KiB of body) keep real requests below it.
+    static let peekCapacity = RequestFraming.maxParamsBytes + maxBodyLimit + 8 * 1024
+
+    /// The largest `--max-body-bytes`: a whole request must fit what the kernel buffers for a
+    /// connection (with the default `net.core.rmem_max`).
+    package static let maxBodyLimit = 64 * 1024
 
     init(dispatcher: ConnectionDispatcher, responder: any FastCGIResponder, counters: WorkerCounters) {
         self.dispatcher = dispatcher
@@ -98,21 +104,23 @@ struct Worker: ~Copyable {
     /// there is none to serve yet, keeps the connection in epoll or closes it (false).
     private mutating func take(_ descriptor: Int32, slot: ConnectionSlot) -> Bool {
         let generation = slot.generation
-        // Unix sockets are not checked: epoll ignores SO_RCVLOWAT on them, and their peers are
-        // the ones their file permissions let in.
-        if dispatcher.listener.isTCP {
-            switch waitingRequest(on: descriptor, raisedLowWater: slot.raisedLowWater) {
-            case .closed, .refused:
-                dispatcher.close(descriptor, generation: generation)
-                return false
-            case .incomplete(let bytesNeeded):
-                dispatcher.waitForRest(descriptor, slot: slot, bytesNeeded: bytesNeeded)
-                return false
-            case .complete:
-                if slot.raisedLowWater {
-                    var one: Int32 = 1
-                    setsockopt(descriptor, SOL_SOCKET, SO_RCVLOWAT, &one, socklen_t(MemoryLayout<Int32>.size))
-                }
+        switch waitingRequest(on: descriptor, raisedLowWater: slot.raisedLowWater) {
+        case .closed, .refused:
+            dispatcher.close(descriptor, generation: generation)
+            return false
+        case .incomplete(let bytesNeeded) where dispatcher.listener.isTCP:
+            dispatcher.waitForRest(descriptor, slot: slot, bytesNeeded: bytesNeeded, bufferBytes: 2 * peekBuffer.count)
+            return false
+        case .incomplete, .wokenEarly:
+            // epoll cannot wait for the rest: epoll ignores SO_RCVLOWAT on Unix sockets, and
+            // the kernel reported this TCP connection readable short of its mark (re-armed, it
+            // would be reported again at once).
+            dispatcher.park(descriptor, slot: slot)
+            return false
+        case .complete:
+            if slot.raisedLowWater {
+                var one: Int32 = 1
+                setsockopt(descriptor, SOL_SOCKET, SO_RCVLOWAT, &one, socklen_t(MemoryLayout<Int32>.size))
             }
         }
         switch readRequest(on: descriptor, into: requests + held.count) {
@@ -170,9 +178,12 @@ struct Worker: ~Copyable {
     }
 
     private enum Waiting {
-        /// A whole request (or bytes libfcgi refuses at once, or more than `peekCapacity`).
+        /// A whole request (or bytes libfcgi refuses at once).
         case complete
         case incomplete(bytesNeeded: Int)
+        /// Part of a request, and the kernel reported the connection readable with fewer bytes
+        /// than its low-water mark (its receive window nearly closed, or memory short).
+        case wokenEarly
         /// The peer closed or reset the connection: nothing to serve.
         case closed
         /// Bytes that libfcgi must not read (`RequestFraming.Verdict.refused`).
@@ -190,6 +201,7 @@ struct Worker: ~Copyable {
     /// Peeks at the bytes waiting on `descriptor`, without consuming them or blocking.
     /// `raisedLowWater`: the connection was re-armed with SO_RCVLOWAT for the rest of a request.
     private func waitingRequest(on descriptor: Int32, raisedLowWater: Bool) -> Waiting {
+        var lookedAgain = false
         while true {
             let count = recv(descriptor, peekBuffer.baseAddress, peekBuffer.count, Int32(MSG_PEEK | MSG_DONTWAIT))
             if count == 0 { return .closed }
@@ -203,21 +215,20 @@ struct Worker: ~Copyable {
             switch RequestFraming.inspect(UnsafeRawBufferPointer(rebasing: peekBuffer[0..<count])) {
             case .complete, .notFastCGI: return .complete
             case .refused: return .refused
-            case .incomplete(let bytesNeeded, let paramsEnded):
-                // A request larger than the buffer is handed over once the buffer is full (its
-                // params, checked above, have ended within it).
-                if count == peekBuffer.count { return .complete }
+            case .incomplete(let bytesNeeded):
+                // Larger than any request an instance accepts: libfcgi would read records
+                // never checked.
+                if count == peekBuffer.count || bytesNeeded > peekBuffer.count { return .refused }
                 // A peer that shut its side down mid-request will never finish it; its
                 // connection would otherwise be reported readable again at once, forever.
-                if ConnectionDispatcher.input(on: descriptor) == .peerClosed { return .closed }
-                // Woken with fewer bytes than the low-water mark asked for: the kernel holds no
-                // more for this connection (its receive window closed below the mark, or
-                // memory is short), and re-armed it would be reported readable again at once,
-                // forever. A body still arriving is left to libfcgi's reads (each bounded by
-                // the I/O timeout), as for a request larger than the buffer; params that did
-                // not end within what the kernel holds never come from nginx.
-                if raisedLowWater && count < Self.lowWater(of: descriptor) { return paramsEnded ? .complete : .refused }
-                return .incomplete(bytesNeeded: min(bytesNeeded, peekBuffer.count))
+                // (Looked at once more: the rest may have come with the end of stream.)
+                if ConnectionDispatcher.input(on: descriptor) == .peerClosed {
+                    if lookedAgain { return .closed }
+                    lookedAgain = true
+                    continue
+                }
+                if raisedLowWater && count < Self.lowWater(of: descriptor) { return .wokenEarly }
+                return .incomplete(bytesNeeded: bytesNeeded)
             }
         }
     }

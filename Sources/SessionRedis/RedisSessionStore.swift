@@ -498,9 +498,11 @@ public final class RedisSessionStore: SessionStore {
 extension RotationRetry {
     /// For `RedisSessionStore`: a rotation writes the alias, then the copy, one round trip
     /// apart; a request that follows the alias in between looks again up to 5 times, 1 ms apart.
-    /// A copy that did not come is not waited for again for 2 s (by any worker of the process).
+    /// A copy that did not come is not waited for again for 10 s, the default rotation grace
+    /// (by any worker of the process; the look-up itself is still made, so a copy that comes
+    /// late is found).
     public static let redis = RotationRetry(attempts: 5, pause: { _ in usleep(1000) },
-                                            memory: MissingCopies(now: { monotonicMilliseconds() }))
+                                            memory: MissingCopies(lifetimeMilliseconds: 10_000, now: { monotonicMilliseconds() }))
 }
 
 private func monotonicMilliseconds() -> Int64 {

@@ -66,6 +66,8 @@ final class GatewayEndToEndTests: XCTestCase {
         stack.killInstance(port: stack.instancePorts[0])
         let noInstance = try stack.get("/private/", cookie: cookie)
         XCTAssertEqual(noInstance.status, 503, noInstance.text)
+        XCTAssertEqual(noInstance.header("Retry-After"), "1", "no instance answered: the default")
+        XCTAssertEqual(noInstance.header("Cache-Control"), "no-store")
     }
 
     /// Finding 2 of the review: `return 302 /?next=$uri` put the decoded path into `Location`,

@@ -103,12 +103,17 @@ final class ConnectionSlotTests: XCTestCase {
         XCTAssertEqual(ConnectionTable.decode(token).generation, ConnectionSlot.generationMask)
     }
 
-    /// Making room at the connection limit: silent before served, then the earlier deadline,
+    /// Making room at the connection limit: silent, then partial, then served; then the earlier deadline,
     /// across the clock wrap.
     func testTheConnectionClosedForRoomIsTheOldestSilentThenTheLeastRecentlyUsed() {
-        func slot(served: Bool, deadline: UInt32) -> ConnectionSlot {
-            ConnectionSlot(state: .armed, kind: .connection, timed: true, served: served, generation: 1, deadline: deadline)
+        func slot(served: Bool, partial: Bool = false, deadline: UInt32) -> ConnectionSlot {
+            ConnectionSlot(state: .armed, kind: .connection, timed: true, served: served, raisedLowWater: partial, generation: 1,
+                           deadline: deadline)
         }
+        XCTAssertTrue(slot(served: false, deadline: 900).isClosedForRoom(before: slot(served: false, partial: true, deadline: 100)),
+                      "a silent connection before one with part of a request")
+        XCTAssertTrue(slot(served: false, partial: true, deadline: 900).isClosedForRoom(before: slot(served: true, deadline: 100)),
+                      "part of a first request before one that served")
         XCTAssertTrue(slot(served: false, deadline: 900).isClosedForRoom(before: slot(served: true, deadline: 100)))
         XCTAssertFalse(slot(served: true, deadline: 100).isClosedForRoom(before: slot(served: false, deadline: 900)))
         XCTAssertTrue(slot(served: false, deadline: 100).isClosedForRoom(before: slot(served: false, deadline: 200)))

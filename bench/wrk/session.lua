@@ -3,6 +3,9 @@
 --                        with one "sid=..." per line, sessions created through nginx by bench/run
 --                        before the run), so the steady state is existing-session traffic
 --   BENCH_MODE=plain     no cookie: new sessions on /count, or a fixed route (constant, /livez)
+--   BENCH_MODE=unknown   every request carries a well-formed id that no session has (made up
+--                        at random, as by someone trying ids, or expired): a look-up, then a new
+--                        session
 --   BENCH_DELAY_MS=N     each connection waits N ms after an answer before its next request
 --                        (wrk's delay(); the wait is not counted in the latency): a load below
 --                        saturation, for latency at a given offered rate
@@ -17,7 +20,12 @@ function setup(thread)
   thread_number = thread_number + 1
 end
 
+local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
 function init(args)
+  if mode == "unknown" then
+    math.randomseed(os.time() * 1000 + (id or 0))
+  end
   if mode == "existing" then
     local file = assert(io.open(os.getenv("BENCH_COOKIES"), "r"))
     for line in file:lines() do
@@ -40,6 +48,14 @@ function request()
     local cookie = cookies[index]
     index = index % #cookies + 1
     return wrk.format(nil, nil, { ["Cookie"] = cookie })
+  end
+  if mode == "unknown" then
+    local characters = {}
+    for i = 1, 32 do
+      local at = math.random(1, 64)
+      characters[i] = alphabet:sub(at, at)
+    end
+    return wrk.format(nil, nil, { ["Cookie"] = "sid=" .. table.concat(characters) })
   end
   return wrk.format(nil, nil)
 end

@@ -103,9 +103,9 @@ extension ConnectionDispatcher {
     }
 
     /// With every place taken, makes room for a new connection by closing the idle one least
-    /// likely to be nginx's: a silent one (never sent a byte) first, then one with part of its
-    /// first request, then one that served; among those the one whose deadline comes first
-    /// (the oldest, the least recently used). So a flood of connections from another local
+    /// likely to be nginx's: a silent one (never sent a byte) first, then one with part of a
+    /// request (parked, or waiting in epoll for the rest), then one that served; among those
+    /// the one whose deadline comes first (the oldest, the least recently used). So a flood of connections from another local
     /// peer, which the address filter cannot tell from nginx on one host, cannot lock nginx
     /// out; it only makes connections churn. One whose request is waiting is not taken: the
     /// next in line is. False if none can be closed.
@@ -120,15 +120,21 @@ extension ConnectionDispatcher {
             candidates.insert((descriptor, slot), at: place)
             if candidates.count > Self.roomCandidates { candidates.removeLast() }
         }
-        for candidate in candidates where Self.input(on: candidate.descriptor) == .none {
-            guard table.takeIdle(candidate.descriptor, if: { $0 == candidate.slot }) != nil else { continue }
+        func closeCandidate(_ candidate: (descriptor: Int32, slot: ConnectionSlot)) -> Bool {
+            guard Self.input(on: candidate.descriptor) == .none,
+                  table.takeIdle(candidate.descriptor, if: { $0 == candidate.slot }) != nil else { return false }
             Glibc.close(candidate.descriptor)
             openConnections.subtract(1, ordering: .relaxed)
-            counters.overLimit.add(1, ordering: .relaxed)
-            overLimitLog.warning("closed the oldest idle FastCGI connection for a new one: \(maxConnections) connections are open (--max-connections)")
             return true
         }
-        return false
+        let silent = candidates.filter { !$0.slot.served && !$0.slot.raisedLowWater }
+        // Silent ones first, then parked ones (part of a request that epoll cannot wait for),
+        // then the rest in order.
+        guard silent.contains(where: closeCandidate) || closeOldestParked()
+              || candidates.filter({ $0.slot.served || $0.slot.raisedLowWater }).contains(where: closeCandidate) else { return false }
+        counters.overLimit.add(1, ordering: .relaxed)
+        overLimitLog.warning("closed the oldest idle FastCGI connection for a new one: \(maxConnections) connections are open (--max-connections)")
+        return true
     }
 
     /// How many idle connections making room for a new one are tried before giving up.

@@ -15,12 +15,11 @@ extension ConnectionDispatcher {
     /// is reported to, even past its deadline: a request that arrived just before the idle
     /// deadline (or was put back into epoll by a worker that served another request first) is
     /// answered, never dropped with its connection. The worker closes it if the request is not
-    /// whole, or parks it: parked connections are re-armed here, and closed once their
-    /// deadline has passed, so a peer trickling a request is closed at its deadline whatever
-    /// the kernel reports. Claims and this sweep race on the slot word: whichever moves it
-    /// first wins.
+    /// whole, or waits for the rest, or parks it (`sweepParked` closes parked connections at
+    /// their deadline), so a peer trickling a request is closed at its deadline whatever the
+    /// kernel reports. Claims and this sweep race on the slot word: whichever moves it first
+    /// wins.
     func sweep(now: UInt32 = MonotonicClock.now()) {
-        sweepParked(now: now)
         for descriptor in table.registeredRange {
             guard let slot = table.takeIdle(descriptor, if: { slot in
                 slot.hasExpired(at: now) && (slot.kind == .listener || Self.input(on: descriptor) == .none)
@@ -36,27 +35,6 @@ extension ConnectionDispatcher {
                 }
             case .listener:
                 resumeListener(generation: slot.generation)
-            }
-        }
-    }
-
-    /// Re-arms the parked connections (each is looked at again by a worker), or closes those
-    /// past their deadline, and every one once stopping.
-    func sweepParked(now: UInt32 = MonotonicClock.now()) {
-        let due = parked.withLock { list in
-            defer { list.removeAll(keepingCapacity: true) }
-            return list
-        }
-        for (descriptor, slot) in due {
-            if isStopping || MonotonicClock.hasPassed(slot.deadline, now: now) {
-                close(descriptor, generation: slot.generation)
-                if slot.served {
-                    counters.idleClosed.add(1, ordering: .relaxed)
-                } else {
-                    counters.silentClosed.add(1, ordering: .relaxed)
-                }
-            } else {
-                putBack(descriptor, slot: slot)
             }
         }
     }

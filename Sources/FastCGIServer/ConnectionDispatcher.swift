@@ -35,10 +35,8 @@ final class ConnectionDispatcher: Sendable {
     let overLimitLog: RateLimitedLog
     let failureLog: RateLimitedLog
     let acceptErrorLog: RateLimitedLog
-    /// Connections held out of epoll with part of a request, each with the slot its worker
-    /// claimed (still `busy`): the sweeper re-arms them every `parkedRecheckMilliseconds`, or
-    /// closes them at their deadline.
-    let parked = Mutex<[(descriptor: Int32, slot: ConnectionSlot)]>([])
+    /// Connections held out of epoll with part of a request (see `park`).
+    let parked = Mutex(ParkedConnections())
     private let epoll: Int32
 
     init(configuration: FastCGIServerConfiguration, listener: Listener, log: Logger, counters: ServerCounters) throws(FastCGIServerError) {
@@ -125,36 +123,14 @@ final class ConnectionDispatcher: Sendable {
         // The kernel caps the mark (at half the receive buffer): below what is needed, epoll
         // would report the connection again at once, short of the request.
         if Int(lowWater) < bytesNeeded {
-            var raised = slot
-            raised.raisedLowWater = true
-            park(descriptor, slot: raised)
+            park(descriptor, slot: slot, recheckAt: bytesNeeded)
             return
         }
-        rearm(descriptor, generation: slot.generation, deadline: slot.deadline, served: slot.served, raisedLowWater: true)
+        rearm(descriptor, generation: slot.generation, deadline: partialRequestDeadline(slot), served: slot.served, raisedLowWater: true)
     }
 
     /// Partial requests larger than this get a receive buffer of their own size (`waitForRest`).
     static let ownBufferAbove = 32 * 1024
-
-    /// How often the sweeper looks again at parked connections.
-    static let parkedRecheckMilliseconds = 10
-
-    /// The worker found part of a request that epoll cannot wait for (see the type): held out
-    /// of epoll, with its slot as claimed, until the sweeper re-arms it or closes it.
-    func park(_ descriptor: Int32, slot: ConnectionSlot) {
-        let first = parked.withLock { list in
-            list.append((descriptor, slot))
-            return list.count == 1
-        }
-        // The sweeper may be in a long wait: have it look again soon.
-        if first { kill(getpid(), Self.wakeSignal) }
-    }
-
-    /// Wakes the sweeper (the main thread, which waits for it with the stop signals; blocked
-    /// in every thread). Its default action is to be ignored.
-    static let wakeSignal = SIGURG
-
-    var hasParked: Bool { parked.withLock { !$0.isEmpty } }
 
     private func rearm(_ descriptor: Int32, generation: UInt32, deadline: UInt32, served: Bool, raisedLowWater: Bool) {
         guard let next = table.rearm(descriptor, generation: generation, timed: true, deadline: deadline,

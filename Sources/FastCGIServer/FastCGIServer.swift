@@ -74,17 +74,23 @@ public final class FastCGIServer: Sendable {
 
         let interval = dispatcher.sweepIntervalMilliseconds
         var received: Int32 = -1
+        var lastSweep = MonotonicClock.now()
         while received < 0 || received == SIGHUP || received == ConnectionDispatcher.wakeSignal {
             if received == SIGHUP {
                 log.info("SIGHUP: reloading")
                 onHangup()
             }
-            // Parked connections (part of a request, see ConnectionDispatcher) are looked at
-            // again sooner than the sweep's usual interval.
-            let wait = dispatcher.hasParked ? min(interval, ConnectionDispatcher.parkedRecheckMilliseconds) : interval
+            // Parked connections (part of a request, see `park`) are looked at when due, the
+            // rest of the table every `interval`.
+            let now = MonotonicClock.now()
+            let untilParked = dispatcher.sweepParked(now: now)
+            if Int32(bitPattern: now &- lastSweep) >= Int32(interval) {
+                dispatcher.sweep(now: now)
+                lastSweep = now
+            }
+            let wait = min(interval, max(1, untilParked ?? interval))
             var tick = timespec(tv_sec: wait / 1000, tv_nsec: (wait % 1000) * 1_000_000)
             received = sigtimedwait(&stopSignals, nil, &tick)
-            dispatcher.sweep()
         }
         log.info("signal \(received): stopping")
         let drained = dispatcher.drain(graceMilliseconds: configuration.shutdownGraceMilliseconds)

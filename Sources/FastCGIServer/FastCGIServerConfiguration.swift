@@ -32,6 +32,9 @@ public struct FastCGIServerConfiguration: Equatable, Sendable {
     public var backlog: Int
     /// Largest request body read into memory; larger declared bodies are discarded.
     public var maxBodyBytes: Int
+    /// The largest `maxBodyBytes` honoured: every request is checked whole before libfcgi
+    /// reads it, so it must fit what the kernel buffers for one connection.
+    public static let maxBodyBytesLimit = 64 * 1024
     /// How long to wait for in-flight requests after SIGTERM/SIGINT. Idle connections are
     /// closed at once; the process exits as soon as no connection is left, or after this.
     public var shutdownGraceMilliseconds: Int

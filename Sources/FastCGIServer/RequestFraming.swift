@@ -1,8 +1,8 @@
 /// Whether the bytes waiting on a connection hold a whole FastCGI request, read from the
-/// record headers only (pure, no I/O). A worker hands a TCP connection to libfcgi only when
-/// they do: libfcgi reads with blocking calls, so a peer that sent part of a request and
-/// stopped would otherwise hold a worker for the I/O timeout; until then the connection waits
-/// in epoll like an idle one, costing no thread.
+/// record headers only (pure, no I/O). A worker hands a connection (TCP or Unix) to libfcgi
+/// only when they do: libfcgi reads with blocking calls, so a peer that sent part of a request
+/// and stopped would otherwise hold a worker for the I/O timeout; until then the connection
+/// waits in epoll like an idle one (or parked), costing no thread.
 ///
 /// A request is whole once its `FCGI_STDIN` stream has ended (the empty STDIN record of the
 /// request that `FCGI_BEGIN_REQUEST` opened): nginx sends the params and the whole body first.
@@ -19,6 +19,10 @@
 /// - a `FCGI_STDIN` record before the params have ended, which nginx never sends: libfcgi goes
 ///   on reading params past it, beyond the bytes inspected (where it met, and leaked on, a
 ///   management record);
+/// - padding after `BEGIN_REQUEST` (which must hold exactly its 8 bytes) or after an empty
+///   record, which libfcgi does not skip but reads as the next record header: a management
+///   record hidden there passed this check and reached libfcgi's overflowing stack buffer
+///   (found by a review);
 /// - any record but the one request's `BEGIN_REQUEST`, `PARAMS` and then `STDIN`, in that
 ///   order (nginx never multiplexes, and sends nothing else): libfcgi skips a record of another
 ///   request id, and after an empty one it stays in its skipping state and drops the content
@@ -54,11 +58,13 @@ package enum RequestFraming {
         var paramsEnded = false
         while true {
             guard bytes.count >= offset + headerLength else { return .incomplete(bytesNeeded: offset + headerLength) }
-            guard bytes[offset] == versionOne else { return .notFastCGI }
+            // Not FastCGI at all: libfcgi refuses it at once. Past the first record, refused here.
+            guard bytes[offset] == versionOne else { return offset == 0 ? .notFastCGI : .refused }
             let type = bytes[offset + 1]
             let id = Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
             let contentLength = Int(bytes[offset + 4]) << 8 | Int(bytes[offset + 5])
-            let end = offset + headerLength + contentLength + Int(bytes[offset + 6])
+            let padding = Int(bytes[offset + 6])
+            let end = offset + headerLength + contentLength + padding
             // Known from the header alone, so a worker whose buffer filled up before the end of
             // this record knows the params ended within it.
             if !paramsEnded && end > maxParamsBytes { return .refused }
@@ -69,8 +75,12 @@ package enum RequestFraming {
             if let requestID {
                 guard id == requestID else { return .refused }
                 guard (type == params && !paramsEnded) || (type == standardInput && paramsEnded) else { return .refused }
+                // libfcgi does not skip the padding of an empty record: it would read it as
+                // the next record's header (where a management record hides from this check).
+                guard contentLength > 0 || padding == 0 else { return .refused }
             } else {
-                guard type == beginRequest else { return .refused }
+                // The same for BEGIN_REQUEST, whose body libfcgi reads as exactly 8 bytes.
+                guard type == beginRequest, contentLength == 8, padding == 0 else { return .refused }
             }
             guard bytes.count >= end else { return .incomplete(bytesNeeded: end) }
             if requestID == nil {

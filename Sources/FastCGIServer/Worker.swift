@@ -29,28 +29,24 @@ struct Worker: ~Copyable {
     var delivered: [Bool] = []
     /// Reused for every response of this worker.
     var output = OutputBuffer(capacity: Self.outputCapacity)
-    /// Where the waiting bytes of a TCP connection are peeked at (`RequestFraming`): fixed size.
+    /// Where the waiting bytes of a connection are peeked at (`RequestFraming`): fixed size.
     let peekBuffer: UnsafeMutableRawBufferPointer
 
     /// The output buffer's usual size, and the size it returns to after a larger response.
     static let outputCapacity = 4096
     static let outputShrinkThreshold = 64 * 1024
     /// Every request is checked whole before libfcgi reads it, so none may be larger than the
-    /// params' limit plus the largest body (`maxBodyLimit`; a body over `--max-body-bytes` but
+    /// params' limit plus the largest body (`maxBodyBytesLimit`; a body over `--max-body-bytes` but
     /// within it still gets its 413) plus room for record headers and padding (nginx sends a
     /// body in records of 32 KiB); anything larger is refused. nginx's limits in our template
     /// (32 KiB of headers, 64 KiB of body) keep real requests below it.
-    static let peekCapacity = RequestFraming.maxParamsBytes + maxBodyLimit + 8 * 1024
-
-    /// The largest `--max-body-bytes`: a whole request must fit what the kernel buffers for a
-    /// connection (with the default `net.core.rmem_max`).
-    package static let maxBodyLimit = 64 * 1024
+    static let peekCapacity = RequestFraming.maxParamsBytes + FastCGIServerConfiguration.maxBodyBytesLimit + 8 * 1024
 
     init(dispatcher: ConnectionDispatcher, responder: any FastCGIResponder, counters: WorkerCounters) {
         self.dispatcher = dispatcher
         self.responder = responder
         self.counters = counters
-        maxBodyBytes = dispatcher.configuration.maxBodyBytes
+        maxBodyBytes = min(dispatcher.configuration.maxBodyBytes, FastCGIServerConfiguration.maxBodyBytesLimit)
         batchLimit = max(1, dispatcher.configuration.batchLimit)
         requests = .allocate(capacity: batchLimit)
         events = .allocate(capacity: batchLimit)
@@ -108,14 +104,17 @@ struct Worker: ~Copyable {
         case .closed, .refused:
             dispatcher.close(descriptor, generation: generation)
             return false
+        case .nothingYet:
+            dispatcher.putBack(descriptor, slot: slot)
+            return false
         case .incomplete(let bytesNeeded) where dispatcher.listener.isTCP:
             dispatcher.waitForRest(descriptor, slot: slot, bytesNeeded: bytesNeeded, bufferBytes: 2 * peekBuffer.count)
             return false
-        case .incomplete, .wokenEarly:
+        case .incomplete(let bytesNeeded), .wokenEarly(let bytesNeeded):
             // epoll cannot wait for the rest: epoll ignores SO_RCVLOWAT on Unix sockets, and
             // the kernel reported this TCP connection readable short of its mark (re-armed, it
             // would be reported again at once).
-            dispatcher.park(descriptor, slot: slot)
+            dispatcher.park(descriptor, slot: slot, recheckAt: bytesNeeded)
             return false
         case .complete:
             if slot.raisedLowWater {
@@ -181,9 +180,11 @@ struct Worker: ~Copyable {
         /// A whole request (or bytes libfcgi refuses at once).
         case complete
         case incomplete(bytesNeeded: Int)
+        /// No byte after all (a wake-up with nothing to read).
+        case nothingYet
         /// Part of a request, and the kernel reported the connection readable with fewer bytes
         /// than its low-water mark (its receive window nearly closed, or memory short).
-        case wokenEarly
+        case wokenEarly(bytesNeeded: Int)
         /// The peer closed or reset the connection: nothing to serve.
         case closed
         /// Bytes that libfcgi must not read (`RequestFraming.Verdict.refused`).
@@ -208,7 +209,7 @@ struct Worker: ~Copyable {
             if count < 0 {
                 switch errno {
                 case EINTR: continue
-                case EAGAIN, EWOULDBLOCK: return .incomplete(bytesNeeded: 1)
+                case EAGAIN, EWOULDBLOCK: return .nothingYet
                 default: return .closed
                 }
             }
@@ -227,7 +228,7 @@ struct Worker: ~Copyable {
                     lookedAgain = true
                     continue
                 }
-                if raisedLowWater && count < Self.lowWater(of: descriptor) { return .wokenEarly }
+                if raisedLowWater && count < Self.lowWater(of: descriptor) { return .wokenEarly(bytesNeeded: bytesNeeded) }
                 return .incomplete(bytesNeeded: bytesNeeded)
             }
         }

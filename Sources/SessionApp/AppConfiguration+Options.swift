@@ -63,7 +63,7 @@ extension AppConfiguration {
         },
         Option(flag: "--max-body-bytes", environment: "SESSION_FCGI_MAX_BODY_BYTES", valueName: "N",
                help: "largest request body accepted, at most 65536 (every request is checked whole before it is read); larger ones get 413 (default 65536)") { config, value throws(ConfigurationError) in
-            config.server.maxBodyBytes = try integer(value, flag: "--max-body-bytes", in: 0...65536)
+            config.server.maxBodyBytes = try integer(value, flag: "--max-body-bytes", in: 0...FastCGIServerConfiguration.maxBodyBytesLimit)
         },
         Option(flag: "--redis-url", environment: "REDIS_URL", valueName: "URL",
                help: "redis://[[user]:password@]host[:port][/db], unix:///path[?db=N], redis-cluster://host:port[,host:port...], redis-sentinel://host:port[,host:port...]/MASTER[/db]; rediss... for TLS (default redis://127.0.0.1:6379)") { config, value throws(ConfigurationError) in

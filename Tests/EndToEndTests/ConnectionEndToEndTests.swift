@@ -292,7 +292,10 @@ final class ConnectionEndToEndTests: XCTestCase {
         }.start()
         XCTAssertLessThan(try XCTUnwrap(tooLarge.secondsUntilClosed(), "a request too large to check was kept"), 1)
 
+        // On a kept connection: its idle deadline (75 s) gives way to the first-request
+        // timeout once a request has begun.
         let stalled = try FastCGIConnection(port: port, timeout: 5)
+        XCTAssertEqual(try stalled.get("/livez").status, 200)
         let stalledAt = Date()
         try stalled.send(Array(largest.prefix(largest.count - 2000)))
         XCTAssertEqual(try FastCGIConnection(port: port, timeout: 3).get("/livez").status, 200)
@@ -330,11 +333,22 @@ final class ConnectionEndToEndTests: XCTestCase {
             XCTAssertEqual(try pieces.readResponse().status, 200, "cut at \(cut)")
             XCTAssertLessThan(Date().timeIntervalSince(started), 0.5, "cut at \(cut)")
         }
-        let stalled = try FastCGIConnection(unixPath: path, timeout: 3)
-        try stalled.send(Array(whole.prefix(30)))
-        let closedAfter = try XCTUnwrap(stalled.secondsUntilClosed(), "a stalled partial request was kept")
+        // Stalled partial requests, on a new connection and on a kept one (whose idle deadline
+        // gives way to the first-request timeout once a request has begun): closed at that
+        // deadline, without a worker spinning on them meanwhile.
+        let cpuBefore = try Self.cpuSeconds(of: server.process.pid)
+        let stalled = try (0..<4).map { _ in try FastCGIConnection(unixPath: path, timeout: 3) }
+        XCTAssertEqual(try stalled[0].get("/livez").status, 200)
+        let stalledAt = Date()
+        for connection in stalled { try connection.send(Array(whole.prefix(30))) }
+        for (index, connection) in stalled.enumerated() {
+            XCTAssertNotNil(connection.secondsUntilClosed(), "stalled partial request \(index) was kept")
+        }
+        let closedAfter = Date().timeIntervalSince(stalledAt)
         XCTAssertGreaterThan(closedAfter, 0.8)
         XCTAssertLessThan(closedAfter, 2)
+        let spent = try Self.cpuSeconds(of: server.process.pid) - cpuBefore
+        XCTAssertLessThan(spent, 0.3, "the instance spent \(spent) s of CPU on four stalled requests")
         XCTAssertEqual(server.terminate().status, 0)
         XCTAssertNotNil(server.summary, server.log)
     }

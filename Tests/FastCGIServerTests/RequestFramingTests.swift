@@ -92,7 +92,6 @@ final class RequestFramingTests: XCTestCase {
 
     func testNotFastCGIIsHandedOverToBeRefused() {
         XCTAssertEqual(inspect(Array("GET / HTTP/1.1\r\n\r\n".utf8)), .notFastCGI)
-        XCTAssertEqual(inspect(begin + [2, 1, 0, 1, 0, 0, 0, 0]), .notFastCGI)
     }
 
     /// libfcgi 2.4.2 allocates each param at the size its lengths declare and aborts the process
@@ -124,8 +123,32 @@ final class RequestFramingTests: XCTestCase {
     }
 
     func testPaddingOfTheLastRecordMustHaveArrived() {
-        let end = record(5, padding: 8)
-        XCTAssertEqual(inspect(begin + params + end.prefix(10)), .incomplete(bytesNeeded: begin.count + params.count + 16))
-        XCTAssertEqual(inspect(begin + params + end), .complete)
+        let body = record(5, [1, 2, 3], padding: 13)
+        XCTAssertEqual(inspect(begin + params + body.prefix(20)), .incomplete(bytesNeeded: begin.count + params.count + 24))
+        XCTAssertEqual(inspect(begin + params + body + record(5)), .complete)
+    }
+
+    /// Found by a review: libfcgi reads BEGIN_REQUEST's 8 bytes and an empty record's header,
+    /// then reads their padding as the next record header. A management record hidden in
+    /// that padding passed this check and reached libfcgi's 64-byte stack buffer. nginx never
+    /// pads these records.
+    func testPaddingThatLibfcgiWouldReadAsRecordsIsRefused() {
+        let getValues = record(9, id: 0, [15, 0] + Array("FCGI_MPXS_CONNS".utf8))
+        let paddedBegin = Array([1, 1, 0, 1, 0, 8, UInt8(getValues.count), 0] + [0, 1, 1, 0, 0, 0, 0, 0]) + getValues
+        XCTAssertEqual(inspect(paddedBegin + params + record(5)), .refused)
+        XCTAssertEqual(inspect(Array(paddedBegin.prefix(8))), .refused, "known from the header alone")
+        XCTAssertEqual(inspect(record(1, [0, 1, 1, 0, 0, 0, 0, 0, 0]) + params + record(5)), .refused, "a BEGIN_REQUEST body of 9 bytes")
+        let emptyPaddedParams = [1, 4, 0, 1, 0, 0, UInt8(getValues.count), 0] + getValues
+        XCTAssertEqual(inspect(begin + record(4, [14, 3] + Array("REQUEST_METHODGET".utf8)) + emptyPaddedParams + record(5)), .refused)
+        XCTAssertEqual(inspect(begin + params + [1, 5, 0, 1, 0, 0, 8, 0] + [UInt8](repeating: 0, count: 8)), .refused,
+                       "an empty STDIN with padding")
+        XCTAssertEqual(inspect(begin + params + record(5, [1]) + record(5)), .complete, "padding after content is skipped by libfcgi")
+    }
+
+    /// A record that is not FastCGI after the first one is refused here (libfcgi would refuse
+    /// the first one by itself).
+    func testAWrongVersionPastTheFirstRecordIsRefused() {
+        XCTAssertEqual(inspect(begin + [2, 4, 0, 1, 0, 0, 0, 0]), .refused)
+        XCTAssertEqual(inspect([2, 1, 0, 1, 0, 8, 0, 0]), .notFastCGI)
     }
 }

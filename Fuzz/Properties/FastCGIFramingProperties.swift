@@ -79,6 +79,21 @@ enum FastCGIFramingProperties {
                    "body \(silent.body.count) bytes")
         try expect(closing == silent, "libfcgi reads a complete request the same whether or not more could come",
                    "closing: \(closing.accepted) \(closing.bodyError), silent: \(silent.accepted) \(silent.bodyError)")
+        // And libfcgi reads exactly the records the framing walked: the params and the body
+        // they carry (a record libfcgi parsed where the framing saw padding or another request
+        // would show here).
+        let walked = FastCGIRecords.streams(of: bytes)
+        let (parses, expected) = walked.params.withUnsafeBytes { params in
+            (FastCGIRecords.parsesWhole(paramsStream: params),
+             FastCGIParamsProperties.environmentEntries(fromParamsStream: params).map { Array($0.prefix { $0 != 0 }) })
+        }
+        try expect(silent.accepted == parses, "libfcgi accepts a complete request exactly when the params walked parse",
+                   "accepted: \(silent.accepted)")
+        guard silent.accepted else { return }
+        try expect(silent.environment == expected, "libfcgi's environment is the params the framing walked",
+                   "\(silent.environment.count) entries vs \(expected.count)")
+        try expect(silent.body == walked.body && silent.bodyEnded, "libfcgi's body is the STDIN the framing walked",
+                   "\(silent.body.count) bytes vs \(walked.body.count)")
     }
 }
 
@@ -108,6 +123,30 @@ enum FastCGIRecords {
         for piece in pieces(body, using: &random) { append(standardInput, id: id, content: piece, to: &bytes) }
         append(standardInput, id: id, content: [], to: &bytes)
         return Request(bytes: bytes, body: body, paramsEnd: paramsEnd)
+    }
+
+    /// The PARAMS and STDIN contents of the request in `bytes`, walked record by record as
+    /// `RequestFraming` walks them (for bytes it judged complete).
+    static func streams(of bytes: UnsafeRawBufferPointer) -> (params: [UInt8], body: [UInt8]) {
+        var params: [UInt8] = []
+        var body: [UInt8] = []
+        var offset = 0
+        var paramsEnded = false
+        while offset + 8 <= bytes.count {
+            let type = bytes[offset + 1]
+            let length = Int(bytes[offset + 4]) << 8 | Int(bytes[offset + 5])
+            let content = offset + 8
+            let end = content + length + Int(bytes[offset + 6])
+            guard end <= bytes.count else { break }
+            if type == self.params {
+                if length == 0 { paramsEnded = true } else { params += bytes[content..<content + length] }
+            } else if type == standardInput && paramsEnded {
+                if length == 0 { break }
+                body += bytes[content..<content + length]
+            }
+            offset = end
+        }
+        return (params, body)
     }
 
     /// Whether a PARAMS stream is a whole number of name-value pairs (libfcgi refuses the

@@ -110,18 +110,24 @@ extension ConnectionDispatcher {
         }
     }
 
-    /// Closes the parked connection with the earliest deadline, to make room at the connection
-    /// limit. False if none is parked.
+    /// Closes the parked connection with the earliest deadline whose rest has not arrived
+    /// (one that has is left for the sweeper to hand back), to make room at the connection
+    /// limit. False if there is none.
     func closeOldestParked() -> Bool {
-        let oldest = parked.withLock { state -> ParkedConnection? in
-            guard let index = state.entries.indices.min(by: {
-                Int32(bitPattern: state.entries[$0].slot.deadline &- state.entries[$1].slot.deadline) < 0
-            }) else { return nil }
-            return state.entries.remove(at: index)
+        let byDeadline = parked.withLock { $0.entries }.sorted { Int32(bitPattern: $0.slot.deadline &- $1.slot.deadline) < 0 }
+        for entry in byDeadline where Self.bytesWaiting(on: entry.descriptor) < entry.recheckAt {
+            let taken = parked.withLock { state -> Bool in
+                guard let index = state.entries.firstIndex(where: {
+                    $0.descriptor == entry.descriptor && $0.slot.generation == entry.slot.generation
+                }) else { return false }
+                state.entries.remove(at: index)
+                return true
+            }
+            guard taken else { continue }
+            close(entry.descriptor, generation: entry.slot.generation)
+            return true
         }
-        guard let oldest else { return false }
-        close(oldest.descriptor, generation: oldest.slot.generation)
-        return true
+        return false
     }
 
     /// Bytes waiting to be read on `descriptor` (0 if it cannot be told).

@@ -19,6 +19,8 @@
 /// - a `FCGI_STDIN` record before the params have ended, which nginx never sends: libfcgi goes
 ///   on reading params past it, beyond the bytes inspected (where it met, and leaked on, a
 ///   management record);
+/// - a role other than the responder's, which nginx never asks for: libfcgi answers it and
+///   reads on for another request, past the bytes inspected (found by fuzzing);
 /// - padding after `BEGIN_REQUEST` (which must hold exactly its 8 bytes) or after an empty
 ///   record, which libfcgi does not skip but reads as the next record header: a management
 ///   record hidden there passed this check and reached libfcgi's overflowing stack buffer
@@ -50,6 +52,7 @@ package enum RequestFraming {
     private static let beginRequest: UInt8 = 1
     private static let params: UInt8 = 4
     private static let standardInput: UInt8 = 5
+    private static let responderRole: UInt8 = 1
 
     package static func inspect(_ bytes: UnsafeRawBufferPointer) -> Verdict {
         var offset = 0
@@ -84,6 +87,10 @@ package enum RequestFraming {
             }
             guard bytes.count >= end else { return .incomplete(bytesNeeded: end) }
             if requestID == nil {
+                // The responder role (1), the only one nginx asks for: for another, libfcgi
+                // answers "unknown role" and reads on for a next request, past these bytes.
+                let body = offset + headerLength
+                guard bytes[body] == 0, bytes[body + 1] == responderRole else { return .refused }
                 requestID = id
             } else if type == params {
                 if contentLength == 0 {

@@ -204,15 +204,23 @@ struct Worker: ~Copyable {
     private func waitingRequest(on descriptor: Int32, raisedLowWater: Bool) -> Waiting {
         var lookedAgain = false
         while true {
+            // Counted before the peek (waiting bytes only grow): a peek that sees fewer has met
+            // bytes it cannot pass, such as descriptors passed over a Unix socket or an
+            // out-of-band byte, which nginx never sends. Waiting for more would wake a worker
+            // again and again for bytes it can never see.
+            let queued = ConnectionDispatcher.bytesWaiting(on: descriptor)
             let count = recv(descriptor, peekBuffer.baseAddress, peekBuffer.count, Int32(MSG_PEEK | MSG_DONTWAIT))
             if count == 0 { return .closed }
             if count < 0 {
                 switch errno {
                 case EINTR: continue
-                case EAGAIN, EWOULDBLOCK: return .nothingYet
+                case EAGAIN, EWOULDBLOCK:
+                    // Nothing to read after all; if the socket still says otherwise, see above.
+                    return queued > 0 || ConnectionDispatcher.input(on: descriptor) != .none ? .refused : .nothingYet
                 default: return .closed
                 }
             }
+            if count < min(queued, peekBuffer.count) { return .refused }
             switch RequestFraming.inspect(UnsafeRawBufferPointer(rebasing: peekBuffer[0..<count])) {
             case .complete, .notFastCGI: return .complete
             case .refused: return .refused

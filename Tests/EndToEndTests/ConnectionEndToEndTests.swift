@@ -333,6 +333,21 @@ final class ConnectionEndToEndTests: XCTestCase {
             XCTAssertEqual(try pieces.readResponse().status, 200, "cut at \(cut)")
             XCTAssertLessThan(Date().timeIntervalSince(started), 0.5, "cut at \(cut)")
         }
+        // Bytes a peek cannot pass (an out-of-band byte within a request), which nginx never
+        // sends: closed as soon as the rest is there, not woken for again and again.
+        let cpuBeforeOOB = try Self.cpuSeconds(of: server.process.pid)
+        for _ in 0..<3 {
+            let outOfBand = try FastCGIConnection(unixPath: path, timeout: 2)
+            try outOfBand.send(Array(whole.prefix(30)))
+            usleep(20_000)
+            var byte: UInt8 = 120
+            XCTAssertEqual(send(outOfBand.descriptor, &byte, 1, Int32(MSG_OOB) | Int32(MSG_NOSIGNAL)), 1)
+            try outOfBand.send(Array(whole.dropFirst(30)))
+            XCTAssertLessThan(try XCTUnwrap(outOfBand.secondsUntilClosed(), "a connection with an out-of-band byte was kept"), 0.5)
+        }
+        let spentOnOOB = try Self.cpuSeconds(of: server.process.pid) - cpuBeforeOOB
+        XCTAssertLessThan(spentOnOOB, 0.3, "the instance spent \(spentOnOOB) s of CPU on out-of-band bytes")
+
         // Stalled partial requests, on a new connection and on a kept one (whose idle deadline
         // gives way to the first-request timeout once a request has begun): closed at that
         // deadline, without a worker spinning on them meanwhile.

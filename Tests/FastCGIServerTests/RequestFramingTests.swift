@@ -145,6 +145,15 @@ final class RequestFramingTests: XCTestCase {
         XCTAssertEqual(inspect(begin + params + record(5, [1]) + record(5)), .complete, "padding after content is skipped by libfcgi")
     }
 
+    /// Found by fuzzing: for a role other than the responder's (which nginx always asks for),
+    /// libfcgi answers "unknown role" and reads on for another request, past these bytes.
+    func testOnlyTheResponderRoleIsAccepted() {
+        for role: [UInt8] in [[0, 2], [0, 3], [0, 27], [1, 1], [0, 0]] {
+            XCTAssertEqual(inspect(record(1, role + [1, 0, 0, 0, 0, 0]) + params + record(5)), .refused, "role \(role)")
+        }
+        XCTAssertEqual(inspect(record(1, [0, 1, 0, 0, 0, 0, 0, 0]) + params + record(5)), .complete, "without keep-alive")
+    }
+
     /// A record that is not FastCGI after the first one is refused here (libfcgi would refuse
     /// the first one by itself).
     func testAWrongVersionPastTheFirstRecordIsRefused() {

@@ -41,6 +41,11 @@ package enum RequestFraming {
         case notFastCGI
         /// Bytes libfcgi must never read (see above): the connection is closed.
         case refused
+
+        package var isIncomplete: Bool {
+            if case .incomplete = self { return true }
+            return false
+        }
     }
 
     /// The most bytes a request's params may take, and the offset by which they must have ended.

@@ -203,25 +203,31 @@ struct Worker: ~Copyable {
     /// `raisedLowWater`: the connection was re-armed with SO_RCVLOWAT for the rest of a request.
     private func waitingRequest(on descriptor: Int32, raisedLowWater: Bool) -> Waiting {
         var lookedAgain = false
+        // The bytes queued before a second peek, once a first one found too few (see below).
+        var queuedBefore: Int?
         while true {
-            // Counted before the peek (waiting bytes only grow): a peek that sees fewer has met
-            // bytes it cannot pass, such as descriptors passed over a Unix socket or an
-            // out-of-band byte, which nginx never sends. Waiting for more would wake a worker
-            // again and again for bytes it can never see.
-            let queued = ConnectionDispatcher.bytesWaiting(on: descriptor)
             let count = recv(descriptor, peekBuffer.baseAddress, peekBuffer.count, Int32(MSG_PEEK | MSG_DONTWAIT))
             if count == 0 { return .closed }
-            if count < 0 {
-                switch errno {
-                case EINTR: continue
-                case EAGAIN, EWOULDBLOCK:
-                    // Nothing to read after all; if the socket still says otherwise, see above.
-                    return queued > 0 || ConnectionDispatcher.input(on: descriptor) != .none ? .refused : .nothingYet
-                default: return .closed
+            if count < 0 && errno == EINTR { continue }
+            let seen = max(0, count)
+            if count < 0 && errno != EAGAIN && errno != EWOULDBLOCK { return .closed }
+            // A peek that sees fewer bytes than are queued has met bytes it cannot pass, such as
+            // descriptors passed over a Unix socket or an out-of-band byte, which nginx never
+            // sends: waiting for more would wake a worker again and again for bytes it can never
+            // see. Counted (FIONREAD) only when a peek finds no whole request, then peeked again:
+            // queued bytes only grow, so a second peek that still sees fewer is stuck.
+            let verdict = count < 0 ? nil : RequestFraming.inspect(UnsafeRawBufferPointer(rebasing: peekBuffer[0..<seen]))
+            if let queuedBefore {
+                if seen < min(queuedBefore, peekBuffer.count) { return .refused }
+            } else if verdict?.isIncomplete ?? true {
+                let queued = ConnectionDispatcher.bytesWaiting(on: descriptor)
+                if queued > seen {
+                    queuedBefore = queued
+                    continue
                 }
             }
-            if count < min(queued, peekBuffer.count) { return .refused }
-            switch RequestFraming.inspect(UnsafeRawBufferPointer(rebasing: peekBuffer[0..<count])) {
+            guard let verdict else { return .nothingYet }
+            switch verdict {
             case .complete, .notFastCGI: return .complete
             case .refused: return .refused
             case .incomplete(let bytesNeeded):

@@ -86,11 +86,7 @@ extension ConnectionDispatcher {
         for var entry in due {
             if stopping || MonotonicClock.hasPassed(entry.slot.deadline, now: now) {
                 close(entry.descriptor, generation: entry.slot.generation)
-                if entry.slot.served {
-                    counters.idleClosed.add(1, ordering: .relaxed)
-                } else {
-                    counters.silentClosed.add(1, ordering: .relaxed)
-                }
+                countClosedAtDeadline(entry.slot)
             } else if Self.bytesWaiting(on: entry.descriptor) >= entry.recheckAt || Self.input(on: entry.descriptor) == .peerClosed {
                 putBack(entry.descriptor, slot: entry.slot)
             } else {
@@ -128,6 +124,14 @@ extension ConnectionDispatcher {
             return true
         }
         return false
+    }
+
+    /// The connection's SO_RCVLOWAT as the kernel keeps it (it may lower what was asked).
+    static func lowWater(of descriptor: Int32) -> Int {
+        var value: Int32 = 1
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_RCVLOWAT, &value, &length) == 0 else { return 1 }
+        return Int(value)
     }
 
     /// Bytes waiting to be read on `descriptor` (0 if it cannot be told).

@@ -28,11 +28,7 @@ extension ConnectionDispatcher {
             case .connection:
                 Glibc.close(descriptor)
                 openConnections.subtract(1, ordering: .relaxed)
-                if slot.served {
-                    counters.idleClosed.add(1, ordering: .relaxed)
-                } else {
-                    counters.silentClosed.add(1, ordering: .relaxed)
-                }
+                countClosedAtDeadline(slot)
             case .listener:
                 resumeListener(generation: slot.generation)
             }
@@ -53,7 +49,7 @@ extension ConnectionDispatcher {
                 // An armed connection with bytes waiting has a request (or its peer's close)
                 // on the way to a worker: leave it to the worker, which closes it after.
                 let idle = table.takeIdle(descriptor) { slot in
-                    slot.state == .armed && (slot.kind == .listener || !Self.hasInput(descriptor))
+                    slot.state == .armed && (slot.kind == .listener || Self.input(on: descriptor) == .none)
                 }
                 switch idle?.kind {
                 case .connection:
@@ -71,10 +67,14 @@ extension ConnectionDispatcher {
         }
     }
 
-    /// Whether `descriptor` has bytes (or an end of stream) to read now.
-    static func hasInput(_ descriptor: Int32) -> Bool {
-        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        return poll(&entry, 1, 0) == 1 && entry.revents != 0
+    /// Counts a connection closed because its deadline passed: idle if it had served, silent
+    /// if not.
+    func countClosedAtDeadline(_ slot: ConnectionSlot) {
+        if slot.served {
+            counters.idleClosed.add(1, ordering: .relaxed)
+        } else {
+            counters.silentClosed.add(1, ordering: .relaxed)
+        }
     }
 
     /// What is waiting on a connection, without reading it.

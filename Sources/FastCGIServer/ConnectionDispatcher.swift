@@ -113,16 +113,14 @@ final class ConnectionDispatcher: Sendable {
             setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         }
         var lowWater = Int32(clamping: bytesNeeded)
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        guard setsockopt(descriptor, SOL_SOCKET, SO_RCVLOWAT, &lowWater, length) == 0,
-              getsockopt(descriptor, SOL_SOCKET, SO_RCVLOWAT, &lowWater, &length) == 0 else {
+        guard setsockopt(descriptor, SOL_SOCKET, SO_RCVLOWAT, &lowWater, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
             log.error("cannot set SO_RCVLOWAT on connection \(descriptor) (error \(errno)); closing it")
             close(descriptor, generation: slot.generation)
             return
         }
         // The kernel caps the mark (at half the receive buffer): below what is needed, epoll
         // would report the connection again at once, short of the request.
-        if Int(lowWater) < bytesNeeded {
+        if Self.lowWater(of: descriptor) < bytesNeeded {
             park(descriptor, slot: slot, recheckAt: bytesNeeded)
             return
         }

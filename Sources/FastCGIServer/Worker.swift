@@ -191,14 +191,6 @@ struct Worker: ~Copyable {
         case refused
     }
 
-    /// The connection's SO_RCVLOWAT as the kernel keeps it (it may lower what was asked).
-    private static func lowWater(of descriptor: Int32) -> Int {
-        var value: Int32 = 1
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        guard getsockopt(descriptor, SOL_SOCKET, SO_RCVLOWAT, &value, &length) == 0 else { return 1 }
-        return Int(value)
-    }
-
     /// Peeks at the bytes waiting on `descriptor`, without consuming them or blocking.
     /// `raisedLowWater`: the connection was re-armed with SO_RCVLOWAT for the rest of a request.
     private func waitingRequest(on descriptor: Int32, raisedLowWater: Bool) -> Waiting {
@@ -242,7 +234,7 @@ struct Worker: ~Copyable {
                     lookedAgain = true
                     continue
                 }
-                if raisedLowWater && count < Self.lowWater(of: descriptor) { return .wokenEarly(bytesNeeded: bytesNeeded) }
+                if raisedLowWater && count < ConnectionDispatcher.lowWater(of: descriptor) { return .wokenEarly(bytesNeeded: bytesNeeded) }
                 return .incomplete(bytesNeeded: bytesNeeded)
             }
         }

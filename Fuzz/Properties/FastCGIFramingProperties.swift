@@ -30,7 +30,7 @@ enum FastCGIFramingProperties {
         let oversized = FastCGIRecords.declaredBytes(paramsStream: input) > RequestFraming.maxParamsBytes
             || request.paramsEnd > RequestFraming.maxParamsBytes
         let verdict = RequestFraming.inspect(raw)
-        try expect(verdict == (oversized ? .refused : .complete), "a whole request is complete unless its params are oversized",
+        try expect(verdict == (oversized ? .refused : .complete(length: raw.count)), "a whole request is complete unless its params are oversized",
                    "\(verdict), declared \(FastCGIRecords.declaredBytes(paramsStream: input)), params end at \(request.paramsEnd)")
         try checkStream(raw)
         guard !oversized, let reading = LibfcgiReading.read(raw, peer: .staysSilent) else { return }
@@ -70,10 +70,12 @@ enum FastCGIFramingProperties {
             }
             length = needed
         }
-        guard whole == .complete else { return }
-        // Whether libfcgi's peer then closes or stays silent must make no difference: libfcgi
-        // needed nothing past these bytes.
-        guard let closing = LibfcgiReading.read(bytes, peer: .closesAfterSending),
+        guard case .complete(let requestLength) = whole else { return }
+        try expect(requestLength <= bytes.count, "a complete request ends within the bytes", "\(requestLength) of \(bytes.count)")
+        // libfcgi needs nothing past the request's length: given only those bytes and then the
+        // end of stream, it reads the same as from all of them with a peer that stays silent
+        // (what the worker relies on to close a connection that sent a next request early).
+        guard let closing = LibfcgiReading.read(UnsafeRawBufferPointer(rebasing: bytes[0..<requestLength]), peer: .closesAfterSending),
               let silent = LibfcgiReading.read(bytes, peer: .staysSilent) else { return }
         try expect(silent.bodyError != EAGAIN, "libfcgi never waits for bytes after a complete request",
                    "body \(silent.body.count) bytes")
@@ -82,7 +84,7 @@ enum FastCGIFramingProperties {
         // And libfcgi reads exactly the records the framing walked: the params and the body
         // they carry (a record libfcgi parsed where the framing saw padding or another request
         // would show here).
-        let walked = FastCGIRecords.streams(of: bytes)
+        let walked = FastCGIRecords.streams(of: UnsafeRawBufferPointer(rebasing: bytes[0..<requestLength]))
         let (parses, expected) = walked.params.withUnsafeBytes { params in
             (FastCGIRecords.parsesWhole(paramsStream: params),
              FastCGIParamsProperties.environmentEntries(fromParamsStream: params).map { Array($0.prefix { $0 != 0 }) })

@@ -33,8 +33,9 @@
 ///   as two lengths of 2^31 - 16, and the allocation's assertion took the process down.
 package enum RequestFraming {
     package enum Verdict: Equatable, Sendable {
-        /// A whole request is there.
-        case complete
+        /// A whole request is there, in the first `length` bytes; any after it are a next
+        /// request's, sent before this one was answered (which nginx never does).
+        case complete(length: Int)
         /// Not yet: at least `bytesNeeded` bytes (counted from the first) must be waiting.
         case incomplete(bytesNeeded: Int)
         /// Not FastCGI (wrong version byte): libfcgi refuses it at once, without blocking.
@@ -107,7 +108,7 @@ package enum RequestFraming {
                     }
                 }
             } else if contentLength == 0 {
-                return .complete
+                return .complete(length: end)
             }
             offset = end
         }

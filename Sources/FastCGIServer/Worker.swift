@@ -22,9 +22,10 @@ struct Worker: ~Copyable {
     let requests: UnsafeMutablePointer<FCGX_Request>
     /// Where epoll reports ready descriptors (`batchLimit` of them).
     let events: UnsafeMutablePointer<epoll_event>
-    /// The batch being served: each request read, and the connection it came on, by index.
+    /// The batch being served: each request read, and the connection it came on, by index
+    /// (`closeAfterAnswer`: bytes of a next request were queued behind it, see `take`).
     var incoming: [FastCGIRequest] = []
-    var held: [(descriptor: Int32, generation: UInt32)] = []
+    var held: [(descriptor: Int32, generation: UInt32, closeAfterAnswer: Bool)] = []
     /// Which requests of the batch the responder has answered.
     var delivered: [Bool] = []
     /// Reused for every response of this worker.
@@ -100,6 +101,7 @@ struct Worker: ~Copyable {
     /// there is none to serve yet, keeps the connection in epoll or closes it (false).
     private mutating func take(_ descriptor: Int32, slot: ConnectionSlot) -> Bool {
         let generation = slot.generation
+        let pipelined: Bool
         switch waitingRequest(on: descriptor, raisedLowWater: slot.raisedLowWater) {
         case .closed, .refused:
             dispatcher.close(descriptor, generation: generation)
@@ -116,7 +118,8 @@ struct Worker: ~Copyable {
             // would be reported again at once).
             dispatcher.park(descriptor, slot: slot, recheckAt: bytesNeeded)
             return false
-        case .complete:
+        case .complete(let nextRequestQueued):
+            pipelined = nextRequestQueued
             if slot.raisedLowWater {
                 var one: Int32 = 1
                 setsockopt(descriptor, SOL_SOCKET, SO_RCVLOWAT, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -125,7 +128,12 @@ struct Worker: ~Copyable {
         switch readRequest(on: descriptor, into: requests + held.count) {
         case .read(let request):
             incoming.append(request)
-            held.append((descriptor, generation))
+            // A next request sent before this one was answered (nginx never does that): libfcgi
+            // reads ahead into its own buffer and drops what it read past this request when the
+            // request is freed, so that one would never be answered and the peer would wait
+            // on a kept connection for the idle timeout. Its connection is closed after this
+            // answer instead: the peer sees at once that the rest was not taken.
+            held.append((descriptor, generation, pipelined))
             return true
         case .connectionGone:
             dispatcher.forget(descriptor, generation: generation)
@@ -163,22 +171,23 @@ struct Worker: ~Copyable {
     /// Writes the response of the batch's request `index`, then keeps its connection in epoll
     /// (when the peer asked to keep it) or closes it.
     private mutating func conclude(_ index: Int, _ response: FastCGIResponse) {
-        let (descriptor, generation) = held[index]
+        let (descriptor, generation, closeAfterAnswer) = held[index]
         switch writeResponse(response, to: requests + index) {
-        case .keep:
+        case .keep where !closeAfterAnswer:
             // No zero-timeout poll for a next request already waiting, to serve it without
             // re-arming: measured behind nginx it almost never found one (nginx sends the next
             // request on a connection only after it has read this response), so it cost a
             // system call per request for nothing.
             dispatcher.handBack(descriptor, generation: generation)
-        case .close:
+        case .keep, .close:
             dispatcher.close(descriptor, generation: generation)
         }
     }
 
     private enum Waiting {
-        /// A whole request (or bytes libfcgi refuses at once).
-        case complete
+        /// A whole request (or bytes libfcgi refuses at once); `nextRequestQueued`: more bytes
+        /// were already waiting behind it.
+        case complete(nextRequestQueued: Bool)
         case incomplete(bytesNeeded: Int)
         /// No byte after all (a wake-up with nothing to read).
         case nothingYet
@@ -220,7 +229,8 @@ struct Worker: ~Copyable {
             }
             guard let verdict else { return .nothingYet }
             switch verdict {
-            case .complete, .notFastCGI: return .complete
+            case .complete(let length): return .complete(nextRequestQueued: seen > length)
+            case .notFastCGI: return .complete(nextRequestQueued: false)
             case .refused: return .refused
             case .incomplete(let bytesNeeded):
                 // Larger than any request an instance accepts: libfcgi would read records

@@ -428,6 +428,28 @@ final class ConnectionEndToEndTests: XCTestCase {
         XCTAssertEqual(server.summary?["requests"], 8, server.log)
     }
 
+    /// A next request sent in the same write as a whole one, before its answer (nginx never
+    /// does that; a direct peer may): libfcgi reads ahead and drops what it read past the first
+    /// request, so the second was never answered and the connection was kept until the idle
+    /// timeout (75 s). Now the first is answered and the connection closed right after it,
+    /// whether the next request is whole or a part; requests sent one at a time are kept.
+    func testRequestSentBeforeTheAnswerClosesTheConnectionAfterTheAnswer() throws {
+        let redis = try RedisServerProcess()
+        let port = FreePort.next()
+        let server = try instance(.spawnedTCP(port: port), redis: redis, ["--threads", "2"])
+        let whole = FastCGIConnection.requestBytes(params: FastCGIConnection.getParams("/livez"), keepConnection: true)
+        for next in [whole, Array(whole.prefix(20)), [UInt8(1)]] {
+            let connection = try FastCGIConnection(port: port, timeout: 5)
+            try connection.send(whole + next)
+            XCTAssertEqual(try connection.readResponse().status, 200, "the first request, \(next.count) bytes behind it")
+            let closedAfter = try XCTUnwrap(connection.secondsUntilClosed(), "kept with \(next.count) bytes behind the request")
+            XCTAssertLessThan(closedAfter, 2, "closed only at a timeout, \(next.count) bytes behind the request")
+        }
+        let kept = try FastCGIConnection(port: port, timeout: 5)
+        for _ in 0..<3 { XCTAssertEqual(try kept.get("/livez").status, 200, "one at a time on a kept connection") }
+        XCTAssertEqual(server.terminate().status, 0, server.log)
+    }
+
     /// Bytes that are not FastCGI close that connection (libfcgi's own close, on a descriptor
     /// the server accepted) and nothing else.
     func testGarbageClosesOnlyItsConnection() throws {

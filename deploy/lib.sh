@@ -59,6 +59,11 @@ wait_http_ok() {
     return 1
 }
 
+# True when something already accepts connections on TCP port $1 of 127.0.0.1.
+port_in_use() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
 # Waits up to $2 seconds until TCP port $1 on 127.0.0.1 accepts connections.
 wait_port() {
     local port=$1 seconds=${2:-10}

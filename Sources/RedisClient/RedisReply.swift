@@ -42,4 +42,12 @@ public struct RedisServerError: Error, Equatable, Sendable, CustomStringConverti
     }
 
     public var description: String { message }
+
+    /// The server refused this client's credentials or their rights: no password where one is
+    /// needed (`NOAUTH`, or a command too long for a client that has not authenticated, which
+    /// Redis answers with a protocol error and a closed connection), a wrong one (`WRONGPASS`),
+    /// or an ACL user without the command (`NOPERM`). A configuration error, not a passing one.
+    public var refusesCredentials: Bool {
+        ["NOAUTH", "WRONGPASS", "NOPERM"].contains(code) || (code == "ERR" && message.contains("unauthenticated"))
+    }
 }

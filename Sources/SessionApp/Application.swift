@@ -33,6 +33,7 @@ public struct Application: Sendable {
             log.error("Redis TLS: \(error)")
             throw .redisTLS(error.description)
         }
+        logRedisState(log: log)
         let layout: RedisSessionLayout
         do {
             layout = try configuration.makeLayout()
@@ -72,9 +73,26 @@ public struct Application: Sendable {
         }
     }
 
-    /// The reloadable settings, with every refused users-file line logged. A file that cannot be
-    /// read is an error (at start it stops the program, with a line in the log: spawn-fcgi
-    /// discards standard error).
+    /// Says at start when Redis cannot be used, so that the log names the cause before the
+    /// first 503: the instance serves anyway (it follows Redis when it comes back), but a
+    /// refused password or ACL user will not fix itself.
+    private func logRedisState(log: Logger) {
+        let redis = configuration.redisConfiguration
+        do {
+            try RedisClient(configuration: redis).checkHealth()
+        } catch .server(let refusal) where refusal.refusesCredentials {
+            log.error("Redis at \(redis) refuses this instance's credentials (\(refusal.message)): check --redis-password-file and the user in --redis-url; requests that need a session get 503 until they match",
+                      metadata: ["event": "store_unavailable"])
+        } catch {
+            log.warning("Redis at \(redis) cannot be used now (\(error)); serving anyway: requests that need a session get 503 until it answers",
+                        metadata: ["event": "store_unavailable"])
+        }
+    }
+
+    /// The reloadable settings. A users file that cannot be read, or that has a line that
+    /// cannot be used (each logged with its number and reason), is an error: at start it stops
+    /// the program, with lines in the log (spawn-fcgi discards standard error); on SIGHUP the
+    /// previous settings stay.
     private func loadSettings(log: Logger) throws(ApplicationError) -> ReloadableSettings {
         let loaded: (settings: ReloadableSettings, problems: [String])
         do {
@@ -84,7 +102,14 @@ public struct Application: Sendable {
             throw .cannotReadUsers(error.description)
         }
         if let path = configuration.usersFile {
-            for problem in loaded.problems { log.warning("users file \(path): \(problem)") }
+            // A file with a line that cannot be used is refused whole (at start the program stops,
+            // on SIGHUP the previous users stay): a half-written or mistyped file must not
+            // silently lock users out, nor run with fewer users than the operator wrote.
+            guard loaded.problems.isEmpty else {
+                for problem in loaded.problems { log.error("users file \(path): \(problem)") }
+                throw .cannotReadUsers("users file \(path): \(loaded.problems.count) line(s) cannot be used (see the lines before); "
+                                       + "`session-fcgi check-config` lists them")
+            }
             log.info("login enabled for \(loaded.settings.users?.hashes.count ?? 0) users")
             if ConfigurationFile.isReadableByOthers(path) { log.warning("users file \(path) is readable by every local user; chmod 640 it") }
         }

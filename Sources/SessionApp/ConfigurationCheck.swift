@@ -4,8 +4,8 @@ import SessionCore
 
 /// `session-fcgi check-config`: everything the server would check at start, and a PING of Redis
 /// through the same client, without binding a socket or serving. Prints one line per check;
-/// exit status 0 when the configuration is usable, 1 when it is not, 2 when it is valid but
-/// Redis cannot be reached now. (Options and secret files were already parsed and checked
+/// exit status 0 when the configuration is usable, 1 when it is not (Redis refusing the
+/// credentials included), 2 when it is valid but Redis cannot be reached now. (Options and secret files were already parsed and checked
 /// before this runs: a bad one never gets here.)
 struct ConfigurationCheck {
     let configuration: AppConfiguration
@@ -64,6 +64,10 @@ struct ConfigurationCheck {
         do {
             try client.checkHealth()
             report(true, "Redis at \(redis) answers PING")
+        } catch .server(let refusal) where refusal.refusesCredentials {
+            report(false, "Redis at \(redis) refuses these credentials: \(refusal.message) (check --redis-password-file and the "
+                   + "user in --redis-url against Redis's requirepass or ACL)")
+            return 1
         } catch {
             CommandLineTool.writeStandardOutput("PROBLEM  Redis at \(redis) cannot be reached now: \(error)\n")
             return 2

@@ -1,8 +1,8 @@
 import SessionCore
 
 /// The users file: one `user:hash` line per user (see `session-fcgi hash-password`); blank lines
-/// and `#` comments ignored. Lines that cannot be used are refused, each with a problem that
-/// `Application` logs at start (line number and reason, never the line itself).
+/// and `#` comments ignored. Lines that cannot be used are refused, each with a problem (line
+/// number and reason, never the line itself); `Application` refuses a file that has any.
 struct UsersFile: Sendable {
     let hashes: [String: PasswordHash]
     let problems: [String]
@@ -17,20 +17,20 @@ struct UsersFile: Sendable {
             while let last = trimmed.last, last == " " || last == "\t" { trimmed = trimmed.dropLast() }
             guard !trimmed.isEmpty, !trimmed.hasPrefix("#") else { continue }
             guard let colon = trimmed.firstIndex(of: ":") else {
-                problems.append("line \(number): not 'user:hash'; ignored")
+                problems.append("line \(number): not 'user:hash'")
                 continue
             }
             let user = String(trimmed[..<colon])
             guard SessionNames.isValidUserID(user) else {
-                problems.append("line \(number): invalid user name (1-64 of A-Z a-z 0-9 . _ @ -, starting with a letter or digit); ignored")
+                problems.append("line \(number): invalid user name (1-64 of A-Z a-z 0-9 . _ @ -, starting with a letter or digit)")
                 continue
             }
             guard let hash = PasswordHash(encoded: trimmed[trimmed.index(after: colon)...]) else {
-                problems.append("line \(number): user \(user): the hash is not a valid pbkdf2-sha256 hash from `session-fcgi hash-password`; ignored")
+                problems.append("line \(number): user \(user): the hash is not a valid pbkdf2-sha256 hash from `session-fcgi hash-password`")
                 continue
             }
             guard hashes[user] == nil else {
-                problems.append("line \(number): user \(user) appears again; the first line wins")
+                problems.append("line \(number): user \(user) appears again")
                 continue
             }
             hashes[user] = hash

@@ -483,11 +483,16 @@ public final class RedisSessionStore: SessionStore {
         return replies
     }
 
-    /// Connection trouble and the server's "not now" answers are outages (503); any other error
-    /// reply — a script error, a wrong type — is a failure (500), never reported as an outage.
+    /// Connection trouble and the server's "not now" answers are outages (503), and so is a Redis
+    /// that refuses this instance's credentials (a password or ACL out of step with Redis's, which
+    /// the operator must fix; named as such in the log); any other error reply — a script error,
+    /// a wrong type — is a failure (500), never reported as an outage.
     static func storeError(_ error: RedisError) -> SessionStoreError {
         switch error {
         case .connectFailed, .timedOut, .connectionLost: return .unavailable(error.description)
+        case .server(let serverError) where serverError.refusesCredentials:
+            return .unavailable("Redis refused this instance's credentials (\(serverError.message)): check --redis-password-file "
+                                + "and the user in --redis-url against Redis's requirepass or ACL")
         case .server(let serverError) where ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY"].contains(serverError.code):
             return .unavailable(error.description)
         case .server, .unexpectedReply, .invalidCommand: return .failed(error.description)

@@ -79,6 +79,41 @@ final class FailureEndToEndTests: XCTestCase {
         for expected in 2...10 { XCTAssertEqual(try stack.get("/count", cookie: "sid=\(id)").count, expected) }
     }
 
+    /// A Redis that refuses the instance's credentials (no password where one is needed, or a
+    /// wrong one): the log says so at start and on requests, and every answer that needs the
+    /// store is a 503, not a 500 or a flip between the two (Redis closes an unauthenticated
+    /// connection on a long command, which used to read as an outage one time, an error the next).
+    func testRedisRefusingTheCredentialsGives503AndSaysWhy() throws {
+        let password = "right-\(UUID().uuidString)"
+        let redis = try RedisServerProcess(arguments: ["--requirepass", password],
+                                           admin: RedisTestCredentials(username: "default", password: password))
+        let directory = try Paths.temporaryDirectory("credentials")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let wrongFile = directory.appendingPathComponent("wrong-password")
+        try "wrong-\(UUID().uuidString)\n".write(to: wrongFile, atomically: true, encoding: .utf8)
+        chmod(wrongFile.path, 0o600)
+        for credentials in [[], ["--redis-password-file", wrongFile.path]] {
+            let port = FreePort.next()
+            let server = try InstanceProcess(socket: .spawnedTCP(port: port), redisURL: redis.url,
+                                             arguments: ["--threads", "2"] + credentials, directory: directory)
+            let connection = try FastCGIConnection(port: port)
+            for _ in 0..<4 {
+                for path in ["/healthz", "/count"] {
+                    let response = try connection.get(path)
+                    XCTAssertEqual(response.status, 503, "\(path) with \(credentials.isEmpty ? "no password" : "a wrong one")")
+                    XCTAssertEqual(response.header("Retry-After"), "1")
+                }
+            }
+            XCTAssertEqual(try connection.get("/livez").status, 200)
+            let log = server.log
+            XCTAssertTrue(log.contains("refuses this instance's credentials"), "at start: \(log)")
+            XCTAssertTrue(log.contains("Redis refused this instance's credentials"), "on requests: \(log)")
+            XCTAssertFalse(log.contains("internal_error"), log)
+            XCTAssertFalse(log.contains(password), "the password is never logged")
+            XCTAssertEqual(server.terminate().status, 0)
+        }
+    }
+
     func testInstanceWithoutASocketOrRedisURLFailsClearly() throws {
         let output = Pipe()
         let process = Process()

@@ -252,6 +252,36 @@ def test_secret_flags_in_extra_args_are_refused(base):
             local.down()
 
 
+def test_a_mistyped_option_is_named_and_a_failed_up_leaves_nothing_running(base):
+    local = Local(base, FCGI_EXTRA_ARGS="--cookie-samesite Foo")
+    try:
+        result = local.run("up", check=False)
+        assert result.returncode != 0
+        assert "--cookie-samesite: Strict, Lax or None" in result.stderr, result.stderr
+        assert "stopping what it started" in result.stderr, result.stderr
+        assert not os.path.exists(os.path.join(local.state, "redis.pid")), "the Redis this up started was left running"
+    finally:
+        local.down()
+
+
+def test_ports_held_by_another_process_are_named_before_anything_starts_on_them(base):
+    for setting in ("REDIS_PORT", "PORT", "FCGI_PORTS"):
+        squatter = socket.socket()
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen(8)
+        local = Local(base, **{setting: str(squatter.getsockname()[1])})
+        try:
+            result = local.run("up", check=False)
+            assert result.returncode != 0, setting
+            assert f"{setting}: 127.0.0.1:{squatter.getsockname()[1]} is already in use" in result.stderr, result.stderr
+            status = local.run("status", check=False).stdout
+            assert "running" not in status, f"a failed up left processes running:\n{status}"
+            assert "redis :" in status, status
+        finally:
+            local.down()
+            squatter.close()
+
+
 def socket_instances(local, paths):
     """Checks a deploy/local stack whose instances listen on `paths`."""
     statuses = local.run("status").stdout

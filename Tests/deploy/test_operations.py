@@ -140,6 +140,21 @@ def test_sighup_reloads_users_and_reopens_the_log_without_dropping_a_request(bas
         for port in ports:
             fresh = open(os.path.join(local.state, f"fcgi-{port}.log")).read()
             assert "SIGHUP: users, signing keys and admin token reloaded" in fresh, fresh
+        # A half-written file (a line cut short) is refused whole: the previous users stay.
+        with open(users, "a") as f:
+            f.write("dave:pbkdf2-sha256$600000$")
+        for pid in pids:
+            os.kill(pid, signal.SIGHUP)
+        time.sleep(1)
+        for port in ports:
+            fresh = open(os.path.join(local.state, f"fcgi-{port}.log")).read()
+            assert "event=reload_failed" in fresh and "cannot be used" in fresh, fresh
+        for _ in range(4):
+            request = urllib.request.Request(local.url("/login"), method="POST",
+                                             data=json.dumps({"user": "carol", "password": "a new password 42"}).encode(),
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.status == 200, "a refused users file took the previous users away"
         assert [pid for pid in pids if os.path.exists(f"/proc/{pid}")] == pids, "an instance restarted"
     finally:
         local.down()

@@ -84,11 +84,15 @@ def test_check_config_passes_for_the_documented_setup_and_fails_for_a_broken_one
             assert expected in result.stdout, result.stdout
         for secret in ["admin-token", "redis-password", "cookie-signing-keys"]:
             assert open(os.path.join(etc, secret)).read().strip() not in result.stdout
-        # A wrong Redis password: valid configuration, Redis refuses it.
+        # A wrong Redis password is a configuration that cannot work (exit 1, so that the unit's
+        # start check stops there), named as such; Redis merely away is exit 2.
         with open(os.path.join(etc, "redis-password"), "w") as f:
             f.write("not-the-password\n")
         refused = subprocess.run([binary, "check-config"], env=env, capture_output=True, text=True, timeout=20)
-        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert refused.returncode == 1 and "refuses these credentials" in refused.stdout, refused.stdout + refused.stderr
+        away = subprocess.run([binary, "check-config"], env=dict(env, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"),
+                              capture_output=True, text=True, timeout=20)
+        assert away.returncode == 2 and "cannot be reached now" in away.stdout, away.stdout + away.stderr
         # A users file with a broken line is a problem (exit 1), named with its line.
         with open(os.path.join(etc, "users"), "a") as f:
             f.write("bob:not-a-hash\n")

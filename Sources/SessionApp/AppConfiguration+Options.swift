@@ -26,7 +26,7 @@ extension AppConfiguration {
             config.server.threads = try integer(value, flag: "--threads", in: 1...4096)
         },
         Option(flag: "--active-threads", environment: "SESSION_FCGI_ACTIVE_THREADS", valueName: "N",
-               help: "of the worker threads, how many take requests at once (at most --threads); the others stand by to take over from a thread serving a route that may block (login, the page, the account routes), so those never hold back /count, /me and /auth; fewer active threads take more requests per wake-up (default 2)") { config, value throws(ConfigurationError) in
+               help: "of the worker threads, how many take requests at once (at most --threads: a larger value is lowered to it); the others stand by to take over from a thread serving a route that may block (login, the page, the account routes), so those never hold back /count, /me and /auth; fewer active threads take more requests per wake-up (default 2)") { config, value throws(ConfigurationError) in
             config.server.activeThreads = try integer(value, flag: "--active-threads", in: 1...4096)
         },
         Option(flag: "--batch", environment: "SESSION_FCGI_BATCH", valueName: "N",

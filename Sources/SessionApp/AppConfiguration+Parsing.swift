@@ -32,7 +32,11 @@ extension AppConfiguration {
         }
         var config = AppConfiguration()
         for option in options {
-            if let value = environment[option.environment] { try option.apply(&config, value) }
+            guard let value = environment[option.environment] else { continue }
+            // Named as the operator set it (in /etc/default/session-fcgi, say), not as the flag.
+            do { try option.apply(&config, value) } catch {
+                throw ConfigurationError("\(option.environment) (\(option.flag)): " + error.message.replacingPrefix(option.flag + ": "))
+            }
         }
         var index = 0
         while index < arguments.count {
@@ -68,7 +72,7 @@ extension AppConfiguration {
     /// Rules that involve several options.
     func validate() throws(ConfigurationError) {
         if let violation = session.prefixViolation {
-            throw ConfigurationError("--cookie-name \(session.cookieName): \(violation) (--cookie-secure always, --cookie-path /, no --cookie-domain)")
+            throw ConfigurationError("--cookie-name \(session.cookieName): \(violation)")
         }
         if keyPrefix == userKeyPrefix {
             throw ConfigurationError("--key-prefix and --user-key-prefix must differ")
@@ -115,5 +119,12 @@ extension AppConfiguration {
         }
         text += "  --help\n      show this text\n"
         return text
+    }
+}
+
+private extension String {
+    /// This string without `prefix` at its start (unchanged when it does not start with it).
+    func replacingPrefix(_ prefix: String) -> String {
+        hasPrefix(prefix) ? String(dropFirst(prefix.count)) : self
     }
 }

@@ -52,10 +52,10 @@ public struct SessionConfiguration: Equatable, Sendable {
         let name = cookieName.lowercased()
         if name.hasPrefix("__host-") {
             guard securePolicy == .always, cookiePath == "/", cookieDomain == nil else {
-                return "a __Host- cookie needs Secure on every response, Path=/ and no Domain"
+                return "a __Host- cookie needs Secure on every response, Path=/ and no Domain (--cookie-secure always, --cookie-path /, no --cookie-domain)"
             }
         } else if name.hasPrefix("__secure-"), securePolicy != .always {
-            return "a __Secure- cookie needs Secure on every response"
+            return "a __Secure- cookie needs Secure on every response (--cookie-secure always)"
         }
         return nil
     }

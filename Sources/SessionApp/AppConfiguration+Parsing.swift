@@ -23,7 +23,7 @@ extension AppConfiguration {
             subcommand = first
             arguments.removeFirst()
             if first == "revoke-user" {
-                guard let user = arguments.first, !user.hasPrefix("-") else { throw ConfigurationError("revoke-user needs a user id") }
+                guard let user = arguments.first, !user.hasPrefix("-") else { throw ConfigurationError("revoke-user needs a user id: session-fcgi revoke-user USER [--redis-url URL] [--redis-password-file PATH] ...") }
                 subject = user
                 arguments.removeFirst()
             } else if first != "hash-password" && first != "check-config" {
@@ -107,7 +107,8 @@ extension AppConfiguration {
             Usage: session-fcgi [OPTIONS]
               Under spawn-fcgi:  spawn-fcgi -a 127.0.0.1 -p 9001 -- session-fcgi [OPTIONS]
               Standalone:        session-fcgi --listen 127.0.0.1:9001 [OPTIONS]
-              Operators:         session-fcgi revoke-user USER [--redis-url URL]   end every session of USER
+              Operators:         session-fcgi revoke-user USER [OPTIONS]          end every session of USER (the instances'
+                                                                                  Redis options: --redis-url, --redis-password-file, ...)
                                  session-fcgi hash-password < password            print a users-file hash
                                  session-fcgi check-config [OPTIONS]              validate a configuration, reach Redis, serve nothing
 

@@ -182,6 +182,12 @@ final class CountEndToEndTests: XCTestCase {
         let big = try HTTPClient.request(port: stack.nginxPort, method: "POST", path: "/count",
                                          body: [UInt8](repeating: 65, count: 100_000))
         XCTAssertEqual(big.status, 413)
+        XCTAssertEqual(big.header("Content-Type"), "application/json", "nginx's own refusal in the API's format")
+        XCTAssertEqual(big.text, "{\"error\":\"request body too large\"}")
+        let hugeHeader = try HTTPClient.request(port: stack.nginxPort, method: "GET", path: "/count",
+                                                headers: [("Cookie", "x=" + String(repeating: "a", count: 9000))])
+        XCTAssertEqual(hugeHeader.status, 400)
+        XCTAssertEqual(hugeHeader.header("Content-Type"), "application/json")
         // Straight to an instance: the instance's own limit and parser.
         let port = try XCTUnwrap(stack.instancePorts.first)
         let direct = try FastCGIClient.request(port: port, params: ["REQUEST_METHOD": "POST", "DOCUMENT_URI": "/count"],

@@ -126,6 +126,12 @@ final class LifecycleEndToEndTests: XCTestCase {
                                                   headers: [("Content-Type", "application/json")],
                                                   body: Array("{\"user\":\"ada\",\"password\":\"guess\"}".utf8))
             statuses.append(response.status)
+            if response.status == 429 {
+                // In the API's format, and saying when to come back (one attempt frees a second).
+                XCTAssertEqual(response.header("Content-Type"), "application/json")
+                XCTAssertEqual(response.header("Retry-After"), "1")
+                XCTAssertEqual(response.header("Cache-Control"), "no-store")
+            }
         }
         XCTAssertEqual(Set(statuses.prefix(30)), [401], "the burst allowance answers normally")
         XCTAssertTrue(statuses.contains(429), "past the burst, nginx refuses with 429: \(statuses)")

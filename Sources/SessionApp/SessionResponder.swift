@@ -20,6 +20,9 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
     let metrics: AppMetrics
     /// This worker's request counters (made once the routes are known).
     private var requestCounters: RequestCounters
+    /// By route number: whether the route cannot succeed without the store (so its success
+    /// ends an outage).
+    private var needsStore: [Bool] = []
     /// Session ids appear in logs only as this keyed hash.
     let hasher: LogSessionHasher
     /// Builds the metrics exposition (with the FastCGI server's counters), for `GET /metrics`.
@@ -60,6 +63,8 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         router.addPrompt("GET", "/login-redirect") { [unowned self] in self.loginRedirect($0) }
         router.add("GET", "/metrics") { [unowned self] in self.scrape($0) }
         requestCounters = metrics.requests.makeWorkerCounters(routes: router.names)
+        let needingStore: Set<String> = ["/count", "/healthz", "/me", "/auth", "/sessions", "/attributes"]
+        needsStore = router.names.map { needingStore.contains($0) }
     }
 
     /// Answers one request whatever its route: the worker's way for routes that may block, and
@@ -139,6 +144,11 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
     private func record(_ request: FastCGIRequest, route: Int, _ response: FastCGIResponse, started: Int64) {
         let elapsed = Self.monotonicNanoseconds() - started
         requestCounters.record(route: route, status: response.status, nanoseconds: elapsed)
+        // A success of a route that cannot succeed without the store ends an outage.
+        if (200..<300).contains(response.status), needsStore.indices.contains(route), needsStore[route],
+           let lasted = metrics.storeOutage.noteAnswered() {
+            log.info("store available again after \(lasted) ms", metadata: ["event": "store_recovered"])
+        }
         if log.logLevel <= .debug {
             log.debug("request", metadata: ["route": "\(router.names[route])", "method": "\(request.method)", "status": "\(response.status)",
                                             "us": "\(elapsed / 1000)"])
@@ -346,6 +356,7 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         switch error {
         case .store(.unavailable(let why)):
             metrics.storeError("unavailable")
+            metrics.storeOutage.noteUnavailable()
             logAtMostOncePerSecond(slot: 0) { log.warning("store unavailable: \(why)", metadata: ["event": "store_unavailable"]) }
             return Responses.storeUnavailable(retryAfterSeconds: configuration.retryAfterSeconds)
         case .store(.failed(let why)):

@@ -20,6 +20,9 @@ public final class InMemorySessionStore: SessionStore {
     public var now: Int64 = 1_000_000
     /// When set, every call throws this error (to test outage handling).
     public var failure: SessionStoreError?
+    /// When set, the call with this number (counted by `calls`) fails as unavailable, once: a
+    /// connection lost in the middle of an operation of several calls.
+    public var failingCall: Int?
     /// Store calls made so far (every call is one round trip of a network store), for tests
     /// that bound the work of a route.
     public private(set) var calls = 0
@@ -31,6 +34,7 @@ public final class InMemorySessionStore: SessionStore {
     private func begin() throws(SessionStoreError) {
         calls += 1
         if let failure { throw failure }
+        if calls == failingCall { throw .unavailable("injected failure of call \(calls)") }
     }
 
     /// The entry at `id` if it has not expired (expired ones are removed, as Redis would).
@@ -206,14 +210,12 @@ public final class InMemorySessionStore: SessionStore {
         }
     }
 
-    public func revokeAll(of user: String) throws(SessionStoreError) -> [SessionReference] {
+    public func revokeAll(of user: String) throws(SessionStoreError) -> [UserIndexEntry] {
         try begin()
         var state = users[user] ?? UserState()
         state.generation += 1
-        let sessions = state.index.values.map(\.session)
-        state.index = [:]
         users[user] = state
-        return sessions
+        return state.index.values.sorted { $0.handle < $1.handle }
     }
 
     public func checkHealth() throws(SessionStoreError) {

@@ -277,14 +277,19 @@ public struct SessionManager<Store: SessionStore> {
         return !owned.isEmpty
     }
 
-    /// Ends every session of `user` on every instance at once: the index is taken and every
-    /// session in it deleted (two store calls), and a login racing this cannot index a session
-    /// made under the old generation. Returns how many sessions were ended.
+    /// Ends every session of `user` on every instance at once: the generation moves on (a login
+    /// racing this cannot index a session made under the old one), every session the index names
+    /// is deleted, and only then are their entries removed (three store calls). A failure at any
+    /// step leaves the entries in place, so the caller's retry ends what is left. Returns how many
+    /// sessions were ended.
     @discardableResult
     public func revokeAll(of user: String) throws(SessionError) -> Int {
         guard SessionNames.isValidUserID(user) else { throw .invalidUserID }
-        let sessions = try storeCall { () throws(SessionStoreError) in try store.revokeAll(of: user) }
-        return try storeCall { () throws(SessionStoreError) in try store.destroy(referenced: sessions) }
+        let entries = try storeCall { () throws(SessionStoreError) in try store.revokeAll(of: user) }
+        guard !entries.isEmpty else { return 0 }
+        let ended = try storeCall { () throws(SessionStoreError) in try store.destroy(referenced: entries.map(\.session)) }
+        try storeCall { () throws(SessionStoreError) in try store.unindex(entries.map { ($0.handle, $0.session) }, of: user) }
+        return ended
     }
 
     // MARK: - Helpers

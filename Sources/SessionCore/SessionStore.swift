@@ -82,10 +82,12 @@ public protocol SessionStore {
     /// session (a rotation may have re-pointed it meanwhile).
     func unindex(_ entries: [(handle: String, session: SessionReference)], of user: String) throws(SessionStoreError)
 
-    /// Moves the user's generation on and takes the whole index away, atomically: every session
-    /// it named must then be destroyed by the caller; a login that read the old generation can
-    /// no longer index its session.
-    func revokeAll(of user: String) throws(SessionStoreError) -> [SessionReference]
+    /// Moves the user's generation on, so that a login that read the old one can no longer
+    /// index its session, and returns the whole index, atomically. The entries stay in the index
+    /// until the caller has destroyed their sessions and then unindexed them: should either step
+    /// fail, a retry finds them again (taking the index away here left a failed revoke-all
+    /// unrepeatable, with every session alive).
+    func revokeAll(of user: String) throws(SessionStoreError) -> [UserIndexEntry]
 
     /// Throws when the store cannot serve requests.
     func checkHealth() throws(SessionStoreError)

@@ -225,13 +225,12 @@ extension RedisSessionStore {
         """)
 
     /// KEYS index, generation. ARGV TTL. Moves the generation on (with a TTL: every key the
-    /// project writes expires) and takes the whole index. Returns the entries.
+    /// project writes expires) and reads the whole index, which stays until the caller has
+    /// deleted the sessions and unindexed them. Returns the handle/entry pairs.
     static let revokeScript = RedisScript("""
         redis.call('INCR', KEYS[2])
         redis.call('EXPIRE', KEYS[2], ARGV[1])
-        local entries = redis.call('HVALS', KEYS[1])
-        redis.call('DEL', KEYS[1])
-        return entries
+        return redis.call('HGETALL', KEYS[1])
         """)
 
     /// KEYS index. Returns how many entries it holds (for indexes under older names).

@@ -314,7 +314,7 @@ public final class RedisSessionStore: SessionStore {
         _ = try runPipelined(calls)
     }
 
-    public func revokeAll(of user: String) throws(SessionStoreError) -> [SessionReference] {
+    public func revokeAll(of user: String) throws(SessionStoreError) -> [UserIndexEntry] {
         let calls = try layout.userNames(of: user).map { name in
             RedisScriptCall(Self.revokeScript, keyCount: 2, routingKey: layout.indexKey(named: name)) { command in
                 command.append(self.layout.indexKey(named: name))
@@ -322,12 +322,12 @@ public final class RedisSessionStore: SessionStore {
                 command.append(self.indexLifetimeSeconds)
             }
         }
-        var sessions: [SessionReference] = []
+        var entries: [UserIndexEntry] = []
         for reply in try runPipelined(calls) {
-            guard case .array(let values) = reply else { throw .failed("revoke: unexpected reply") }
-            sessions += values.compactMap { $0.text.flatMap { indexEntry(handle: "", value: $0)?.session } }
+            guard case .array(let pairs) = reply else { throw .failed("revoke: unexpected reply") }
+            entries += Self.dictionary(pairs).compactMap { indexEntry(handle: $0.key, value: $0.value) }
         }
-        return sessions
+        return entries.sorted { ($0.handle, $0.indexedAt) < ($1.handle, $1.indexedAt) }
     }
 
     public func checkHealth() throws(SessionStoreError) {

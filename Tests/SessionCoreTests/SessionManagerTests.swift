@@ -207,6 +207,28 @@ final class SessionManagerTests: XCTestCase {
         XCTAssertThrowsError(try manager.revokeAll(of: "not a user id"))
     }
 
+    /// Found by an attack pass: revoke-all took the index away in its first call, so when the
+    /// call deleting the sessions failed (a lost connection, a failover), a retry found nothing
+    /// to end and every session stayed alive, unlisted. A failure at any step now leaves the
+    /// entries, and the retry ends what is left.
+    func testRevokeAllThatFailsMidwayEndsEverySessionWhenRetried() throws {
+        for failingStep in 2...3 {
+            let user = "ada\(failingStep)"
+            let first = try manager.login(user: user, current: .none, userAgent: "A")
+            let second = try manager.login(user: user, current: .none, userAgent: "B")
+            store.failingCall = store.calls + failingStep
+            XCTAssertThrowsError(try manager.revokeAll(of: user), "step \(failingStep) fails")
+            if failingStep == 2 {
+                XCTAssertNotNil(try manager.resolve(first.id).record, "the sessions were not deleted")
+                XCTAssertEqual(try manager.sessions(of: user).count, 2, "and are still listed, for the retry")
+            }
+            XCTAssertEqual(try manager.revokeAll(of: user), failingStep == 2 ? 2 : 0, "the retry after step \(failingStep) failed")
+            XCTAssertEqual(try manager.resolve(first.id), .none)
+            XCTAssertEqual(try manager.resolve(second.id), .none)
+            XCTAssertEqual(try store.indexedSessions(of: user).count, 0, "the index is emptied once the sessions are gone")
+        }
+    }
+
     func testUserListsAndEndsTheirSessionsByHandle() throws {
         let first = try manager.login(user: "ada", current: .none, userAgent: "Phone")
         let second = try manager.login(user: "ada", current: .none, userAgent: "Laptop")

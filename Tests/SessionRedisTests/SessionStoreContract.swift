@@ -165,14 +165,18 @@ struct SessionStoreContract<Store: SessionStore> {
         XCTAssertEqual(entries.map(\.session), [a, moved].map(store.reference(to:)))
         try store.unindex([("ha", a)], of: user)
         XCTAssertEqual(try store.indexedSessions(of: user).map(\.session), [store.reference(to: moved)])
-        // Revoke-all takes the index and moves the generation on ...
-        XCTAssertEqual(try store.revokeAll(of: user), [store.reference(to: moved)])
+        // Revoke-all reads the index and moves the generation on; the entries stay until the
+        // caller has ended their sessions and unindexed them (so a failed revoke-all can be
+        // repeated) ...
+        XCTAssertEqual(try store.revokeAll(of: user).map(\.session), [store.reference(to: moved)])
+        XCTAssertEqual(try store.revokeAll(of: user).map(\.handle), ["hb"], "read again by a retry")
+        XCTAssertEqual(try store.userGeneration(user), 2)
+        try store.unindex([("hb", moved)], of: user)
         XCTAssertEqual(try store.indexedSessions(of: user).count, 0)
-        XCTAssertEqual(try store.userGeneration(user), 1)
         // ... so a login that read the old generation cannot index its session.
         XCTAssertNil(try store.index(handle: "ha", id: a, of: user, generation: 0))
         XCTAssertEqual(try store.indexedSessions(of: user).count, 0)
-        XCTAssertEqual(try store.index(handle: "ha", id: a, of: user, generation: 1), 1)
+        XCTAssertEqual(try store.index(handle: "ha", id: a, of: user, generation: 2), 1)
     }
 
     /// The touch rule (`SessionTimeouts.touchIsDue`): within the touch interval no path renews

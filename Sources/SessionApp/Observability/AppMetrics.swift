@@ -21,6 +21,8 @@ final class AppMetrics: Sendable {
     let requests = RequestStatistics()
     /// Each worker's Redis client counters, summed at scrape time.
     let redis = RedisClientMetrics()
+    /// Whether the store is in an outage, for the log line that ends one.
+    let storeOutage = StoreOutage()
 
     static let eventNames = ["created", "rotated", "destroyed", "revoked", "login", "login_refused"]
     static let refusalNames = ["unknown", "expired", "forged", "superseded"]

@@ -49,6 +49,17 @@ final class FailureEndToEndTests: XCTestCase {
         let id = try XCTUnwrap(stack.get("/count").setCookieValue())
         for expected in 2...6 { XCTAssertEqual(try stack.get("/count", cookie: "sid=\(id)").count, expected) }
         XCTAssertEqual(stack.instancePorts.map { stack.instancePID(port: $0) }, pids, "instances must not have restarted")
+        // The log says when the outage ended, once per instance that saw it.
+        var sawOutage = 0
+        for port in stack.instancePorts {
+            let log = try String(contentsOf: stack.logFile(port: port), encoding: .utf8)
+            guard log.contains("event=store_unavailable") else { continue }
+            sawOutage += 1
+            let recoveries = log.components(separatedBy: "event=store_recovered").count - 1
+            XCTAssertEqual(recoveries, 1, log)
+            XCTAssertTrue(log.contains("store available again after"), log)
+        }
+        XCTAssertGreaterThan(sawOutage, 0, "no instance logged the outage")
     }
 
     func testSlowRedisGives503WithinTheTimeoutThenRecovers() throws {

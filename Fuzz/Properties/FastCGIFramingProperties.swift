@@ -81,6 +81,17 @@ enum FastCGIFramingProperties {
                    "body \(silent.body.count) bytes")
         try expect(closing == silent, "libfcgi reads a complete request the same whether or not more could come",
                    "closing: \(closing.accepted) \(closing.bodyError), silent: \(silent.accepted) \(silent.bodyError)")
+        // What the worker measures of libfcgi's read-ahead (to close a connection whose next
+        // request libfcgi swallowed) is exact: nothing after the request alone, and after the
+        // request every byte that followed it, when all fit in libfcgi's one read of 8 KiB.
+        if closing.accepted && closing.bodyEnded {
+            try expect(closing.readAhead == 0, "nothing is read ahead past a request that ends the bytes", "\(closing.readAhead)")
+        }
+        if silent.accepted && silent.bodyEnded {
+            let trailing = bytes.count - requestLength
+            try expect(bytes.count <= 8192 ? silent.readAhead == trailing : (0...trailing).contains(silent.readAhead),
+                       "the read-ahead is what followed the request", "\(silent.readAhead) of \(trailing) trailing bytes")
+        }
         // And libfcgi reads exactly the records the framing walked: the params and the body
         // they carry (a record libfcgi parsed where the framing saw padding or another request
         // would show here).

@@ -17,6 +17,15 @@ struct LibfcgiReading: Equatable {
     /// The input stream's error after reading the body (0: none; `EAGAIN`: libfcgi wanted
     /// bytes that had not arrived).
     var bodyError: Int32 = 0
+    /// Bytes libfcgi read past the end of the input stream, as the worker measures them
+    /// (`session_fcgx_bytes_read_ahead`; -1: unknown). Not part of `==`: it depends on what
+    /// followed the request, not on how the request was read.
+    var readAhead = 0
+
+    static func == (left: LibfcgiReading, right: LibfcgiReading) -> Bool {
+        (left.accepted, left.environment, left.body, left.bodyEnded, left.bodyError)
+            == (right.accepted, right.environment, right.body, right.bodyEnded, right.bodyError)
+    }
 
     /// How the sending end behaves after the bytes.
     enum Peer {
@@ -74,6 +83,7 @@ struct LibfcgiReading: Equatable {
         }
         reading.bodyEnded = FCGX_HasSeenEOF(request.pointee.in) == EOF
         reading.bodyError = FCGX_GetError(request.pointee.in)
+        reading.readAhead = session_fcgx_bytes_read_ahead(request.pointee.in)
         // Finish as the worker does, without letting libfcgi close the descriptor.
         _ = FCGX_FClose(request.pointee.err)
         _ = FCGX_FClose(request.pointee.out)

@@ -4,7 +4,9 @@ import Glibc
 extension Worker {
     /// What came of reading a request.
     enum ReadOutcome {
-        case read(FastCGIRequest)
+        /// `readPastEnd`: libfcgi read bytes past the request's end into its buffer (a next
+        /// request sent before this one was answered), which it drops when the request is freed.
+        case read(FastCGIRequest, readPastEnd: Bool)
         /// The connection must be closed (libfcgi failed with the descriptor still in place).
         case close
         /// libfcgi closed the descriptor itself (end of stream or a protocol error before a
@@ -40,7 +42,11 @@ extension Worker {
             return closedByLibrary ? .connectionGone : .close
         }
         counters.requests.add(1, ordering: .relaxed)
-        return .read(Self.readRequest(request, maxBodyBytes: maxBodyBytes))
+        let read = Self.readRequest(request, maxBodyBytes: maxBodyBytes)
+        // The input stream is at its end now; what libfcgi read beyond it is another request's.
+        let input = request.pointee.in
+        let readPastEnd = input != nil && FCGX_HasSeenEOF(input) != 0 && session_fcgx_bytes_read_ahead(input) > 0
+        return .read(read, readPastEnd: readPastEnd)
     }
 
     /// Writes `response` for the open `request` and finishes it (the descriptor stays open).

@@ -126,14 +126,16 @@ struct Worker: ~Copyable {
             }
         }
         switch readRequest(on: descriptor, into: requests + held.count) {
-        case .read(let request):
+        case .read(let request, let readPastEnd):
             incoming.append(request)
             // A next request sent before this one was answered (nginx never does that): libfcgi
             // reads ahead into its own buffer and drops what it read past this request when the
             // request is freed, so that one would never be answered and the peer would wait
             // on a kept connection for the idle timeout. Its connection is closed after this
-            // answer instead: the peer sees at once that the rest was not taken.
-            held.append((descriptor, generation, pipelined))
+            // answer instead: the peer sees at once that the rest was not taken. Known from the
+            // peek when the bytes were already there, and from libfcgi's buffer when they came
+            // between the peek and libfcgi's read.
+            held.append((descriptor, generation, pipelined || readPastEnd))
             return true
         case .connectionGone:
             dispatcher.forget(descriptor, generation: generation)

@@ -450,6 +450,34 @@ final class ConnectionEndToEndTests: XCTestCase {
         XCTAssertEqual(server.terminate().status, 0, server.log)
     }
 
+    /// The same with the next request a moment behind the first (found by an attack pass: 7 of
+    /// 30 hung when it came after the worker's peek but before libfcgi's read, which swallowed
+    /// it). Every time, the second request is either answered or its connection closed at once.
+    func testRequestSentJustAfterAnotherIsAnsweredOrClosedNeverLeftHanging() throws {
+        let redis = try RedisServerProcess()
+        let port = FreePort.next()
+        let server = try instance(.spawnedTCP(port: port), redis: redis, ["--threads", "2"])
+        let whole = FastCGIConnection.requestBytes(params: FastCGIConnection.getParams("/livez"), keepConnection: true)
+        var answered = 0, closed = 0
+        for trial in 0..<40 {
+            let connection = try FastCGIConnection(port: port, timeout: 2)
+            try connection.send(whole)
+            usleep(UInt32(trial % 5) * 40)
+            try connection.send(whole)
+            XCTAssertEqual(try connection.readResponse().status, 200, "trial \(trial): the first request")
+            if let second = try? connection.readResponse() {
+                XCTAssertEqual(second.status, 200)
+                answered += 1
+            } else if let seconds = connection.secondsUntilClosed(), seconds < 1 {
+                closed += 1
+            } else {
+                XCTFail("trial \(trial): the second request was neither answered nor its connection closed")
+            }
+        }
+        XCTAssertEqual(answered + closed, 40, "answered \(answered), closed \(closed)")
+        XCTAssertEqual(server.terminate().status, 0, server.log)
+    }
+
     /// Bytes that are not FastCGI close that connection (libfcgi's own close, on a descriptor
     /// the server accepted) and nothing else.
     func testGarbageClosesOnlyItsConnection() throws {

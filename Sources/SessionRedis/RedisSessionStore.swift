@@ -483,7 +483,8 @@ public final class RedisSessionStore: SessionStore {
         return replies
     }
 
-    /// Connection trouble and the server's "not now" answers are outages (503), and so is a Redis
+    /// Connection trouble and the server's "not now" answers are outages (503), a Redis full at
+    /// its `maxmemory` too (writes resume as sessions expire), and so is a Redis
     /// that refuses this instance's credentials (a password or ACL out of step with Redis's, which
     /// the operator must fix; named as such in the log); any other error reply — a script error,
     /// a wrong type — is a failure (500), never reported as an outage.
@@ -495,6 +496,8 @@ public final class RedisSessionStore: SessionStore {
                                 + "and the user in --redis-url against Redis's requirepass or ACL")
         case .server(let serverError) where ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY"].contains(serverError.code):
             return .unavailable(error.description)
+        case .server(let serverError) where serverError.code == "OOM":
+            return .unavailable("Redis is at its maxmemory and evicts nothing (\(serverError.message)): writes wait until sessions expire or memory is added")
         case .server, .unexpectedReply, .invalidCommand: return .failed(error.description)
         }
     }

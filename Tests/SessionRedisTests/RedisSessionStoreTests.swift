@@ -272,6 +272,32 @@ final class LockedCounter: @unchecked Sendable {
 /// The benchmark's C baseline and redis-benchmark run bench/scripts/*.lua; they must be the
 /// scripts the store really sends, or the comparison is void.
 final class BenchmarkScriptsTests: XCTestCase {
+    /// A Redis full at its `maxmemory` with `noeviction` (what README recommends against a flood
+    /// of new sessions) refuses writes with OOM: an outage (503, with the cause named), not a
+    /// failure (500).
+    func testRedisAtItsMemoryLimitIsAnOutageNamedAsSuch() throws {
+        let full = try RedisServerProcess(arguments: ["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"])
+        defer { full.stop() }
+        let store = RedisSessionStore(client: full.client(), keyPrefix: "sid_", userKeyPrefix: "sidu_", indexLifetimeSeconds: 3600)
+        let timeouts = SessionStoreContract<RedisSessionStore>.timeouts
+        let first = SessionID.generate()
+        XCTAssertTrue(try store.create(first, fields: [], timeouts: timeouts, limits: SessionLimits()).isCreated)
+        var refusal: SessionStoreError?
+        for _ in 0..<100_000 {
+            do throws(SessionStoreError) {
+                _ = try store.create(SessionID.generate(), fields: [("note", String(repeating: "x", count: 200))], timeouts: timeouts,
+                                     limits: SessionLimits())
+            } catch {
+                refusal = error
+                break
+            }
+        }
+        guard case .unavailable(let why) = try XCTUnwrap(refusal, "Redis never filled up") else {
+            return XCTFail("a full Redis is reported as \(String(describing: refusal))")
+        }
+        XCTAssertTrue(why.contains("maxmemory"), why)
+    }
+
     func testBenchScriptsAreTheStoreScripts() throws {
         let directory = Paths.repositoryRoot.appendingPathComponent("bench/scripts")
         XCTAssertEqual(try String(contentsOf: directory.appendingPathComponent("increment.lua"), encoding: .utf8),

@@ -114,18 +114,20 @@ enum HomePage {
         return Array(html.utf8)
     }
 
-    /// HTML text and attribute escaping.
+    /// HTML text and attribute escaping, scalar by scalar: compared as Swift `Character`s, a
+    /// `<` or `"` followed by a combining mark (one grapheme, not equal to "<") went out
+    /// unescaped (found by an attack pass).
     static func escape(_ text: String) -> String {
         var result = ""
         result.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
+        for scalar in text.unicodeScalars {
+            switch scalar {
             case "&": result += "&amp;"
             case "<": result += "&lt;"
             case ">": result += "&gt;"
             case "\"": result += "&quot;"
             case "'": result += "&#39;"
-            default: result.append(character)
+            default: result.unicodeScalars.append(scalar)
             }
         }
         return result

@@ -18,6 +18,18 @@ final class RequestBodyTests: XCTestCase {
         XCTAssertEqual(FormURLEncoded.encode("é"), "%C3%A9")
     }
 
+    /// Every markup character is escaped, also when a combining mark follows it (one Swift
+    /// Character with it): the page shows client-chosen text (the User-Agent of each session).
+    func testHTMLEscapingCoversMarkupCharactersFollowedByCombiningMarks() {
+        XCTAssertEqual(HomePage.escape("<b a=\"x\">&'"), "&lt;b a=&quot;x&quot;&gt;&amp;&#39;")
+        let combined = "\"\u{301}><\u{301}script>&\u{301}'\u{301}"
+        let escaped = HomePage.escape(combined)
+        for markup in ["\"", "<", ">", "'"] {
+            XCTAssertFalse(escaped.unicodeScalars.contains { String($0) == markup }, "\(markup) left in \(escaped)")
+        }
+        XCTAssertEqual(escaped, "&quot;\u{301}&gt;&lt;\u{301}script&gt;&amp;\u{301}&#39;\u{301}")
+    }
+
     func testFlatJSONObjects() {
         XCTAssertEqual(FlatJSON.parseObject(Array(#"{"user":"ada","n":-1.5e3,"ok":true,"no":false,"x":null}"#.utf8)),
                        ["user": .string("ada"), "n": .number("-1.5e3"), "ok": .bool(true), "no": .bool(false), "x": .null])

@@ -11,6 +11,7 @@ struct Listener: Sendable {
     /// Opens (or adopts) the socket `address` names.
     init(_ address: ListenAddress, backlog: Int) throws(FastCGIServerError) {
         if let path = address.socketPath {
+            if case .tcp(let host, let port) = address { try Self.probeBind(host: host, port: port, address: address) }
             let descriptor = FCGX_OpenSocket(path, Int32(backlog))
             guard descriptor >= 0 else { throw .cannotListen(address.description) }
             self.descriptor = descriptor
@@ -33,5 +34,27 @@ struct Listener: Sendable {
         isTCP = family == AF_INET || family == AF_INET6
         let flags = fcntl(descriptor, F_GETFL)
         guard flags >= 0, fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) == 0 else { throw .cannotListen(address.description) }
+    }
+
+    /// Binds a throwaway socket where `FCGX_OpenSocket` is about to: libfcgi answers a failed
+    /// bind by printing "bind/listen: …" and exiting the process, which names neither the
+    /// address nor this program. An IPv4 literal or every interface; other hosts are left to
+    /// libfcgi.
+    private static func probeBind(host: String?, port: Int, address: ListenAddress) throws(FastCGIServerError) {
+        var socketAddress = sockaddr_in()
+        socketAddress.sin_family = sa_family_t(AF_INET)
+        socketAddress.sin_port = in_port_t(UInt16(port).bigEndian)
+        if let host {
+            guard inet_pton(AF_INET, host, &socketAddress.sin_addr) == 1 else { return }
+        }
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard probe >= 0 else { return }
+        defer { close(probe) }
+        var on: Int32 = 1
+        setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        let bound = withUnsafePointer(to: &socketAddress) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw .cannotListen("\(address): \(String(cString: strerror(errno)))") }
     }
 }

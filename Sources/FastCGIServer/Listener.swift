@@ -1,4 +1,5 @@
 import CFastCGI
+import CLinux
 import Glibc
 
 /// The listening socket: bound by the server (`--listen`) or inherited on fd 0 (spawn-fcgi),

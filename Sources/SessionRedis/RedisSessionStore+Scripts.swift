@@ -226,8 +226,11 @@ extension RedisSessionStore {
 
     /// KEYS index, generation. ARGV TTL. Moves the generation on (with a TTL: every key the
     /// project writes expires) and reads the whole index, which stays until the caller has
-    /// deleted the sessions and unindexed them. Returns the handle/entry pairs.
+    /// deleted the sessions and unindexed them. Returns the handle/entry pairs. Runs even when
+    /// Redis is full at its `maxmemory` (`allow-oom`): a flood of new sessions must not keep a
+    /// user from ending a stolen one (what follows, `DEL` and `HDEL`, only frees memory).
     static let revokeScript = RedisScript("""
+        #!lua flags=allow-oom
         redis.call('INCR', KEYS[2])
         redis.call('EXPIRE', KEYS[2], ARGV[1])
         return redis.call('HGETALL', KEYS[1])

@@ -282,6 +282,7 @@ final class BenchmarkScriptsTests: XCTestCase {
         let timeouts = SessionStoreContract<RedisSessionStore>.timeouts
         let first = SessionID.generate()
         XCTAssertTrue(try store.create(first, fields: [], timeouts: timeouts, limits: SessionLimits()).isCreated)
+        XCTAssertEqual(try store.index(handle: "h1", id: first, of: "ada", generation: 0), 1)
         var refusal: SessionStoreError?
         for _ in 0..<100_000 {
             do throws(SessionStoreError) {
@@ -296,6 +297,12 @@ final class BenchmarkScriptsTests: XCTestCase {
             return XCTFail("a full Redis is reported as \(String(describing: refusal))")
         }
         XCTAssertTrue(why.contains("maxmemory"), why)
+        // Full, Redis still lets a user end every session (a review found revoke-all refused
+        // there: a stranger's flood of new sessions kept a stolen one alive).
+        let manager = SessionManager(store: store, timeouts: timeouts)
+        XCTAssertEqual(try manager.revokeAll(of: "ada"), 1)
+        XCTAssertNil(try manager.resolve(first).record)
+        XCTAssertEqual(try store.indexedSessions(of: "ada").count, 0)
     }
 
     func testBenchScriptsAreTheStoreScripts() throws {

@@ -456,11 +456,15 @@ public final class RedisClient {
         for seed in seedAddresses where !candidates.contains(seed) { candidates.append(seed) }
         candidates = candidates.filter { !suspects.contains($0) } + candidates.filter { suspects.contains($0) }
         var lastError = RedisError.connectFailed("no cluster node answered CLUSTER SLOTS")
+        // A node that refused the credentials says more than one that is down: the caller
+        // (check-config, the log) must learn of a password or ACL out of step.
+        var refusal: RedisServerError?
         for address in candidates {
             do {
                 let reply = try connection(address).send(RedisCommand("CLUSTER", "SLOTS"))
                 guard let map = ClusterSlotMap(clusterSlots: reply, answeredBy: address) else {
                     lastError = reply.serverError.map { .server($0) } ?? .unexpectedReply("CLUSTER SLOTS from \(address)")
+                    if let error = reply.serverError, error.refusesCredentials { refusal = error }
                     continue
                 }
                 slotMap = map
@@ -477,8 +481,10 @@ public final class RedisClient {
             } catch {
                 suspects.insert(address)
                 lastError = error
+                if case .server(let error) = error, error.refusesCredentials { refusal = error }
             }
         }
+        if let refusal { throw .server(refusal) }
         throw lastError
     }
 
@@ -564,12 +570,18 @@ public final class RedisClient {
         if let master { connections[master]?.close() }
         master = nil
         var lastError = "no Sentinel answered"
+        // A Sentinel or master that refused the credentials: named as such if none served (a
+        // password or ACL out of step is a configuration error, not an outage).
+        var refusal: RedisServerError?
         for sentinel in sentinelOrder {
             let answer: RedisAddress?
             do {
                 answer = try askSentinel(sentinel, name)
             } catch {
                 lastError = "\(sentinel): \(error)"
+                if case .server(let error) = error, error.refusesCredentials {
+                    refusal = RedisServerError(message: error.message + " (from the Sentinel at \(sentinel))")
+                }
                 continue
             }
             guard let candidate = answer else {
@@ -579,6 +591,9 @@ public final class RedisClient {
             do {
                 let role = try connection(candidate).send(RedisCommand("ROLE"))
                 guard case .array(let parts) = role, parts.first?.text == "master" else {
+                    if let error = role.serverError, error.refusesCredentials {
+                        refusal = RedisServerError(message: error.message + " (from the master at \(candidate))")
+                    }
                     lastError = "\(candidate), named by \(sentinel), is not a master (yet)"
                     connections[candidate]?.close()
                     continue
@@ -588,6 +603,9 @@ public final class RedisClient {
                 }
             } catch {
                 lastError = "\(candidate), named by \(sentinel): \(error)"
+                if case .server(let error) = error, error.refusesCredentials {
+                    refusal = RedisServerError(message: error.message + " (from the master at \(candidate))")
+                }
                 continue
             }
             if !replicatedDeployment {
@@ -603,6 +621,7 @@ public final class RedisClient {
             masterCheckedAt = Deadline.now()
             return candidate
         }
+        if let refusal { throw .server(refusal) }
         throw .connectFailed("Sentinel: no master for \(name): \(lastError)")
     }
 

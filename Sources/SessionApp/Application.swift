@@ -41,7 +41,7 @@ public struct Application: Sendable {
             log.error("\(error)")
             throw .atRest(error.description)
         }
-        let settings = SettingsCell(try loadSettings(log: log))
+        let settings = SettingsCell(try loadSettings(log: log).settings)
         let metrics = AppMetrics()
         MetricsSystem.bootstrap(metrics.factory)
         let hasher = LogSessionHasher(key: configuration.logHashKey.map { Array($0.utf8) })
@@ -56,8 +56,14 @@ public struct Application: Sendable {
                     log.error("SIGHUP: \(error); still writing to the old log file")
                 }
                 do {
-                    settings.replace(with: try loadSettings(log: log))
-                    log.info("SIGHUP: users, signing keys and admin token reloaded", metadata: ["event": "reload"])
+                    let reloaded = try loadSettings(log: log, previous: settings.current)
+                    settings.replace(with: reloaded.settings)
+                    if reloaded.usersKept {
+                        log.error("SIGHUP: signing keys and admin token reloaded; the users file cannot be used (see the lines before), so the previous users stay in use",
+                                  metadata: ["event": "reload_failed"])
+                    } else {
+                        log.info("SIGHUP: users, signing keys and admin token reloaded", metadata: ["event": "reload"])
+                    }
                 } catch {
                     log.error("SIGHUP: \(error); the previous settings stay in use", metadata: ["event": "reload_failed"])
                 }
@@ -90,10 +96,13 @@ public struct Application: Sendable {
     }
 
     /// The reloadable settings. A users file that cannot be read, or that has a line that
-    /// cannot be used (each logged with its number and reason), is an error: at start it stops
-    /// the program, with lines in the log (spawn-fcgi discards standard error); on SIGHUP the
-    /// previous settings stay.
-    private func loadSettings(log: Logger) throws(ApplicationError) -> ReloadableSettings {
+    /// cannot be used (each logged with its number and reason), is refused whole: at start that
+    /// stops the program, with lines in the log (spawn-fcgi discards standard error); on SIGHUP
+    /// (`previous` given) the previous users stay while the signing keys and admin token still
+    /// reload (`usersKept`), so that a bad users file never holds back a key or token change.
+    /// Any other file that cannot be used is an error (on SIGHUP every previous setting stays).
+    private func loadSettings(log: Logger, previous: ReloadableSettings? = nil) throws(ApplicationError)
+        -> (settings: ReloadableSettings, usersKept: Bool) {
         let loaded: (settings: ReloadableSettings, problems: [String])
         do {
             loaded = try configuration.loadReloadableSettings()
@@ -107,13 +116,17 @@ public struct Application: Sendable {
             // silently lock users out, nor run with fewer users than the operator wrote.
             guard loaded.problems.isEmpty else {
                 for problem in loaded.problems { log.error("users file \(path): \(problem)") }
-                throw .cannotReadUsers("users file \(path): \(loaded.problems.count) line(s) cannot be used (see the lines before); "
-                                       + "`session-fcgi check-config` lists them")
+                guard let previous else {
+                    throw .cannotReadUsers("users file \(path): it cannot be used (see the lines before); `session-fcgi check-config` lists why")
+                }
+                var kept = loaded.settings
+                kept.users = previous.users
+                return (kept, true)
             }
             log.info("login enabled for \(loaded.settings.users?.hashes.count ?? 0) users")
             if ConfigurationFile.isReadableByOthers(path) { log.warning("users file \(path) is readable by every local user; chmod 640 it") }
         }
-        return loaded.settings
+        return (loaded.settings, false)
     }
 
     /// The FastCGI server's request and connection counters in Prometheus text (read at

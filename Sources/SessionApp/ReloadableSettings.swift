@@ -21,6 +21,9 @@ final class SettingsCell: Sendable {
         value = Locked(settings)
     }
 
+    /// The settings now in use.
+    var current: ReloadableSettings { value.withLock { $0 } }
+
     func replace(with settings: ReloadableSettings) {
         value.withLock { $0 = settings }
         generation.add(1, ordering: .releasing)
@@ -42,13 +45,17 @@ extension AppConfiguration {
         if let file = adminTokenFile { copy.adminToken = try SecretRules.adminToken(file: file, into: &copy) }
         if let file = cookieSigningKeysFile { copy.cookieSigningKeys = try SecretRules.signingKeys(file: file, into: &copy) }
         var users: UsersFile?
+        var problems: [String] = []
         if let path = usersFile {
             do {
                 users = UsersFile(text: try ConfigurationFile.text(at: path))
+                problems = users?.problems ?? []
             } catch {
-                throw ConfigurationError("users file: \(error)")
+                // A problem like a refused line: the caller decides (at start: stop; on SIGHUP:
+                // keep the previous users, apply the other files).
+                problems = ["cannot be read: \(error)"]
             }
         }
-        return (ReloadableSettings(users: users, cookies: copy.makeCookieCodec(), adminToken: copy.adminToken), users?.problems ?? [])
+        return (ReloadableSettings(users: users, cookies: copy.makeCookieCodec(), adminToken: copy.adminToken), problems)
     }
 }

@@ -63,6 +63,25 @@ final class RedisClusterClientTests: XCTestCase {
         XCTAssertEqual(try client.send(RedisCommand("GET", key), key: key).text, "seed")
     }
 
+    /// A seed that refuses the credentials, then one that is down: the refusal is what the
+    /// client reports (it kept only the last error, a connect failure, so check-config said
+    /// "unreachable" for a password out of step).
+    func testASeedRefusingTheCredentialsIsReportedAsSuchNotAsUnreachable() throws {
+        let password = "right-\(UUID().uuidString)"
+        let guarded = try RedisServerProcess(arguments: ["--requirepass", password],
+                                             admin: RedisTestCredentials(username: "default", password: password))
+        defer { guarded.stop() }
+        var configuration = RedisConfiguration(topology: .cluster(seeds: [.tcp(host: "127.0.0.1", port: guarded.port),
+                                                                          .tcp(host: "127.0.0.1", port: FreePort.next())]))
+        for credentials in [nil, "not-it"] {
+            configuration.password = credentials
+            XCTAssertThrowsError(try RedisClient(configuration: configuration).checkHealth()) { error in
+                guard case .server(let refusal)? = error as? RedisError else { return XCTFail("\(error)") }
+                XCTAssertTrue(refusal.refusesCredentials, "\(refusal)")
+            }
+        }
+    }
+
     /// A pipeline over keys of one slot while the slot moves: keys already moved are answered
     /// by the target after `ASK` (the source has not got them), new keys are created there, and
     /// once the move is final the old master's `MOVED` is followed and the map updated.

@@ -56,6 +56,7 @@ struct Listener: Sendable {
         let bound = withUnsafePointer(to: &socketAddress) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard bound == 0 else { throw .cannotListen("\(address): \(String(cString: strerror(errno)))") }
+        let failure = errno
+        guard bound == 0 else { throw .cannotListen("\(address): \(String(cString: strerror(failure)))") }
     }
 }

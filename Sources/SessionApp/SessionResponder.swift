@@ -63,7 +63,8 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         router.addPrompt("GET", "/login-redirect") { [unowned self] in self.loginRedirect($0) }
         router.add("GET", "/metrics") { [unowned self] in self.scrape($0) }
         requestCounters = metrics.requests.makeWorkerCounters(routes: router.names)
-        let needingStore: Set<String> = ["/count", "/healthz", "/me", "/auth", "/sessions", "/attributes"]
+        // (Not /healthz: a PING can succeed where sessions cannot, Redis full or one node down.)
+        let needingStore: Set<String> = ["/count", "/me", "/auth", "/sessions", "/attributes"]
         needsStore = router.names.map { needingStore.contains($0) }
     }
 
@@ -147,7 +148,7 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         // A success of a route that cannot succeed without the store ends an outage.
         if (200..<300).contains(response.status), needsStore.indices.contains(route), needsStore[route],
            let lasted = metrics.storeOutage.noteAnswered() {
-            log.info("store available again after \(lasted) ms", metadata: ["event": "store_recovered"])
+            log.info("store available again; unavailable for \(lasted) ms from the first failure to the last", metadata: ["event": "store_recovered"])
         }
         if log.logLevel <= .debug {
             log.debug("request", metadata: ["route": "\(router.names[route])", "method": "\(request.method)", "status": "\(response.status)",

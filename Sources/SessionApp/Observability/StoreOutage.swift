@@ -4,24 +4,39 @@ import Synchronization
 /// When the session store became unavailable, across the process's workers, so that the log
 /// says once when an outage ends ("store available again after N ms", `event=store_recovered`)
 /// and an operator can read its length from the log alone. (While it lasts, each worker logs
-/// `store_unavailable` at most once a second.) One load of an atomic per answer while the store
-/// is fine.
+/// `store_unavailable` at most once a second.) An outage ends only at a success with no failure
+/// for `quietMilliseconds` before it: after Redis comes back, each worker reconnects on its own
+/// (some still fail for up to a second), and a request answered in the middle of a partial
+/// outage (one cluster node down, Redis full) must not end it. One load of an atomic per answer
+/// while the store is fine.
 final class StoreOutage: Sendable {
     /// Milliseconds of the monotonic clock when the outage began; 0 while the store answers.
     private let began = Atomic<Int64>(0)
+    /// When a request last found the store unavailable.
+    private let lastFailure = Atomic<Int64>(0)
+    let quietMilliseconds: Int64
+
+    init(quietMilliseconds: Int64 = 1000) {
+        self.quietMilliseconds = quietMilliseconds
+    }
 
     /// A request found the store unavailable.
     func noteUnavailable() {
+        let now = max(1, Self.nowMilliseconds())
+        lastFailure.store(now, ordering: .relaxed)
         guard began.load(ordering: .relaxed) == 0 else { return }
-        _ = began.compareExchange(expected: 0, desired: max(1, Self.nowMilliseconds()), ordering: .relaxed)
+        _ = began.compareExchange(expected: 0, desired: now, ordering: .relaxed)
     }
 
-    /// A request was answered with the store's help: the milliseconds the outage lasted if this
-    /// ends one (only one caller gets them), else nil.
+    /// A request was answered with the store's help: the milliseconds from the outage's start
+    /// to its last failure if this ends one (only one caller gets them), else nil.
     func noteAnswered() -> Int64? {
-        guard began.load(ordering: .relaxed) != 0 else { return nil }
-        let start = began.exchange(0, ordering: .relaxed)
-        return start == 0 ? nil : Self.nowMilliseconds() - start
+        let start = began.load(ordering: .relaxed)
+        guard start != 0 else { return nil }
+        let last = lastFailure.load(ordering: .relaxed)
+        guard Self.nowMilliseconds() - last >= quietMilliseconds else { return nil }
+        guard began.compareExchange(expected: start, desired: 0, ordering: .relaxed).exchanged else { return nil }
+        return max(0, last - start)
     }
 
     private static func nowMilliseconds() -> Int64 {

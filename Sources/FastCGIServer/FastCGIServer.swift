@@ -41,6 +41,9 @@ public final class FastCGIServer: Sendable {
                     makeResponder: @escaping @Sendable () -> any FastCGIResponder) throws(FastCGIServerError) {
         signal(SIGPIPE, SIG_IGN)
         guard FCGX_Init() == 0 else { throw .initializationFailed }
+        if !LibfcgiReadAhead.isMeasurable {
+            log.warning("this libfcgi's input buffer cannot be read (not 2.4.2's layout): a direct FastCGI peer that sends its next request just after a request may wait for the idle timeout instead of being closed")
+        }
         let listener = try Listener(configuration.listen, backlog: configuration.backlog)
         let dispatcher = try ConnectionDispatcher(configuration: configuration, listener: listener, log: log, counters: counters)
 

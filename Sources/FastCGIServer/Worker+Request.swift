@@ -45,7 +45,8 @@ extension Worker {
         let read = Self.readRequest(request, maxBodyBytes: maxBodyBytes)
         // The input stream is at its end now; what libfcgi read beyond it is another request's.
         let input = request.pointee.in
-        let readPastEnd = input != nil && FCGX_HasSeenEOF(input) != 0 && session_fcgx_bytes_read_ahead(input) > 0
+        let readPastEnd = LibfcgiReadAhead.isMeasurable && input != nil && FCGX_HasSeenEOF(input) != 0
+            && session_fcgx_bytes_read_ahead(input) > 0
         return .read(read, readPastEnd: readPastEnd)
     }
 

@@ -1,4 +1,5 @@
 import XCTest
+import CFastCGI
 @testable import FastCGIServer
 
 /// Deciding from record headers whether a whole request is waiting.
@@ -165,5 +166,14 @@ final class RequestFramingTests: XCTestCase {
     func testAWrongVersionPastTheFirstRecordIsRefused() {
         XCTAssertEqual(inspect(begin + [2, 4, 0, 1, 0, 0, 0, 0]), .refused)
         XCTAssertEqual(inspect([2, 1, 0, 1, 0, 8, 0, 0]), .notFastCGI)
+    }
+}
+
+/// The libfcgi the tests run with (Debian 12's 2.4.2) is the one whose read-ahead the worker
+/// measures: were its stream laid out otherwise, workers would fall back to the peek alone.
+final class LibfcgiReadAheadTests: XCTestCase {
+    func testThisLibfcgisReadAheadIsMeasuredExactly() {
+        XCTAssertEqual(FCGX_Init(), 0)
+        XCTAssertTrue(LibfcgiReadAhead.isMeasurable)
     }
 }

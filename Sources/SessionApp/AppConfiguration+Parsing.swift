@@ -61,6 +61,10 @@ extension AppConfiguration {
         }
         config.session.maxAgeSeconds = config.absoluteTimeoutSeconds
         try config.validate()
+        if config.idleTimeoutSeconds > config.absoluteTimeoutSeconds {
+            config.warnings.append("--idle-timeout \(config.idleTimeoutSeconds) is longer than --absolute-timeout \(config.absoluteTimeoutSeconds): "
+                                   + "every session ends at the absolute timeout, however active")
+        }
         switch subcommand {
         case "revoke-user": return .revokeUser(subject ?? "", config)
         case "hash-password": return .hashPassword

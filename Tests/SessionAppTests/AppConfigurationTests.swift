@@ -25,6 +25,18 @@ final class AppConfigurationTests: XCTestCase {
         XCTAssertEqual(config.retryAfterSeconds, 1)
     }
 
+    /// Mistakes an operator makes are named: a variable by its own name, and an idle timeout
+    /// that can never apply (found by an operator review).
+    func testEnvironmentErrorsNameTheVariableAndAnIdleTimeoutPastTheAbsoluteOneIsWarnedAbout() throws {
+        XCTAssertThrowsError(try configuration([], ["SESSION_FCGI_THREADS": "abc"])) { error in
+            XCTAssertTrue("\(error)".hasPrefix("SESSION_FCGI_THREADS (--threads): "), "\(error)")
+        }
+        XCTAssertEqual(try configuration([]).warnings, [])
+        let long = try configuration(["--idle-timeout", "50000"])
+        XCTAssertEqual(long.warnings.count, 1)
+        XCTAssertTrue(long.warnings.first?.contains("--absolute-timeout 43200") ?? false, "\(long.warnings)")
+    }
+
     func testFlagsOverrideEnvironment() throws {
         let config = try configuration(
             ["--threads", "12", "--redis-url=redis://10.1.2.3:7000/1", "--key-prefix", "app:sid_", "--listen", "127.0.0.1:9100"],

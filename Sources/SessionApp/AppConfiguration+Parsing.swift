@@ -7,8 +7,9 @@ extension AppConfiguration {
         case help(String)
         /// `session-fcgi revoke-user USER`: end every session of USER and exit.
         case revokeUser(String, AppConfiguration)
-        /// `session-fcgi hash-password`: read a password on stdin, print a users-file hash.
-        case hashPassword
+        /// `session-fcgi hash-password [--iterations N]`: read a password on stdin, print a
+        /// users-file hash with N PBKDF2 iterations.
+        case hashPassword(iterations: Int)
         /// `session-fcgi check-config [OPTIONS]`: validate a configuration without serving.
         case checkConfig(AppConfiguration)
     }
@@ -26,7 +27,9 @@ extension AppConfiguration {
                 guard let user = arguments.first, !user.hasPrefix("-") else { throw ConfigurationError("revoke-user needs a user id: session-fcgi revoke-user USER [--redis-url URL] [--redis-password-file PATH] ...") }
                 subject = user
                 arguments.removeFirst()
-            } else if first != "hash-password" && first != "check-config" {
+            } else if first == "hash-password" {
+                return .hashPassword(iterations: try hashIterations(arguments))
+            } else if first != "check-config" {
                 throw ConfigurationError("unknown command '\(first)' (see --help)")
             }
         }
@@ -67,10 +70,22 @@ extension AppConfiguration {
         }
         switch subcommand {
         case "revoke-user": return .revokeUser(subject ?? "", config)
-        case "hash-password": return .hashPassword
         case "check-config": return .checkConfig(config)
         default: return .serve(config)
         }
+    }
+
+    /// `hash-password`'s one option, `--iterations N` (or `=N`): more than the default costs
+    /// every login of that user as much more CPU (OWASP's figure for PBKDF2-SHA256: 600000).
+    static func hashIterations(_ arguments: [String]) throws(ConfigurationError) -> Int {
+        var value: String?
+        if arguments.count == 2, arguments[0] == "--iterations" { value = arguments[1] }
+        if arguments.count == 1, arguments[0].hasPrefix("--iterations=") { value = String(arguments[0].dropFirst("--iterations=".count)) }
+        if arguments.isEmpty { return PasswordHash.defaultIterations }
+        guard let value, let iterations = Int(value), PasswordHash.iterationRange.contains(iterations) else {
+            throw ConfigurationError("hash-password takes only --iterations N (\(PasswordHash.iterationRange.lowerBound)...\(PasswordHash.iterationRange.upperBound); default \(PasswordHash.defaultIterations))")
+        }
+        return iterations
     }
 
     /// Rules that involve several options.
@@ -113,7 +128,9 @@ extension AppConfiguration {
               Standalone:        session-fcgi --listen 127.0.0.1:9001 [OPTIONS]
               Operators:         session-fcgi revoke-user USER [OPTIONS]          end every session of USER (the instances'
                                                                                   Redis options: --redis-url, --redis-password-file, ...)
-                                 session-fcgi hash-password < password            print a users-file hash
+                                 session-fcgi hash-password [--iterations N] < password
+                                                                                  print a users-file hash (PBKDF2-SHA256, 100000
+                                                                                  iterations unless N; OWASP: 600000)
                                  session-fcgi check-config [OPTIONS]              validate a configuration, reach Redis, serve nothing
 
             Options (each may also be set by the environment variable shown; flags win):

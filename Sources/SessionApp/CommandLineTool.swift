@@ -15,8 +15,8 @@ public enum CommandLineTool {
                 return 0
             case .revokeUser(let user, let configuration):
                 return revoke(user: user, configuration: configuration)
-            case .hashPassword:
-                return hashPassword()
+            case .hashPassword(let iterations):
+                return hashPassword(iterations: iterations)
             case .checkConfig(let configuration):
                 return ConfigurationCheck(configuration: configuration).run()
             }
@@ -55,7 +55,7 @@ public enum CommandLineTool {
     /// CR LF or LF removed), hashed for the users file. Bytes that are not UTF-8 are refused,
     /// not replaced: a login form can only ever send UTF-8, and replacing would make different
     /// passwords hash alike.
-    static func hashPassword() -> Int32 {
+    static func hashPassword(iterations: Int) -> Int32 {
         var line: [UInt8] = []
         var byte: UInt8 = 0
         while read(0, &byte, 1) == 1, byte != UInt8(ascii: "\n") {
@@ -74,7 +74,7 @@ public enum CommandLineTool {
             writeStandardError("session-fcgi: the password is not valid UTF-8\n")
             return 65
         }
-        guard let hash = PasswordHash.make(line) else {
+        guard let hash = PasswordHash.make(line, iterations: iterations) else {
             writeStandardError("session-fcgi: could not hash the password\n")
             return 1
         }

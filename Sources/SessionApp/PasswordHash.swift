@@ -49,6 +49,9 @@ struct PasswordHash: Equatable, Sendable {
         return SessionCrypto.constantTimeEqual(derived, hash)
     }
 
-    /// Verified for unknown users, so that the answer takes as long as for a real one.
-    static let decoy = PasswordHash(iterations: defaultIterations, salt: [UInt8](repeating: 0, count: 16), hash: [UInt8](repeating: 0, count: 32))
+    /// Verified for unknown users, so that the answer takes as long as for a real one: as
+    /// many iterations as the users file's costliest hash (`UsersFile.decoy`).
+    static func decoy(iterations: Int) -> PasswordHash {
+        PasswordHash(iterations: iterations, salt: [UInt8](repeating: 0, count: 16), hash: [UInt8](repeating: 0, count: 32))
+    }
 }

@@ -6,6 +6,10 @@ import SessionCore
 struct UsersFile: Sendable {
     let hashes: [String: PasswordHash]
     let problems: [String]
+    /// What an unknown user's password is checked against: as many iterations as the costliest
+    /// hash in the file, so that neither a user's existence nor the count chosen for them
+    /// (`hash-password --iterations`) shows in the time of a refusal.
+    let decoy: PasswordHash
 
     init(text: String) {
         var hashes: [String: PasswordHash] = [:]
@@ -37,13 +41,14 @@ struct UsersFile: Sendable {
         }
         self.hashes = hashes
         self.problems = problems
+        decoy = PasswordHash.decoy(iterations: hashes.values.map(\.iterations).max() ?? PasswordHash.defaultIterations)
     }
 
     /// Whether `password` is `user`'s. Unknown users cost the same work (a decoy hash), so
     /// timing does not tell which user names exist.
     func check(user: String, password: String) -> Bool {
         guard let hash = hashes[user] else {
-            _ = PasswordHash.decoy.verify(password)
+            _ = decoy.verify(password)
             return false
         }
         return hash.verify(password)

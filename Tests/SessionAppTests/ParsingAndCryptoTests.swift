@@ -118,4 +118,20 @@ final class CryptoTests: XCTestCase {
         XCTAssertGreaterThan(unknown, real * 0.5, "unknown users answer as slowly as real ones")
         XCTAssertGreaterThan(broken, real * 0.5, "a broken hash answers as slowly as a real one")
     }
+
+    /// With users hashed at more iterations than the default (`hash-password --iterations`),
+    /// unknown users are checked at the costliest count, so their refusal is not faster.
+    func testTheDecoyFollowsTheCostliestHashOfTheFile() throws {
+        let light = try XCTUnwrap(PasswordHash.make(Array("pw".utf8), iterations: 20_000)).encoded
+        let heavy = try XCTUnwrap(PasswordHash.make(Array("pw".utf8), iterations: 600_000)).encoded
+        XCTAssertEqual(UsersFile(text: "ada:\(light)\n").decoy.iterations, 20_000)
+        XCTAssertEqual(UsersFile(text: "ada:\(light)\nbob:\(heavy)\n").decoy.iterations, 600_000)
+        XCTAssertEqual(UsersFile(text: "").decoy.iterations, PasswordHash.defaultIterations)
+        XCTAssertEqual(try AppConfiguration.hashIterations([]), PasswordHash.defaultIterations)
+        XCTAssertEqual(try AppConfiguration.hashIterations(["--iterations", "600000"]), 600_000)
+        XCTAssertEqual(try AppConfiguration.hashIterations(["--iterations=200000"]), 200_000)
+        for wrong in [["--iterations", "10"], ["--iterations"], ["--rounds", "5"], ["--iterations", "x"]] {
+            XCTAssertThrowsError(try AppConfiguration.hashIterations(wrong), "\(wrong)")
+        }
+    }
 }

@@ -5,6 +5,8 @@ extension AppConfiguration {
     public enum Invocation: Equatable, Sendable {
         case serve(AppConfiguration)
         case help(String)
+        /// `--version`: the release line to print.
+        case version(String)
         /// `session-fcgi revoke-user USER`: end every session of USER and exit.
         case revokeUser(String, AppConfiguration)
         /// `session-fcgi hash-password [--iterations N]`: read a password on stdin, print a
@@ -20,6 +22,7 @@ extension AppConfiguration {
         var arguments = arguments
         var subcommand: String?
         var subject: String?
+        if arguments.first == "--version" || arguments.first == "-V" { return .version(ProductVersion.line) }
         if let first = arguments.first, !first.hasPrefix("-") {
             subcommand = first
             arguments.removeFirst()
@@ -46,6 +49,7 @@ extension AppConfiguration {
             let argument = arguments[index]
             index += 1
             if argument == "--help" || argument == "-h" { return .help(helpText) }
+            if argument == "--version" || argument == "-V" { return .version(ProductVersion.line) }
             var flag = argument
             var value: String?
             if let equals = argument.firstIndex(of: "=") {
@@ -139,7 +143,7 @@ extension AppConfiguration {
         for option in options {
             text += "  \(option.flag) \(option.valueName)\n      \(option.help)\n      env: \(option.environment)\n"
         }
-        text += "  --help\n      show this text\n"
+        text += "  --help\n      show this text\n  --version\n      show the release and the hiredis it was built with\n"
         return text
     }
 }

@@ -10,6 +10,9 @@ public enum CommandLineTool {
             case .help(let text):
                 writeStandardOutput(text)
                 return 0
+            case .version(let line):
+                writeStandardOutput(line + "\n")
+                return 0
             case .serve(let configuration):
                 try Application(configuration: configuration).run()
                 return 0

@@ -119,6 +119,21 @@ final class AppConfigurationTests: XCTestCase {
         XCTAssertFalse(text.contains("env: \n"), "every option has an environment variable")
     }
 
+    /// `--version` (or `-V`) prints the release and the hiredis of the build, before or after
+    /// other options and without reaching Redis; the help names it.
+    func testVersionNamesTheReleaseAndHiredis() throws {
+        for arguments in [["--version"], ["-V"], ["--threads", "4", "--version"], ["check-config", "--version"]] {
+            guard case .version(let line) = try AppConfiguration.parse(arguments: arguments, environment: [:]) else {
+                return XCTFail("expected the version for \(arguments)")
+            }
+            XCTAssertTrue(line.hasPrefix("session-fcgi \(ProductVersion.number) (hiredis 0.14."), line)
+        }
+        XCTAssertNotNil(ProductVersion.number.split(separator: ".").compactMap { Int($0) }.count == 3 ? ProductVersion.number : nil,
+                        "semantic version: \(ProductVersion.number)")
+        guard case .help(let text) = try AppConfiguration.parse(arguments: ["--help"], environment: [:]) else { return XCTFail("expected help") }
+        XCTAssertTrue(text.contains("  --version\n"))
+    }
+
     /// Review finding 10: secrets had to be given on the command line, where `ps` shows them.
     func testSecretsComeFromFilesAndWeakOnesAreRefused() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("config-\(UUID().uuidString)")

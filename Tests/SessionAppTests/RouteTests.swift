@@ -317,6 +317,7 @@ final class RouteTests: XCTestCase {
         XCTAssertTrue(text.contains(#"session_ids_refused_total{reason="expired"} 1"#), "a signed id whose session ended: \(text)")
         XCTAssertTrue(text.contains(#"session_ids_refused_total{reason="unknown"} 0"#), text)
         XCTAssertTrue(text.contains(#"session_http_request_duration_seconds_count{route="/count"} 5"#), text)
+        XCTAssertTrue(text.contains("session_build_info{version=\"\(ProductVersion.number)\",hiredis=\"0.14."), text)
         XCTAssertFalse(text.contains(String(cookie.dropFirst(4).prefix(32))), "no session id in metrics")
         _ = app.request("GET", "/nothing/\(UUID().uuidString)")
         XCTAssertTrue(app.request("GET", "/metrics", headers: ["SESSION_FCGI_INTERNAL": "1"]).text.contains(#"route="unknown""#),

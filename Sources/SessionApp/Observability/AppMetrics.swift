@@ -57,7 +57,7 @@ final class AppMetrics: Sendable {
     /// The Prometheus text exposition of every metric, plus `extra` lines (counters read at
     /// scrape time).
     func exposition(extra: String = "") -> [UInt8] {
-        var buffer: [UInt8] = []
+        var buffer = Array(ProductVersion.metric.utf8)
         registry.emit(into: &buffer)
         buffer.append(contentsOf: requests.exposition().utf8)
         buffer.append(contentsOf: redis.exposition().utf8)

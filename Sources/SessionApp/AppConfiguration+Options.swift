@@ -243,7 +243,7 @@ extension AppConfiguration {
             config.session.sameSite = sameSite
         },
         Option(flag: "--cookie-lifetime", environment: "SESSION_FCGI_COOKIE_LIFETIME", valueName: "max-age|session",
-               help: "max-age: the cookie carries Max-Age (the absolute timeout); session: a browser-session cookie (default max-age)") { config, value throws(ConfigurationError) in
+               help: "max-age: the cookie carries Max-Age (the absolute timeout; after a login, the time the session has left of it); session: a browser-session cookie (default max-age)") { config, value throws(ConfigurationError) in
             switch value.lowercased() {
             case "max-age": config.session.persistentCookie = true
             case "session": config.session.persistentCookie = false

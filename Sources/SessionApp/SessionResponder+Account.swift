@@ -28,7 +28,7 @@ extension SessionResponder {
             let answer = isFormPost(request)
                 ? Responses.seeOther(HomePage.safeNext(fields["next"]?.string))
                 : Responses.json(200, JSON.object([("user", JSON.quoted(user)), ("csrfToken", JSON.quoted(record.csrfToken ?? ""))]))
-            return confirmingWrites(issuing(record.id, request, on: answer), "login")
+            return confirmingWrites(issuing(record.id, request, on: answer, secondsLeft: record.secondsLeft), "login")
         } catch {
             return failed(error)
         }

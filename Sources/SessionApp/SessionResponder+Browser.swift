@@ -17,7 +17,8 @@ extension SessionResponder {
                 let model = HomePage.Model(count: 1, next: HomePage.safeNext(next))
                 return issuing(id, request, on: Responses.html(200, HomePage.render(model), contentSecurityPolicy: HomePage.contentSecurityPolicy))
             case .existing(let record):
-                return issuing(record.id, ifNotPresented: presented, request, on: try page(for: record, status: 200, message: nil, next: next))
+                return issuing(record.id, ifNotPresented: presented, request, on: try page(for: record, status: 200, message: nil, next: next),
+                               secondsLeft: record.secondsLeft)
             case .superseded:
                 noteSuperseded()
                 return supersededPage()

@@ -272,12 +272,12 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         log.log(level: level, message(), metadata: metadata)
     }
 
-    /// `response` with a `Set-Cookie` handing `id` to the browser; a 500 if the cookie cannot be
-    /// signed (never an unsigned one).
-    func issuing(_ id: SessionID, _ request: FastCGIRequest, on response: FastCGIResponse) -> FastCGIResponse {
+    /// `response` with a `Set-Cookie` handing `id` to the browser, its `Max-Age` cut to
+    /// `secondsLeft` when given; a 500 if the cookie cannot be signed (never an unsigned one).
+    func issuing(_ id: SessionID, _ request: FastCGIRequest, on response: FastCGIResponse, secondsLeft: Int? = nil) -> FastCGIResponse {
         do {
             var response = response
-            response.headers.append(("Set-Cookie", try cookies.setCookieHeader(for: id, requestIsHTTPS: request.isHTTPS)))
+            response.headers.append(("Set-Cookie", try cookies.setCookieHeader(for: id, requestIsHTTPS: request.isHTTPS, secondsLeft: secondsLeft)))
             return response
         } catch {
             return internalError("\(error)")
@@ -289,8 +289,8 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
     /// the request presented: such a response, delivered after a login's response, would put a
     /// replaced id back in the browser.
     func issuing(_ id: SessionID, ifNotPresented presented: SessionID?, _ request: FastCGIRequest,
-                 on response: FastCGIResponse) -> FastCGIResponse {
-        id == presented ? response : issuing(id, request, on: response)
+                 on response: FastCGIResponse, secondsLeft: Int? = nil) -> FastCGIResponse {
+        id == presented ? response : issuing(id, request, on: response, secondsLeft: secondsLeft)
     }
 
     /// The `Set-Cookie` value that makes the browser forget the session.

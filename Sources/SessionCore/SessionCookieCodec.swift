@@ -31,9 +31,17 @@ public struct SessionCookieCodec: Sendable {
         return id.rawValue + "." + Base64.encode(signature)
     }
 
-    /// The `Set-Cookie` header value handing `id` to the browser.
-    public func setCookieHeader(for id: SessionID, requestIsHTTPS: Bool) throws(SessionCookieError) -> String {
+    /// The `Set-Cookie` header value handing `id` to the browser. `secondsLeft`, the time the
+    /// session has left before its absolute expiry, shortens `Max-Age` to it (a session that
+    /// carried its creation time through a login), so the browser drops the cookie when the
+    /// server does; `nil` (a new session) keeps the full lifetime.
+    public func setCookieHeader(for id: SessionID, requestIsHTTPS: Bool, secondsLeft: Int? = nil) throws(SessionCookieError) -> String {
         let cookieValue = try value(for: id)
+        if let secondsLeft, configuration.persistentCookie, secondsLeft < configuration.maxAgeSeconds {
+            var cookie = configuration.cookie(value: cookieValue, requestIsHTTPS: requestIsHTTPS)
+            cookie.maxAge = max(secondsLeft, 1)
+            return cookie.headerValue
+        }
         let suffix = requestIsHTTPS ? secureSuffix : plainSuffix
         var header = ""
         header.reserveCapacity(namePrefix.utf8.count + cookieValue.utf8.count + suffix.utf8.count)

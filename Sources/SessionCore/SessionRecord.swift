@@ -13,6 +13,12 @@ public struct SessionRecord: SessionFields, Equatable, Sendable {
         self.fields = fields
         self.now = now
     }
+
+    /// Seconds until the absolute expiry, as of `now`; `nil` when the record does not carry it.
+    public var secondsLeft: Int? {
+        guard let expiry = fields[ReservedField.absoluteExpiry].flatMap({ Int64($0) }) else { return nil }
+        return Int(clamping: expiry - now)
+    }
 }
 
 /// Field names the store keeps for itself in session hashes.

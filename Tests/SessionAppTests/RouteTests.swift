@@ -205,6 +205,27 @@ final class RouteTests: XCTestCase {
         XCTAssertEqual(app.store.calls - before, 3)
     }
 
+    /// A login keeps the session's creation time (it never extends the absolute lifetime), so
+    /// its cookie's Max-Age is the time the session has left, not a full lifetime: the browser
+    /// drops the cookie when the server does.
+    func testTheCookieOfALoginLastsAsLongAsItsSession() throws {
+        let app = try RouteHarness(["--idle-timeout", "3600", "--absolute-timeout", "7200"])
+        let fresh = try app.login("bob")
+        XCTAssertEqual(fresh.response.setCookies, ["\(fresh.cookie); Path=/; Max-Age=7200; HttpOnly; SameSite=Lax"])
+        let anonymous = try XCTUnwrap(app.request("GET", "/count").sessionCookie)
+        app.store.now += 1000
+        XCTAssertEqual(app.request("GET", "/count", cookie: anonymous).text, #"{"count":2}"#)
+        app.store.now += 1000
+        let login = try app.login("ada", cookie: anonymous)
+        XCTAssertEqual(login.response.setCookies, ["\(login.cookie); Path=/; Max-Age=5200; HttpOnly; SameSite=Lax"])
+        app.store.now += 3000
+        XCTAssertEqual(app.request("GET", "/me", cookie: login.cookie).status, 200)
+        app.store.now += 2199
+        XCTAssertEqual(app.request("GET", "/me", cookie: login.cookie).status, 200, "still alive one second before")
+        app.store.now += 1
+        XCTAssertEqual(app.request("GET", "/me", cookie: login.cookie).status, 401, "ended when the cookie does")
+    }
+
     func testLoginsPastTheCapEndTheOldestSession() throws {
         let app = try RouteHarness()
         let oldest = try app.login()

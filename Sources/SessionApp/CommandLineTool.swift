@@ -57,25 +57,37 @@ public enum CommandLineTool {
     /// `hash-password`: the first line of standard input, exactly as its bytes are (a trailing
     /// CR LF or LF removed), hashed for the users file. Bytes that are not UTF-8 are refused,
     /// not replaced: a login form can only ever send UTF-8, and replacing would make different
-    /// passwords hash alike.
+    /// passwords hash alike. On a terminal it prompts on standard error, reads without echo
+    /// (the password never shows on screen or in a scroll-back) and asks twice, so a typo cannot
+    /// silently become the password; piped, it reads one line and prints only the hash.
     static func hashPassword(iterations: Int) -> Int32 {
-        var line: [UInt8] = []
-        var byte: UInt8 = 0
-        while read(0, &byte, 1) == 1, byte != UInt8(ascii: "\n") {
-            line.append(byte)
-            if line.count > 1024 {
-                writeStandardError("session-fcgi: the password is longer than 1024 bytes\n")
+        let line: [UInt8]
+        if isatty(0) == 1 {
+            guard let first = readPasswordWithoutEcho(prompt: "Password: ") else { return 65 }
+            guard !first.isEmpty else {
+                writeStandardError("session-fcgi: the password is empty\n")
+                return 64
+            }
+            guard let again = readPasswordWithoutEcho(prompt: "Again: ") else { return 65 }
+            guard first == again else {
+                writeStandardError("session-fcgi: the two passwords differ; nothing was printed\n")
                 return 65
             }
+            line = first
+        } else {
+            guard let read = readPasswordLine() else { return 65 }
+            line = read
         }
-        if line.last == UInt8(ascii: "\r") { line.removeLast() }
         guard !line.isEmpty else {
             writeStandardError("session-fcgi: give the password on standard input\n")
             return 64
         }
-        guard String(validating: line, as: UTF8.self) != nil else {
+        guard let text = String(validating: line, as: UTF8.self) else {
             writeStandardError("session-fcgi: the password is not valid UTF-8\n")
             return 65
+        }
+        if text.count < 15 {
+            writeStandardError("session-fcgi: warning: the password has \(text.count) characters; NIST SP 800-63B asks for at least 15 when a password alone logs in\n")
         }
         guard let hash = PasswordHash.make(line, iterations: iterations) else {
             writeStandardError("session-fcgi: could not hash the password\n")
@@ -83,6 +95,42 @@ public enum CommandLineTool {
         }
         writeStandardOutput(hash.encoded + "\n")
         return 0
+    }
+
+    /// One line of standard input without its line ending; `nil` (with the reason on standard
+    /// error) when it is longer than a login accepts.
+    private static func readPasswordLine() -> [UInt8]? {
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(0, &byte, 1) == 1, byte != UInt8(ascii: "\n") {
+            line.append(byte)
+            if line.count > 1025 {
+                writeStandardError("session-fcgi: the password is longer than 1024 bytes\n")
+                return nil
+            }
+        }
+        if line.last == UInt8(ascii: "\r") { line.removeLast() }
+        guard line.count <= 1024 else {
+            writeStandardError("session-fcgi: the password is longer than 1024 bytes\n")
+            return nil
+        }
+        return line
+    }
+
+    /// Echo off, `prompt` on standard error, then a line read from the terminal (echo restored
+    /// afterwards, also when the line is refused).
+    private static func readPasswordWithoutEcho(prompt: String) -> [UInt8]? {
+        var saved = termios()
+        let canSilence = tcgetattr(0, &saved) == 0
+        if canSilence {
+            var silent = saved
+            silent.c_lflag &= ~tcflag_t(ECHO)
+            silent.c_lflag |= tcflag_t(ECHONL)
+            _ = tcsetattr(0, TCSAFLUSH, &silent)
+        }
+        defer { if canSilence { _ = tcsetattr(0, TCSAFLUSH, &saved) } }
+        writeStandardError(prompt)  // only once echo is off: whatever is typed after it stays unseen
+        return readPasswordLine()
     }
 
     /// The process environment as a dictionary (no Foundation).

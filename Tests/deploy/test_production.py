@@ -54,11 +54,63 @@ def make_secrets(etc, binary):
     for name in ["admin-token", "cookie-signing-keys", "log-key", "redis-password"]:
         with open(os.path.join(etc, name), "w") as f:
             f.write(subprocess.run(["openssl", "rand", "-base64", "32"], capture_output=True, text=True, check=True).stdout)
-    hashed = subprocess.run([binary, "hash-password"], input=b"a strong password here\n", capture_output=True, check=True).stdout.decode().strip()
-    with open(os.path.join(etc, "users"), "a") as f:
-        f.write(f"ada:{hashed}\n")
+    users = os.path.join(etc, "users")
+    subprocess.run(["sh", "-c", f"""hash=$("{binary}" hash-password) && printf 'ada:%s\\n' "$hash" >> {users}"""],
+                   input=b"a strong password here\n", check=True)
     for name in os.listdir(etc):
         os.chmod(os.path.join(etc, name), 0o600)
+
+
+def hash_password_on_a_terminal(binary, typed):
+    """`session-fcgi hash-password` on a pseudo-terminal, as step 3 is run by hand: `typed` is
+    written one line at a time once the prompt for it shows. Returns (what the terminal showed
+    on both streams, standard output alone, exit status)."""
+    import pty
+    import select
+    out_read, out_write = os.pipe()
+    pid, terminal = pty.fork()
+    if pid == 0:
+        os.dup2(out_write, 1)
+        os.execv(binary, [binary, "hash-password", "--iterations", "10000"])
+    os.close(out_write)
+    screen, stdout = b"", b""
+    pending = list(typed)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        ready, _, _ = select.select([terminal, out_read], [], [], 0.2)
+        if terminal in ready:
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:
+                chunk = b""
+            screen += chunk
+            if pending and screen.endswith(b": "):  # a prompt, not a line after it
+                os.write(terminal, pending.pop(0))
+        if out_read in ready:
+            chunk = os.read(out_read, 4096)
+            stdout += chunk
+            if not chunk:
+                break
+    finished, status = os.waitpid(pid, os.WNOHANG)
+    if finished == 0:  # still waiting for input that was never asked for
+        os.kill(pid, 9)
+        _, status = os.waitpid(pid, 0)
+    os.close(out_read)
+    os.close(terminal)
+    return screen, stdout.decode(), os.waitstatus_to_exitcode(status)
+
+
+def test_hash_password_on_a_terminal_prompts_hides_the_password_and_asks_twice():
+    binary = debug_binary()
+    screen, stdout, status = hash_password_on_a_terminal(binary, [b"a strong password here\n", b"a strong password here\n"])
+    assert status == 0, screen
+    assert b"Password:" in screen and b"Again:" in screen, screen
+    assert b"strong password" not in screen, f"the password was echoed: {screen!r}"
+    hashed = stdout.strip()
+    assert re.fullmatch(r"pbkdf2-sha256\$10000\$[A-Za-z0-9_-]+\$[A-Za-z0-9_-]+", hashed), stdout
+    # A typo in the second entry prints no hash.
+    screen, stdout, status = hash_password_on_a_terminal(binary, [b"a strong password here\n", b"a strong passwrod here\n"])
+    assert status == 65 and stdout == "" and b"differ" in screen, (status, stdout, screen)
 
 
 def test_check_config_passes_for_the_documented_setup_and_fails_for_a_broken_one(etc):

@@ -82,9 +82,9 @@ extension ConnectionDispatcher {
                 return
             }
         }
-        let open = openConnections.add(1, ordering: .relaxed).newValue
+        let open = counters.openConnections.add(1, ordering: .relaxed).newValue
         guard table.contains(connection), open <= maxConnections || closeIdleConnectionForANewOne() else {
-            openConnections.subtract(1, ordering: .relaxed)
+            counters.openConnections.subtract(1, ordering: .relaxed)
             Glibc.close(connection)
             counters.overLimit.add(1, ordering: .relaxed)
             overLimitLog.warning("closed a new FastCGI connection: \(maxConnections) connections are open (--max-connections), none idle")
@@ -124,7 +124,7 @@ extension ConnectionDispatcher {
             guard Self.input(on: candidate.descriptor) == .none,
                   table.takeIdle(candidate.descriptor, if: { $0 == candidate.slot }) != nil else { return false }
             Glibc.close(candidate.descriptor)
-            openConnections.subtract(1, ordering: .relaxed)
+            counters.openConnections.subtract(1, ordering: .relaxed)
             return true
         }
         let silent = candidates.filter { !$0.slot.served && !$0.slot.raisedLowWater }

@@ -27,7 +27,7 @@ extension ConnectionDispatcher {
             switch slot.kind {
             case .connection:
                 Glibc.close(descriptor)
-                openConnections.subtract(1, ordering: .relaxed)
+                counters.openConnections.subtract(1, ordering: .relaxed)
                 countClosedAtDeadline(slot)
             case .listener:
                 resumeListener(generation: slot.generation)
@@ -54,7 +54,7 @@ extension ConnectionDispatcher {
                 switch idle?.kind {
                 case .connection:
                     Glibc.close(descriptor)
-                    openConnections.subtract(1, ordering: .relaxed)
+                    counters.openConnections.subtract(1, ordering: .relaxed)
                 case .listener:
                     if let idle { closeListener(generation: idle.generation) }
                 case nil:

@@ -27,7 +27,6 @@ final class ConnectionDispatcher: Sendable {
     let peers: AllowedPeers?
     let maxConnections: Int
     let counters: ServerCounters
-    let openConnections = Atomic<Int>(0)
     /// Permits of the workers that take requests (`configuration.activeThreads`).
     let gate: WorkerGate
     let stopping = Atomic<Bool>(false)
@@ -135,7 +134,7 @@ final class ConnectionDispatcher: Sendable {
                                      served: served, raisedLowWater: raisedLowWater) else {
             log.error("connection \(descriptor) was not held by its worker; closing it")
             Glibc.close(descriptor)
-            openConnections.subtract(1, ordering: .relaxed)
+            counters.openConnections.subtract(1, ordering: .relaxed)
             return
         }
         guard control(EPOLL_CTL_MOD, descriptor, generation: next) == 0 else {
@@ -153,14 +152,14 @@ final class ConnectionDispatcher: Sendable {
             log.error("connection \(descriptor) was not held by its worker when closed")
         }
         Glibc.close(descriptor)
-        openConnections.subtract(1, ordering: .relaxed)
+        counters.openConnections.subtract(1, ordering: .relaxed)
     }
 
     /// libfcgi closed a connection the worker held (end of stream or a protocol error before a
     /// request): only the slot is left to free, if accept(2) has not already reused the number.
     func forget(_ descriptor: Int32, generation: UInt32) {
         table.release(descriptor, generation: generation)
-        openConnections.subtract(1, ordering: .relaxed)
+        counters.openConnections.subtract(1, ordering: .relaxed)
     }
 
     /// A request or its response failed on the wire; the connection is being closed.

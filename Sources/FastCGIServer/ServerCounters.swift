@@ -10,6 +10,8 @@ public final class ServerCounters: Sendable {
     let silentClosed = Atomic<Int>(0)
     let idleClosed = Atomic<Int>(0)
     let writeFailures = Atomic<Int>(0)
+    /// Connections open now (accepted and not yet closed), against `--max-connections`.
+    let openConnections = Atomic<Int>(0)
 
     /// A copy of every counter, for metrics.
     public struct Snapshot: Equatable, Sendable {
@@ -19,12 +21,14 @@ public final class ServerCounters: Sendable {
         public let silentClosed: Int
         public let idleClosed: Int
         public let writeFailures: Int
+        public let open: Int
     }
 
     public var snapshot: Snapshot {
         Snapshot(accepted: accepted.load(ordering: .relaxed), refusedPeers: refusedPeers.load(ordering: .relaxed),
                  overLimit: overLimit.load(ordering: .relaxed), silentClosed: silentClosed.load(ordering: .relaxed),
-                 idleClosed: idleClosed.load(ordering: .relaxed), writeFailures: writeFailures.load(ordering: .relaxed))
+                 idleClosed: idleClosed.load(ordering: .relaxed), writeFailures: writeFailures.load(ordering: .relaxed),
+                 open: openConnections.load(ordering: .relaxed))
     }
 
     func summary(requests: Int) -> String {

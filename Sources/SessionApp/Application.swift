@@ -142,6 +142,8 @@ public struct Application: Sendable {
                                  ("write_failed", counters.writeFailures)] {
             text += "fastcgi_connections_total{outcome=\"\(outcome)\"} \(value)\n"
         }
+        text += "# HELP fastcgi_connections_open FastCGI connections open now (at most --max-connections).\n"
+        text += "# TYPE fastcgi_connections_open gauge\nfastcgi_connections_open \(counters.open)\n"
         return text
     }
 }

@@ -34,6 +34,7 @@ final class BatchEndToEndTests: XCTestCase {
             let line = try XCTUnwrap(metrics.text.split(separator: "\n").first { $0.hasPrefix(name + " ") }, "\(name) in /metrics")
             return try XCTUnwrap(Int(line.split(separator: " ")[1]))
         }
+        XCTAssertGreaterThanOrEqual(try value("fastcgi_connections_open"), 1, "the scrape's own connection is open")
         return (try value("fastcgi_requests_total"), try value("fastcgi_batches_total"))
     }
 

@@ -339,6 +339,11 @@ final class RouteTests: XCTestCase {
         XCTAssertTrue(text.contains(#"session_ids_refused_total{reason="unknown"} 0"#), text)
         XCTAssertTrue(text.contains(#"session_http_request_duration_seconds_count{route="/count"} 5"#), text)
         XCTAssertTrue(text.contains("session_build_info{version=\"\(ProductVersion.number)\",hiredis=\"0.14."), text)
+        for series in ["process_cpu_seconds_total", "process_start_time_seconds", "process_resident_memory_bytes",
+                       "process_virtual_memory_bytes", "process_open_fds", "process_max_fds"] {
+            let line = try XCTUnwrap(text.split(separator: "\n").first { $0.hasPrefix(series + " ") }, series)
+            XCTAssertGreaterThan(try XCTUnwrap(Double(line.split(separator: " ")[1])), 0, String(line))
+        }
         XCTAssertFalse(text.contains(String(cookie.dropFirst(4).prefix(32))), "no session id in metrics")
         _ = app.request("GET", "/nothing/\(UUID().uuidString)")
         XCTAssertTrue(app.request("GET", "/metrics", headers: ["SESSION_FCGI_INTERNAL": "1"]).text.contains(#"route="unknown""#),

@@ -62,6 +62,7 @@ final class AppMetrics: Sendable {
         buffer.append(contentsOf: requests.exposition().utf8)
         buffer.append(contentsOf: redis.exposition().utf8)
         buffer.append(contentsOf: extra.utf8)
+        buffer.append(contentsOf: ProcessMetrics.exposition().utf8)
         return buffer
     }
 }

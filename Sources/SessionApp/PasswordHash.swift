@@ -50,7 +50,7 @@ struct PasswordHash: Equatable, Sendable {
     }
 
     /// Verified for unknown users, so that the answer takes as long as for a real one: as
-    /// many iterations as the users file's costliest hash (`UsersFile.decoy`).
+    /// many iterations as `UsersFile.check` must still spend (`UsersFile.work(for:)`).
     static func decoy(iterations: Int) -> PasswordHash {
         PasswordHash(iterations: iterations, salt: [UInt8](repeating: 0, count: 16), hash: [UInt8](repeating: 0, count: 32))
     }

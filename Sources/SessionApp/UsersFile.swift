@@ -6,10 +6,11 @@ import SessionCore
 struct UsersFile: Sendable {
     let hashes: [String: PasswordHash]
     let problems: [String]
-    /// What an unknown user's password is checked against: as many iterations as the costliest
-    /// hash in the file, so that neither a user's existence nor the count chosen for them
-    /// (`hash-password --iterations`) shows in the time of a refusal.
-    let decoy: PasswordHash
+    /// The iterations every check costs: the costliest hash in the file. An unknown user's
+    /// password is checked against a decoy of that count, and a user hashed with fewer also pays
+    /// the difference on a decoy, so neither a user's existence nor the count chosen for them
+    /// (`hash-password --iterations`) shows in the time of an answer.
+    let iterationsPerCheck: Int
 
     init(text: String) {
         var hashes: [String: PasswordHash] = [:]
@@ -41,16 +42,24 @@ struct UsersFile: Sendable {
         }
         self.hashes = hashes
         self.problems = problems
-        decoy = PasswordHash.decoy(iterations: hashes.values.map(\.iterations).max() ?? PasswordHash.defaultIterations)
+        iterationsPerCheck = hashes.values.map(\.iterations).max() ?? PasswordHash.defaultIterations
     }
 
-    /// Whether `password` is `user`'s. Unknown users cost the same work (a decoy hash), so
-    /// timing does not tell which user names exist.
+    /// Whether `password` is `user`'s, at the cost of `iterationsPerCheck` whoever asks.
     func check(user: String, password: String) -> Bool {
-        guard let hash = hashes[user] else {
-            _ = decoy.verify(password)
-            return false
+        var matches = false
+        for (hash, isUsers) in work(for: user) {
+            let verified = hash.verify(password)
+            if isUsers { matches = verified }
         }
-        return hash.verify(password)
+        return matches
+    }
+
+    /// The hashes a check of `user` computes: the user's own (marked), then a decoy for the
+    /// iterations left to `iterationsPerCheck`; a decoy of the full count for an unknown user.
+    func work(for user: String) -> [(hash: PasswordHash, isUsers: Bool)] {
+        guard let hash = hashes[user] else { return [(PasswordHash.decoy(iterations: iterationsPerCheck), false)] }
+        let left = iterationsPerCheck - hash.iterations
+        return left > 0 ? [(hash, true), (PasswordHash.decoy(iterations: left), false)] : [(hash, true)]
     }
 }

@@ -119,14 +119,28 @@ final class CryptoTests: XCTestCase {
         XCTAssertGreaterThan(broken, real * 0.5, "a broken hash answers as slowly as a real one")
     }
 
-    /// With users hashed at more iterations than the default (`hash-password --iterations`),
-    /// unknown users are checked at the costliest count, so their refusal is not faster.
-    func testTheDecoyFollowsTheCostliestHashOfTheFile() throws {
+    /// With users hashed at different counts (`hash-password --iterations`), every check costs
+    /// the file's costliest count: an unknown user's decoy has all of it, a user hashed with
+    /// fewer pays the difference on a decoy (attack review s19: a 100 000-iteration user
+    /// refused in 50 ms, an unknown name in 300 ms once one user had 600 000), and the user's
+    /// own hash decides the answer.
+    func testEveryCheckCostsTheCostliestHashOfTheFile() throws {
         let light = try XCTUnwrap(PasswordHash.make(Array("pw".utf8), iterations: 20_000)).encoded
-        let heavy = try XCTUnwrap(PasswordHash.make(Array("pw".utf8), iterations: 600_000)).encoded
-        XCTAssertEqual(UsersFile(text: "ada:\(light)\n").decoy.iterations, 20_000)
-        XCTAssertEqual(UsersFile(text: "ada:\(light)\nbob:\(heavy)\n").decoy.iterations, 600_000)
-        XCTAssertEqual(UsersFile(text: "").decoy.iterations, PasswordHash.defaultIterations)
+        let heavy = try XCTUnwrap(PasswordHash.make(Array("pw2".utf8), iterations: 60_000)).encoded
+        func cost(_ file: UsersFile, _ user: String) -> Int { file.work(for: user).map(\.hash.iterations).reduce(0, +) }
+        let single = UsersFile(text: "ada:\(light)\n")
+        XCTAssertEqual(single.iterationsPerCheck, 20_000)
+        XCTAssertEqual(cost(single, "ada"), 20_000)
+        XCTAssertEqual(cost(single, "eve"), 20_000)
+        let mixed = UsersFile(text: "ada:\(light)\nbob:\(heavy)\n")
+        for user in ["ada", "bob", "eve"] { XCTAssertEqual(cost(mixed, user), 60_000, user) }
+        XCTAssertEqual(mixed.work(for: "ada").filter(\.isUsers).count, 1)
+        XCTAssertEqual(mixed.work(for: "eve").filter(\.isUsers).count, 0)
+        XCTAssertTrue(mixed.check(user: "ada", password: "pw"), "the decoy after the user's hash does not change the answer")
+        XCTAssertFalse(mixed.check(user: "ada", password: "pw2"))
+        XCTAssertTrue(mixed.check(user: "bob", password: "pw2"))
+        XCTAssertFalse(mixed.check(user: "eve", password: "pw"))
+        XCTAssertEqual(UsersFile(text: "").iterationsPerCheck, PasswordHash.defaultIterations)
         XCTAssertEqual(try AppConfiguration.hashIterations([]), PasswordHash.defaultIterations)
         XCTAssertEqual(try AppConfiguration.hashIterations(["--iterations", "600000"]), 600_000)
         XCTAssertEqual(try AppConfiguration.hashIterations(["--iterations=200000"]), 200_000)

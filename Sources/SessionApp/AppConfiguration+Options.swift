@@ -171,6 +171,14 @@ extension AppConfiguration {
             guard !value.isEmpty else { throw ConfigurationError("--users-file: empty path") }
             config.usersFile = value
         },
+        Option(flag: "--login-concurrency", environment: "SESSION_FCGI_LOGIN_CONCURRENCY", valueName: "N",
+               help: "password checks this instance runs at once (each is one core busy for the hash's time: about 50 ms at 100000 iterations); up to 2 x N more logins wait their turn (never so many that no standby worker is left), the rest get 503 with Retry-After at once, so a flood of wrong passwords takes at most N cores and a few threads from the other routes (default 1)") { config, value throws(ConfigurationError) in
+            config.loginConcurrency = try integer(value, flag: "--login-concurrency", in: 1...256)
+        },
+        Option(flag: "--login-wait-ms", environment: "SESSION_FCGI_LOGIN_WAIT_MS", valueName: "MS",
+               help: "how long a login waits for its turn before 503 with Retry-After (keep it plus the hash's time below nginx's fastcgi_read_timeout) (default 1000)") { config, value throws(ConfigurationError) in
+            config.loginWaitMilliseconds = try integer(value, flag: "--login-wait-ms", in: 0...4000)
+        },
         Option(flag: "--admin-token", environment: "SESSION_FCGI_ADMIN_TOKEN", valueName: "TOKEN",
                help: "bearer token for POST /admin/revoke-user (at least 32 characters, random); none disables the admin routes. Prefer --admin-token-file: a flag is visible in ps") { config, value throws(ConfigurationError) in
             try SecretRules.checkStrong(value, what: "--admin-token")

@@ -57,6 +57,10 @@ public struct AppConfiguration: Equatable, Sendable {
     public var userKeyPrefix = "sidu_"
     /// The users file (`user:pbkdf2-sha256$…` lines) for `POST /login`; none disables login.
     public var usersFile: String?
+    /// Password checks an instance runs at once (`PasswordCheckGate`).
+    public var loginConcurrency = 1
+    /// How long a login waits for a password check to be free before a 503.
+    public var loginWaitMilliseconds = 1000
     /// Bearer token of the admin routes; none disables them.
     public var adminToken: String?
     /// Where the admin token was read from, to read it again on SIGHUP.

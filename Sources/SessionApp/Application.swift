@@ -48,6 +48,8 @@ public struct Application: Sendable {
         let server = FastCGIServer(configuration: configuration.server, log: log)
         let configuration = self.configuration
         let exposition: @Sendable () -> [UInt8] = { metrics.exposition(extra: Self.serverMetrics(server)) }
+        let passwordChecks = PasswordCheckGate(permits: configuration.loginConcurrency, waitMilliseconds: configuration.loginWaitMilliseconds,
+                                               threads: configuration.server.threads, activeThreads: configuration.server.activeThreads)
         do {
             try server.run(onHangup: {
                 do {
@@ -71,7 +73,8 @@ public struct Application: Sendable {
                 let store = configuration.makeStore(layout: layout)
                 metrics.redis.register(store.client.counters)
                 return SessionResponder(configuration: configuration, store: store, settings: settings, log: log, metrics: metrics,
-                                        hasher: hasher, rotationRetry: configuration.rotationRetry, exposition: exposition)
+                                        hasher: hasher, rotationRetry: configuration.rotationRetry, passwordChecks: passwordChecks,
+                                        exposition: exposition)
             }
         } catch {
             log.error("\(error)")

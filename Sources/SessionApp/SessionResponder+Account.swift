@@ -15,7 +15,14 @@ extension SessionResponder {
         guard let user = fields["user"]?.string, let password = fields["password"]?.string, !user.isEmpty else {
             return Responses.error(400, "user and password are required")
         }
-        guard SessionNames.isValidUserID(user), password.utf8.count <= 1024, users.check(user: user, password: password) else {
+        var matches = false
+        if SessionNames.isValidUserID(user), password.utf8.count <= 1024 {
+            guard let checked = passwordChecks.run({ users.check(user: user, password: password) }) else {
+                return loginBusy(request, next: fields["next"]?.string)
+            }
+            matches = checked
+        }
+        guard matches else {
             event("login_refused", "login refused")
             if isFormPost(request) { return page(request, status: 401, message: "Wrong user or password.", next: fields["next"]?.string) }
             return Responses.error(401, "wrong user or password")
@@ -32,6 +39,19 @@ extension SessionResponder {
         } catch {
             return failed(error)
         }
+    }
+
+    /// A login that found every password check busy for `--login-wait-ms` (a flood of logins,
+    /// most likely): 503 with `Retry-After`, at once, without checking the password.
+    private func loginBusy(_ request: FastCGIRequest, next: String?) -> FastCGIResponse {
+        event("login_busy", "login refused: every password check busy", level: .debug)
+        let retryAfter = ("Retry-After", String(configuration.retryAfterSeconds))
+        if isFormPost(request) {
+            var response = page(request, status: 503, message: "Too many logins at this moment. Try again in a few seconds.", next: next)
+            if response.status == 503 { response.headers.append(retryAfter) }
+            return response
+        }
+        return Responses.error(503, "too many logins at once; try again", extraHeaders: [retryAfter])
     }
 
     /// `GET /me`: who is logged in, with the session's times, CSRF token and attributes; 401

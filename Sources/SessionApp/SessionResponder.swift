@@ -25,6 +25,8 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
     private var needsStore: [Bool] = []
     /// Session ids appear in logs only as this keyed hash.
     let hasher: LogSessionHasher
+    /// The instance's bound on password checks at once, shared by every worker.
+    let passwordChecks: PasswordCheckGate
     /// Builds the metrics exposition (with the FastCGI server's counters), for `GET /metrics`.
     private let exposition: @Sendable () -> [UInt8]
     private var router = Router()
@@ -35,8 +37,10 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
     var adminToken: String? { current.settings.adminToken }
 
     init(configuration: AppConfiguration, store: Store, settings: SettingsCell, log: Logger, metrics: AppMetrics,
-         hasher: LogSessionHasher, rotationRetry: RotationRetry, exposition: @escaping @Sendable () -> [UInt8]) {
+         hasher: LogSessionHasher, rotationRetry: RotationRetry, passwordChecks: PasswordCheckGate,
+         exposition: @escaping @Sendable () -> [UInt8]) {
         self.configuration = configuration
+        self.passwordChecks = passwordChecks
         self.log = log
         self.settingsCell = settings
         current = (-1, ReloadableSettings(users: nil, cookies: SessionCookieCodec(configuration: configuration.session), adminToken: nil))

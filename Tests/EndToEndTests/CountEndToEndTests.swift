@@ -211,6 +211,14 @@ final class CountEndToEndTests: XCTestCase {
         let response = try HTTPClient.raw(port: stack.nginxPort, bytes: Array("GET /count HTTP/9.9\r\n\r\n".utf8))
         XCTAssertTrue((400..<600).contains(response.status))
         XCTAssertEqual(try stack.get("/healthz").status, 200)
+        // Request lines nginx cannot parse get its JSON 400, not a 500 (attack review s19: the
+        // 400 went to a named location, which a request without a URI cannot be redirected to).
+        for line in ["GeT /count HTTP/1.1", "GET /count%00 HTTP/1.1", "GET /%2e%2e/count HTTP/1.1", "GET * HTTP/1.1"] {
+            let refused = try HTTPClient.raw(port: stack.nginxPort, bytes: Array("\(line)\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8))
+            XCTAssertEqual(refused.status, 400, line)
+            XCTAssertEqual(refused.header("Content-Type"), "application/json", line)
+            XCTAssertEqual(refused.text, #"{"error":"bad request: malformed, or headers too large"}"#, line)
+        }
     }
 }
 

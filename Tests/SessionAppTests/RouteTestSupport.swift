@@ -37,7 +37,10 @@ final class RouteHarness {
                                                    adminToken: configuration.adminToken))
         let metrics = self.metrics
         responder = SessionResponder(configuration: configuration, store: store, settings: settings, log: log, metrics: metrics,
-                                     hasher: LogSessionHasher(key: nil), rotationRetry: .none, exposition: { metrics.exposition() })
+                                     hasher: LogSessionHasher(key: nil), rotationRetry: .none,
+                                     passwordChecks: PasswordCheckGate(permits: configuration.loginConcurrency,
+                                                                       waitMilliseconds: configuration.loginWaitMilliseconds),
+                                     exposition: { metrics.exposition() })
     }
 
     deinit { try? FileManager.default.removeItem(at: logFile) }

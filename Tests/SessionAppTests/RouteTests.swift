@@ -226,6 +226,43 @@ final class RouteTests: XCTestCase {
         XCTAssertEqual(app.request("GET", "/me", cookie: login.cookie).status, 401, "ended when the cookie does")
     }
 
+    /// Password checks are bounded per instance (attack review s19: a flood of wrong passwords
+    /// took every core, outlasted nginx's read timeout, and nginx then marked the instances
+    /// failed for every route). A login that finds every check busy for `--login-wait-ms` gets
+    /// a prompt 503 with Retry-After, without hashing; JSON or the page's form alike.
+    func testALoginThatFindsEveryPasswordCheckBusyGets503AtOnce() throws {
+        let app = try RouteHarness(["--login-concurrency", "1", "--login-wait-ms", "150"])
+        let json = #"{"user":"ada","password":"\#(RouteHarness.password)"}"#
+        var busy: FastCGIResponse?
+        var waited = 0.0
+        let held = app.responder.passwordChecks.run {
+            let started = Date()
+            busy = app.post("/login", cookie: nil, json: json)
+            waited = Date().timeIntervalSince(started)
+            return true
+        }
+        XCTAssertEqual(held, true)
+        let answer = try XCTUnwrap(busy)
+        XCTAssertEqual(answer.status, 503, answer.text)
+        XCTAssertEqual(answer.header("Retry-After"), "1")
+        XCTAssertEqual(answer.text, #"{"error":"too many logins at once; try again"}"#)
+        XCTAssertNil(answer.sessionCookie, "no session for a login that was not checked")
+        XCTAssertGreaterThanOrEqual(waited, 0.14, "it waited its turn first")
+        XCTAssertLessThan(waited, 2)
+        var form: FastCGIResponse?
+        _ = app.responder.passwordChecks.run {
+            form = app.request("POST", "/login", headers: ["HTTP_ORIGIN": "http://\(RouteHarness.host)"],
+                               body: "user=ada&password=x", contentType: "application/x-www-form-urlencoded")
+            return true
+        }
+        XCTAssertEqual(form?.status, 503)
+        XCTAssertTrue(form?.text.contains("Too many logins") == true, form?.text ?? "")
+        XCTAssertEqual(form?.header("Retry-After"), "1")
+        XCTAssertEqual(try app.login("ada").response.status, 200, "free again afterwards")
+        let scrape = app.request("GET", "/metrics", headers: ["SESSION_FCGI_INTERNAL": "1"]).text
+        XCTAssertTrue(scrape.contains(#"session_events_total{event="login_busy"} 2"#), scrape)
+    }
+
     func testLoginsPastTheCapEndTheOldestSession() throws {
         let app = try RouteHarness()
         let oldest = try app.login()

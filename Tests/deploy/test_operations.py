@@ -203,3 +203,73 @@ def test_rolling_restart_of_every_instance_under_load_loses_no_request(base):
             assert stored == count + 1, (cookie, count, stored)
     finally:
         local.down()
+
+
+def login_from(local, source, user, password, timeout=10):
+    """POST /login through nginx from the loopback address `source` (each is a client of its
+    own for nginx's per-address limit). Returns the status, or the error's name."""
+    import http.client
+    connection = http.client.HTTPConnection("127.0.0.1", local.port, timeout=timeout, source_address=(source, 0))
+    try:
+        connection.request("POST", "/login", body=json.dumps({"user": user, "password": password}),
+                           headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    except Exception as error:
+        return type(error).__name__
+    finally:
+        connection.close()
+
+
+def test_a_flood_of_wrong_passwords_leaves_every_other_route_served(base):
+    """Attack review s19: wrong passwords from a few dozen addresses (each within nginx's
+    per-address limit) took every core for password hashes, logins outlasted nginx's read
+    timeout, and nginx marked both instances failed: /count, the page and /auth answered 502
+    and 504 for as long as the flood lasted. Now each instance runs a bounded number of checks
+    (--login-concurrency) and answers the logins beyond at once with 503, and logins have an
+    upstream of their own in nginx, so /count keeps being served and a real login gets through
+    or a prompt 503 with Retry-After, never a 502 or 504."""
+    local = Local(base)
+    try:
+        local.up()
+        password = local.secret("demo-credentials").split(" / ")[1]
+        stop = threading.Event()
+        attempts, lock = [], threading.Lock()
+
+        def attacker(address):
+            while not stop.is_set():
+                status = login_from(local, address, "nobody", "guess")
+                with lock:
+                    attempts.append(status)
+                if status == 429:
+                    time.sleep(0.5)
+
+        threads = [threading.Thread(target=attacker, args=(f"127.0.0.{n}",)) for n in range(2, 22) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        victim, logins = [], []
+        try:
+            ends = time.time() + 12
+            while time.time() < ends:
+                began = time.time()
+                status, _, _ = get(local.url("/count"))
+                victim.append((status, time.time() - began))
+                logins.append(login_from(local, "127.0.0.1", "demo", password))
+                time.sleep(0.2)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        statuses = {status for status, _ in victim}
+        assert statuses == {200}, f"/count during the flood: {victim}"
+        slowest = max(seconds for _, seconds in victim)
+        assert slowest < 2.5, f"/count took {slowest:.2f} s during the flood: {victim}"
+        assert set(logins) <= {200, 503}, f"the real user's logins: {logins}"
+        assert 200 in logins, f"no real login got through: {logins}"
+        assert not {502, 504} & set(attempts), f"nginx gave up on an instance: {sorted(set(map(str, attempts)))}"
+        assert 503 in attempts, "the flood never found the password checks busy: the test did not flood"
+        log = open(os.path.join(local.state, "nginx-error.log")).read()
+        assert "no live upstreams" not in log and "upstream timed out" not in log, log[-2000:]
+    finally:
+        local.down()

@@ -32,9 +32,13 @@ final class GatewayEndToEndTests: XCTestCase {
         XCTAssertEqual(page.status, 200)
         XCTAssertTrue(page.text.contains("Private area"))
         // The upstream learns the user from nginx; a client cannot claim to be someone else.
-        let app = try stack.get("/app/", cookie: cookie, headers: [("X-Session-User", "mallory")])
+        let app = try stack.get("/app/", cookie: cookie, headers: [("X-Session-User", "mallory"), ("X-Session-Expires-In", "999999999")])
         XCTAssertEqual(app.status, 200)
         XCTAssertEqual(app.text, "private app: hello ada\n")
+        // So is the time the session has left (attack review s19: a client's own header went
+        // through): the gateway's figure, at most the idle timeout.
+        let expiresIn = try XCTUnwrap(Int(try XCTUnwrap(app.header("X-Demo-Session-Expires-In"))))
+        XCTAssertTrue((1...1800).contains(expiresIn), "\(expiresIn)")
         // After logout the gateway closes again.
         let me = try stack.get("/me", cookie: cookie)
         let token = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(me.body)) as? [String: Any])?["csrfToken"] as? String)

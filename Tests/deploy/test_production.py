@@ -162,6 +162,12 @@ def test_the_nginx_site_file_loads_under_debians_nginx_conf(etc):
     site = subprocess.run([os.path.join(ROOT, "nginx", "render"), "--site"], env=env, capture_output=True, text=True, check=True).stdout
     assert "location = /metrics/a" in site and "location = /metrics/b" in site, "instances named by their folders"
     assert "worker_processes" not in site and "nginx-tmp" not in site and "demo_app_user" not in site
+    # New-user review s19: the site kept the demo's /app/ (to 127.0.0.1:8081, whatever runs
+    # there on a real host) and /private/ (the build checkout); only those named are kept.
+    assert "location /app/" not in site and "location /private/" not in site and "8081" not in site, site
+    named = subprocess.run([os.path.join(ROOT, "nginx", "render"), "--site"], env={**env, "APP_UPSTREAM": "10.0.0.9:8000"},
+                           capture_output=True, text=True, check=True).stdout
+    assert "location /app/" in named and "proxy_pass http://10.0.0.9:8000;" in named and "location /private/" not in named
     site_path = os.path.join(etc, "session-store.conf")
     with open(site_path, "w") as f:
         f.write(site)

@@ -79,7 +79,7 @@ enum HomePage {
             for record in model.sessions {
                 let isCurrent = record.handle == model.currentHandle
                 html += "<tr><td>\(timestamp(record.createdAt))</td><td>\(timestamp(record.lastSeenAt))</td>"
-                html += "<td>\(escape(String((record.userAgent ?? "unknown").prefix(80))))\(isCurrent ? " <strong>(this browser)</strong>" : "")</td><td>"
+                html += "<td>\(escape((record.userAgent ?? "unknown").prefix(utf8Bytes: 80)))\(isCurrent ? " <strong>(this browser)</strong>" : "")</td><td>"
                 if isCurrent {
                     html += "&nbsp;"
                 } else {

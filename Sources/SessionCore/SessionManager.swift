@@ -241,7 +241,7 @@ public struct SessionManager<Store: SessionStore> {
             ReservedField.user: user,
             ReservedField.csrfToken: SessionID.generate().rawValue,
         ]
-        if let userAgent { extra[ReservedField.userAgent] = String(userAgent.prefix(256)) }
+        if let userAgent { extra[ReservedField.userAgent] = userAgent.prefix(utf8Bytes: 256) }
         guard let base = current.record else {
             extra[ReservedField.handle] = SessionID.generate().rawValue
             return try create(fields: extra, user: user, generation: generation)

@@ -97,6 +97,20 @@ final class SessionManagerTests: XCTestCase {
         XCTAssertEqual(try record(logged.id), logged, "the record login returns is the one stored")
     }
 
+    /// The stored user agent is bounded in bytes, not Characters (attack review s19: "a" and
+    /// 3 000 combining marks is one Character, and 6 KB were stored and shown), cut between
+    /// scalars.
+    func testTheStoredUserAgentIsBoundedInBytes() throws {
+        let zalgo = "a" + String(repeating: "\u{301}", count: 3000)
+        let logged = try manager.login(user: "ada", current: .none, userAgent: zalgo)
+        let stored = try XCTUnwrap(logged.userAgent)
+        XCTAssertLessThanOrEqual(stored.utf8.count, 256)
+        XCTAssertEqual(stored.utf8.count, 255, "1 + 127 two-byte marks: the next would pass 256")
+        XCTAssertEqual("caf\u{E9}".prefix(utf8Bytes: 4), "caf", "never half a scalar")
+        XCTAssertEqual("short".prefix(utf8Bytes: 256), "short")
+        XCTAssertEqual("\u{1F600}x".prefix(utf8Bytes: 3), "")
+    }
+
     /// Review finding 1: whoever knows the pre-login id (an attacker who planted it) must not
     /// reach the logged-in session in any way, and the browser's own in-flight requests with
     /// it must not be answered in a way that replaces the new cookie.

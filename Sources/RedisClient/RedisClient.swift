@@ -580,7 +580,7 @@ public final class RedisClient {
             } catch {
                 lastError = "\(sentinel): \(error)"
                 if case .server(let error) = error, error.refusesCredentials {
-                    refusal = RedisServerError(message: error.message + " (from the Sentinel at \(sentinel))")
+                    refusal = RedisServerError(message: error.message + " (from the Sentinel at \(sentinel))", fromSentinel: true)
                 }
                 continue
             }

@@ -36,9 +36,14 @@ public struct RedisServerError: Error, Equatable, Sendable, CustomStringConverti
     /// The whole message as the server sent it.
     public let message: String
 
-    public init(message: String) {
+    /// Whether a Sentinel (not a data node) sent it: a refusal from one is about the
+    /// Sentinels' own credentials, which are set apart from the data nodes'.
+    public let fromSentinel: Bool
+
+    public init(message: String, fromSentinel: Bool = false) {
         self.message = message
         self.code = String(message.prefix { $0 != " " })
+        self.fromSentinel = fromSentinel
     }
 
     public var description: String { message }
@@ -49,5 +54,12 @@ public struct RedisServerError: Error, Equatable, Sendable, CustomStringConverti
     /// or an ACL user without the command (`NOPERM`). A configuration error, not a passing one.
     public var refusesCredentials: Bool {
         ["NOAUTH", "WRONGPASS", "NOPERM"].contains(code) || (code == "ERR" && message.contains("unauthenticated"))
+    }
+
+    /// For a credential refusal: which settings to check, in `session-fcgi`'s option names.
+    public var credentialAdvice: String {
+        fromSentinel
+            ? "the Sentinels need their own password: check --redis-sentinel-password-file (and --redis-sentinel-user for an ACL user) against the Sentinels' requirepass or ACL"
+            : "check --redis-password-file and the user in --redis-url against Redis's requirepass or ACL"
     }
 }

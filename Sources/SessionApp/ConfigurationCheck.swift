@@ -65,8 +65,7 @@ struct ConfigurationCheck {
             try client.checkHealth()
             report(true, "Redis at \(redis) answers PING")
         } catch .server(let refusal) where refusal.refusesCredentials {
-            report(false, "Redis at \(redis) refuses these credentials: \(refusal.message) (check --redis-password-file and the "
-                   + "user in --redis-url against Redis's requirepass or ACL)")
+            report(false, "Redis at \(redis) refuses these credentials: \(refusal.message) (\(refusal.credentialAdvice))")
             return 1
         } catch {
             CommandLineTool.writeStandardOutput("PROBLEM  Redis at \(redis) cannot be reached now: \(error)\n")

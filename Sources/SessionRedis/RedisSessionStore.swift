@@ -492,8 +492,7 @@ public final class RedisSessionStore: SessionStore {
         switch error {
         case .connectFailed, .timedOut, .connectionLost: return .unavailable(error.description)
         case .server(let serverError) where serverError.refusesCredentials:
-            return .unavailable("Redis refused this instance's credentials (\(serverError.message)): check --redis-password-file "
-                                + "and the user in --redis-url against Redis's requirepass or ACL")
+            return .unavailable("Redis refused this instance's credentials (\(serverError.message)): \(serverError.credentialAdvice)")
         case .server(let serverError) where ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY"].contains(serverError.code):
             return .unavailable(error.description)
         case .server(let serverError) where serverError.code == "OOM":

@@ -27,6 +27,10 @@ final class RedisSentinelAuthTests: XCTestCase {
                 guard case .server(let refusal)? = error as? RedisError else { return XCTFail("\(what): \(error)") }
                 XCTAssertTrue(refusal.refusesCredentials, "\(what): \(refusal)")
                 XCTAssertTrue(refusal.message.contains("Sentinel"), "\(what): \(refusal)")
+                // The advice names the Sentinels' option, not the data nodes' password (new-user
+                // review s19: it sent the operator to --redis-password-file, which was right).
+                XCTAssertTrue(refusal.fromSentinel, "\(what): \(refusal)")
+                XCTAssertTrue(refusal.credentialAdvice.contains("--redis-sentinel-password-file"), refusal.credentialAdvice)
             }
         }
         assertRefused(anonymous, "no Sentinel password")

@@ -53,7 +53,7 @@ public final class RedisClientCounters: Sendable {
     /// Counts a failure by its kind (server errors are counted where they are seen as replies).
     func count(_ error: RedisError) {
         switch error {
-        case .connectFailed: Self.bump(connectFailures)
+        case .connectFailed, .tlsRefused: Self.bump(connectFailures)
         case .timedOut: Self.bump(timeouts)
         case .connectionLost: Self.bump(connectionsLost)
         case .server, .unexpectedReply, .invalidCommand: break

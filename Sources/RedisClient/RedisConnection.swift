@@ -45,6 +45,9 @@ public final class RedisConnection {
     /// Set while a new connection's handshake runs: its failure is counted once, as a connect
     /// failure, by `usableTransport`.
     private var handshaking = false
+    /// Whether the current connection has answered anything yet (a TLS-only port closes a
+    /// plain connection before any answer).
+    private var hasAnswered = false
 
     /// A connection to `endpoint`. TLS endpoints get their own TLS context unless one is given
     /// (a `RedisClient` shares one among its connections).
@@ -139,6 +142,7 @@ public final class RedisConnection {
             if raw != nil {
                 guard let reply = replies.takeReply() else { throw drop(.connectionLost("protocol error: a reply without a value")) }
                 lastUsed = Deadline.now()
+                hasAnswered = true
                 if case .error(let error) = reply, !Self.expectedErrorCodes.contains(error.code) {
                     RedisClientCounters.bump(counters.serverErrors)
                 }
@@ -148,7 +152,11 @@ public final class RedisConnection {
             let count: Int
             switch read {
             case .success(let bytes): count = bytes
-            case .failure(let error): throw drop(error)
+            case .failure(let error):
+                if !hasAnswered, endpoint.tls == nil, case .connectionLost(let why) = error {
+                    throw drop(.connectionLost("\(why) (if this port speaks TLS, use a rediss:// URL)"))
+                }
+                throw drop(error)
             }
             let fed = input.withUnsafeBytes { bytes in
                 redisReaderFeed(reader, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), count)
@@ -225,6 +233,7 @@ public final class RedisConnection {
         }
         transport = fresh
         self.reader = reader
+        hasAnswered = false
         lastUsed = Deadline.now()
         connectionsOpened += 1
         handshaking = true
@@ -235,8 +244,8 @@ public final class RedisConnection {
         } catch {
             close()
             if endpoint.tls != nil, case .connectionLost(let why) = error {
-                throw .connectFailed("TLS: the server ended the connection right after the handshake; it requires a client "
-                                     + "certificate or refused this one (\(why))")
+                throw .tlsRefused("the server ended the connection right after the handshake; it requires a client "
+                                  + "certificate or refused this one (\(why); check --redis-tls-cert-file and --redis-tls-key-file)")
             }
             throw error.asConnectFailure
         }

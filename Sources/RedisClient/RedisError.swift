@@ -4,6 +4,10 @@
 public enum RedisError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The TCP or Unix connection could not be made (refused, unreachable, timed out).
     case connectFailed(String)
+    /// The TLS handshake was refused for good: the server's certificate does not verify or name
+    /// the host, or the server refused this client's certificate (or its absence). A
+    /// configuration error, not an outage: retrying does not help.
+    case tlsRefused(String)
     /// Reading or writing timed out (`commandTimeout`).
     case timedOut
     /// The connection broke during a command (reset, EOF, protocol error).
@@ -18,6 +22,7 @@ public enum RedisError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .connectFailed(let why): return "redis connect failed: \(why)"
+        case .tlsRefused(let why): return "redis TLS refused: \(why)"
         case .timedOut: return "redis timed out"
         case .connectionLost(let why): return "redis connection lost: \(why)"
         case .server(let error): return "redis error: \(error.message)"

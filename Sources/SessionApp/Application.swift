@@ -92,6 +92,9 @@ public struct Application: Sendable {
         } catch .server(let refusal) where refusal.refusesCredentials {
             log.error("Redis at \(redis) refuses this instance's credentials (\(refusal.message)): \(refusal.credentialAdvice); requests that need a session get 503 until they match",
                       metadata: ["event": "store_unavailable"])
+        } catch .tlsRefused(let why) {
+            log.error("Redis at \(redis) refuses this instance's TLS set-up (\(why)); requests that need a session get 503 until it matches",
+                      metadata: ["event": "store_unavailable"])
         } catch {
             log.warning("Redis at \(redis) cannot be used now (\(error)); serving anyway: requests that need a session get 503 until it answers",
                         metadata: ["event": "store_unavailable"])

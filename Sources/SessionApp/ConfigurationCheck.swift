@@ -67,6 +67,9 @@ struct ConfigurationCheck {
         } catch .server(let refusal) where refusal.refusesCredentials {
             report(false, "Redis at \(redis) refuses these credentials: \(refusal.message) (\(refusal.credentialAdvice))")
             return 1
+        } catch .tlsRefused(let why) {
+            report(false, "Redis at \(redis) refuses this TLS set-up: \(why)")
+            return 1
         } catch {
             CommandLineTool.writeStandardOutput("PROBLEM  Redis at \(redis) cannot be reached now: \(error)\n")
             return 2

@@ -490,7 +490,7 @@ public final class RedisSessionStore: SessionStore {
     /// a wrong type — is a failure (500), never reported as an outage.
     static func storeError(_ error: RedisError) -> SessionStoreError {
         switch error {
-        case .connectFailed, .timedOut, .connectionLost: return .unavailable(error.description)
+        case .connectFailed, .timedOut, .connectionLost, .tlsRefused: return .unavailable(error.description)
         case .server(let serverError) where serverError.refusesCredentials:
             return .unavailable("Redis refused this instance's credentials (\(serverError.message)): \(serverError.credentialAdvice)")
         case .server(let serverError) where ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY"].contains(serverError.code):

@@ -48,7 +48,8 @@ final class RedisTLSTests: XCTestCase {
     private func assertConnectFails(_ connection: RedisConnection, mentioning words: [String], file: StaticString = #filePath,
                                     line: UInt = #line) {
         XCTAssertThrowsError(try connection.send(RedisCommand("PING")), file: file, line: line) { error in
-            guard case .connectFailed(let why) = error as? RedisError else { return XCTFail("got \(error)", file: file, line: line) }
+            // A refusal for good (exit 1 of check-config), not "unreachable now" (new-user review s19).
+            guard case .tlsRefused(let why) = error as? RedisError else { return XCTFail("got \(error)", file: file, line: line) }
             XCTAssertTrue(words.contains { why.lowercased().contains($0) }, "the reason names the problem: \(why)", file: file, line: line)
         }
         XCTAssertFalse(connection.isConnected, file: file, line: line)
@@ -67,7 +68,9 @@ final class RedisTLSTests: XCTestCase {
         XCTAssertEqual(try connection(server, host: "localhost", try material.clientConfiguration()).send(RedisCommand("PING")), .status("PONG"))
 
         let plain = RedisConnection(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: server.port), commandTimeoutMilliseconds: 300))
-        XCTAssertThrowsError(try plain.send(RedisCommand("PING")), "a TLS-only port does not speak plain RESP")
+        XCTAssertThrowsError(try plain.send(RedisCommand("PING")), "a TLS-only port does not speak plain RESP") { error in
+            XCTAssertTrue("\(error)".contains("rediss://"), "the reason suggests TLS: \(error)")
+        }
     }
 
     func testMutualTLSNeedsTheClientCertificate() throws {

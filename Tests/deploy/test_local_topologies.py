@@ -160,6 +160,15 @@ def test_cluster_over_mutual_tls(base):
         revoked = subprocess.run([local.env["SESSION_FCGI_BIN"], "revoke-user", "demo"], env=env,
                                  capture_output=True, text=True, timeout=30)
         assert revoked.returncode == 0, revoked.stderr
+        # A TLS set-up the nodes refuse is a configuration error (check-config exit 1, so the
+        # unit does not start), not "unreachable now" (exit 2) (new-user review s19).
+        no_client_certificate = {k: v for k, v in env.items() if "CERT_FILE" not in k and "KEY_FILE" not in k}
+        wrong_name = {**env, "SESSION_FCGI_REDIS_TLS_SERVER_NAME": "wrong.example"}
+        for broken in (no_client_certificate, wrong_name):
+            checked = subprocess.run([local.env["SESSION_FCGI_BIN"], "check-config"], env=broken,
+                                     capture_output=True, text=True, timeout=30)
+            assert checked.returncode == 1, checked.stdout + checked.stderr
+            assert "TLS" in checked.stdout, checked.stdout
         for cookie, _ in sessions:
             assert get(local.url("/me"), cookie)[0] == 401, "a session survived revoke-all on the cluster"
 

@@ -38,10 +38,17 @@ final class TLSTransport: RedisTransport {
         let result = SSL_connect(ssl)
         guard result == 1 else {
             let verify = SSL_get_verify_result(ssl)
-            let reason = verify != X509_V_OK
-                ? "certificate verify failed: \(String(cString: X509_verify_cert_error_string(verify)))"
-                : describe(result, whileConnecting: true)
+            if verify != X509_V_OK {
+                let reason = String(cString: X509_verify_cert_error_string(verify))
+                close()
+                throw .tlsRefused("certificate verify failed: \(reason) (check --redis-tls-ca-file and --redis-tls-server-name)")
+            }
+            // An alert from the server (a client certificate required or not trusted, no
+            // common protocol or cipher) is a refusal too; a reset or timeout is not.
+            let refused = SSL_get_error(ssl, result) == SSL_ERROR_SSL
+            let reason = describe(result, whileConnecting: true)
             close()
+            if refused { throw .tlsRefused("handshake refused: \(reason) (check --redis-tls-cert-file and --redis-tls-key-file)") }
             throw .connectFailed("TLS handshake failed: \(reason)")
         }
     }

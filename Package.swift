@@ -11,6 +11,8 @@ let package = Package(
         .executable(name: "session-fcgi", targets: ["session-fcgi"]),
         .library(name: "SessionCore", targets: ["SessionCore"]),
         .library(name: "SessionRedis", targets: ["SessionRedis"]),
+        .library(name: "SessionCrypto", targets: ["SessionCrypto"]),
+        .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "FastCGIServer", targets: ["FastCGIServer"]),
     ],
     dependencies: [
@@ -45,6 +47,8 @@ let package = Package(
         .testTarget(name: "FastCGIServerTests", dependencies: ["FastCGIServer", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SessionAppTests", dependencies: ["SessionApp", "SessionCore", "SessionCrypto", "FastCGIServer", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "RedisClient", "session-fcgi"]),
+        // README's Swift example, compiled (Tests/deploy/test_readme.py keeps the two alike).
+        .testTarget(name: "ReadmeExampleTests", dependencies: ["RedisClient", "SessionCore", "SessionCrypto", "SessionRedis"]),
 
         // Replays the fuzzers' seeds and every input that once broke a property (Fuzz/corpus,
         // Fuzz/regressions) through the properties the fuzzers check: Fuzz/Properties, which

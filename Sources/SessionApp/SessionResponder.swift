@@ -196,19 +196,25 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
     /// passes each one as its own `HTTP_COOKIE` param).
     func presentedID(_ request: FastCGIRequest) -> SessionID? {
         var found: SessionID?
-        var forged = false
+        var forged = false, malformed = false
         let cookies = self.cookies
         request.params.forEachValue(of: "HTTP_COOKIE") { header in
             guard found == nil else { return }
             switch cookies.inspect(cookieHeader: header) {
             case .valid(let id): found = id
             case .forged: forged = true
-            case .absent, .malformed: break
+            case .malformed: malformed = true
+            case .absent: break
             }
         }
         if found == nil && forged {
             metrics.refused("forged")
             log.debug("forged session cookie refused", metadata: ["event": "forged_id"])
+        } else if found == nil && malformed {
+            // Not an id of this deployment's form: another length or alphabet, or an unsigned
+            // id where ids are signed (every cookie from before signing was turned on).
+            metrics.refused("malformed")
+            log.debug("malformed session cookie ignored", metadata: ["event": "malformed_id"])
         }
         return found
     }

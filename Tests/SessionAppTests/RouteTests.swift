@@ -361,6 +361,9 @@ final class RouteTests: XCTestCase {
         _ = app.request("GET", "/count", cookie: cookie)
         _ = app.request("GET", "/count", cookie: "sid=" + SessionID.generate().rawValue + "." + String(repeating: "A", count: 43))
         _ = app.request("GET", "/me", cookie: cookie)
+        // Unsigned (a cookie from before signing was turned on) and not an id at all.
+        XCTAssertEqual(app.request("GET", "/me", cookie: "sid=" + SessionID.generate().rawValue).status, 401)
+        XCTAssertEqual(app.request("GET", "/me", cookie: "sid=short").status, 401)
         let ended = try XCTUnwrap(app.request("GET", "/count").sessionCookie)
         _ = try app.store.destroy([XCTUnwrap(SessionID(validating: ended.dropFirst(4).prefix(SessionID.length)))])
         XCTAssertEqual(app.request("GET", "/count", cookie: ended).status, 200, "a new session in its place")
@@ -370,10 +373,11 @@ final class RouteTests: XCTestCase {
         XCTAssertEqual(scrape.header("Content-Type"), "text/plain; version=0.0.4; charset=utf-8")
         let text = scrape.text
         XCTAssertTrue(text.contains(#"session_http_requests_total{route="/count",status="200"} 5"#), text)
-        XCTAssertTrue(text.contains(#"session_http_requests_total{route="/me",status="401"} 1"#), text)
+        XCTAssertTrue(text.contains(#"session_http_requests_total{route="/me",status="401"} 3"#), text)
         XCTAssertTrue(text.contains(#"session_ids_refused_total{reason="forged"} 1"#), text)
         XCTAssertTrue(text.contains(#"session_ids_refused_total{reason="expired"} 1"#), "a signed id whose session ended: \(text)")
         XCTAssertTrue(text.contains(#"session_ids_refused_total{reason="unknown"} 0"#), text)
+        XCTAssertTrue(text.contains(#"session_ids_refused_total{reason="malformed"} 2"#), text)
         XCTAssertTrue(text.contains(#"session_http_request_duration_seconds_count{route="/count"} 5"#), text)
         XCTAssertTrue(text.contains("session_build_info{version=\"\(ProductVersion.number)\",hiredis=\"0.14."), text)
         for series in ["process_cpu_seconds_total", "process_start_time_seconds", "process_resident_memory_bytes",

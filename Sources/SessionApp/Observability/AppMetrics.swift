@@ -25,7 +25,7 @@ final class AppMetrics: Sendable {
     let storeOutage = StoreOutage()
 
     static let eventNames = ["created", "rotated", "destroyed", "revoked", "login", "login_refused", "login_busy"]
-    static let refusalNames = ["unknown", "expired", "forged", "superseded"]
+    static let refusalNames = ["unknown", "expired", "forged", "malformed", "superseded"]
 
     init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry

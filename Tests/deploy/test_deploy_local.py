@@ -282,6 +282,40 @@ def test_ports_held_by_another_process_are_named_before_anything_starts_on_them(
             squatter.close()
 
 
+def test_status_says_what_runs_with_its_exit_status_and_up_refuses_other_settings(base):
+    """New-user review s19: `status` exited 0 with Redis or an instance down, probed plain HTTP
+    on an HTTPS stack unless HTTPS=1 was repeated, and `up` with another PORT, HTTPS or
+    FCGI_EXTRA_ARGS on a running stack claimed things were running, then failed or silently
+    kept the old settings."""
+    local = Local(base, HTTPS="1")
+    try:
+        local.up()
+        plain = {k: v for k, v in local.env.items() if k != "HTTPS"}
+        status = subprocess.run(["env", "-i"] + [f"{k}={v}" for k, v in plain.items()] + [LOCAL, "status"],
+                                capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert f"GET https://127.0.0.1:{local.port}/healthz" in status.stdout and "(200)" in status.stdout, status.stdout
+        for setting, value in [("PORT", str(free_port())), ("HTTPS", "0"), ("FCGI_EXTRA_ARGS", "--idle-timeout 60")]:
+            saved = local.env.get(setting)
+            local.env[setting] = value
+            refused = local.run("up", check=False)
+            local.env[setting] = saved
+            assert refused.returncode == 1, (setting, refused.stdout, refused.stderr)
+            assert f"{setting}=" in refused.stderr and "deploy/local down" in refused.stderr, refused.stderr
+        assert local.run("status").returncode == 0, "a refused up leaves the stack as it was"
+        instance = local.env["FCGI_PORTS"].split()[0]
+        os.kill(int(open(os.path.join(local.state, f"fcgi-{instance}.pid")).read()), signal.SIGTERM)
+        time.sleep(1)
+        down_one = local.run("status", check=False)
+        assert down_one.returncode == 3 and f"session-fcgi :{instance}" in down_one.stdout, down_one.stdout
+        local.env["PORT"] = "abc"
+        assert "PORT must be a port number" in local.run("up", check=False).stderr
+    finally:
+        local.env["PORT"] = str(local.port)
+        local.down()
+    assert local.run("status", check=False).returncode == 3
+
+
 def socket_instances(local, paths):
     """Checks a deploy/local stack whose instances listen on `paths`."""
     statuses = local.run("status").stdout
@@ -319,7 +353,7 @@ def test_unix_socket_instances_only_nginx_can_use(base):
     finally:
         local.down()
     assert not any(os.path.exists(p) for p in sockets), "down must remove the sockets"
-    assert "stopped" in local.run("status").stdout
+    assert "stopped" in local.run("status", check=False).stdout
 
 
 def test_sockets_that_nginx_cannot_reach_are_refused(base):
@@ -353,7 +387,7 @@ def test_runs_as_an_ordinary_user(base):
         assert redis_cli(local, "ping", password=password) == "PONG"
     finally:
         local.down()
-    assert "stopped" in local.run("status").stdout
+    assert "stopped" in local.run("status", check=False).stdout
 
 
 def pwd_uid(name):

@@ -57,6 +57,7 @@ extension AppConfiguration {
                 value = String(argument[argument.index(after: equals)...])
             }
             guard let option = options.first(where: { $0.flag == flag }) else {
+                if let near = nearestFlag(to: flag) { throw ConfigurationError("unknown option '\(flag)'; did you mean \(near)? (see --help)") }
                 throw ConfigurationError("unknown option '\(flag)' (see --help)")
             }
             if value == nil {
@@ -77,6 +78,33 @@ extension AppConfiguration {
         case "check-config": return .checkConfig(config)
         default: return .serve(config)
         }
+    }
+
+    /// The option a mistyped `flag` most likely meant: at most two edits away (a letter missed,
+    /// added, changed or two swapped), or nil.
+    static func nearestFlag(to flag: String) -> String? {
+        let typed = Array(flag)
+        let scored = options.map { ($0.flag, editDistance(typed, Array($0.flag))) }.filter { $0.1 <= 2 }
+        return scored.min { $0.1 < $1.1 }?.0
+    }
+
+    /// Optimal string alignment distance: insertions, deletions, substitutions and swaps of two
+    /// neighbouring characters.
+    static func editDistance(_ a: [Character], _ b: [Character]) -> Int {
+        if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
+        var table = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in 0...a.count { table[i][0] = i }
+        for j in 0...b.count { table[0][j] = j }
+        for i in 1...a.count {
+            for j in 1...b.count {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                table[i][j] = min(table[i - 1][j] + 1, table[i][j - 1] + 1, table[i - 1][j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] {
+                    table[i][j] = min(table[i][j], table[i - 2][j - 2] + 1)
+                }
+            }
+        }
+        return table[a.count][b.count]
     }
 
     /// `hash-password`'s one option, `--iterations N` (or `=N`): more than the default costs

@@ -95,7 +95,9 @@ enum HomePage {
             html += "</tbody>\n</table>\n"
         } else {
             if model.next != "/" && model.message == nil {
-                html += "<p class=\"message\" role=\"status\">Log in to continue to \(escape(model.next)).</p>\n"
+                // Not the path itself: it is a stranger's choice (a link can carry any text in
+                // it), and shown on this origin it would read as the site's own words.
+                html += "<p class=\"message\" role=\"status\">Log in to continue to the page you asked for.</p>\n"
             }
             html += """
                 <h2>Log in</h2>

@@ -119,6 +119,18 @@ final class AppConfigurationTests: XCTestCase {
         XCTAssertFalse(text.contains("env: \n"), "every option has an environment variable")
     }
 
+    /// A mistyped option names the one it most likely meant (new-user review s19: --help is
+    /// about 150 lines); nothing is suggested for what is not close to any.
+    func testAMistypedOptionSuggestsTheNearestOne() {
+        func message(_ arguments: [String]) -> String {
+            do { _ = try AppConfiguration.parse(arguments: arguments, environment: [:]) } catch { return error.message }
+            return ""
+        }
+        XCTAssertEqual(message(["--idle-timout", "60"]), "unknown option '--idle-timout'; did you mean --idle-timeout? (see --help)")
+        XCTAssertTrue(message(["--thraeds", "4"]).contains("did you mean --threads?"))
+        XCTAssertEqual(message(["--frobnicate", "1"]), "unknown option '--frobnicate' (see --help)")
+    }
+
     /// `--version` (or `-V`) prints the release and the hiredis of the build, before or after
     /// other options and without reaching Redis; the help names it.
     func testVersionNamesTheReleaseAndHiredis() throws {

@@ -307,6 +307,16 @@ final class RouteTests: XCTestCase {
         }
     }
 
+    /// The login page carries `next` in its form but never shows it (attack review s19: a link
+    /// to `/?next=/Your-session-expired.Call-555-0100...` put a stranger's words on the page).
+    func testTheLoginPageNeverShowsTheNextPath() throws {
+        let app = try RouteHarness()
+        let page = app.request("GET", "/?next=/Your-session-expired.Call-support-at-555-0100").text
+        XCTAssertTrue(page.contains("Log in to continue to the page you asked for."), page)
+        XCTAssertEqual(page.components(separatedBy: "Your-session-expired").count - 1,
+                       page.components(separatedBy: "value=\"/Your-session-expired").count - 1, "only inside the hidden field: \(page)")
+    }
+
     func testAdminRevocationNeedsTheExactTokenAndEndsEverySession() throws {
         let app = try RouteHarness()
         let ada1 = try app.login(), ada2 = try app.login(), bob = try app.login("bob")

@@ -244,8 +244,10 @@ public final class RedisConnection {
         } catch {
             close()
             if endpoint.tls != nil, case .connectionLost(let why) = error {
-                throw .tlsRefused("the server ended the connection right after the handshake; it requires a client "
-                                  + "certificate or refused this one (\(why); check --redis-tls-cert-file and --redis-tls-key-file)")
+                // No alert came (that would be .tlsRefused): a refused client certificate, or a
+                // server that went away; either way not proof of a configuration error.
+                throw .connectFailed("TLS: the server ended the connection right after the handshake; it may require a client "
+                                     + "certificate or refuse this one (\(why))")
             }
             throw error.asConnectFailure
         }

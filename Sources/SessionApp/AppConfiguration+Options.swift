@@ -172,7 +172,7 @@ extension AppConfiguration {
             config.usersFile = value
         },
         Option(flag: "--login-concurrency", environment: "SESSION_FCGI_LOGIN_CONCURRENCY", valueName: "N",
-               help: "password checks this instance runs at once (each is one core busy for the hash's time: about 50 ms at 100000 iterations); up to 2 x N more logins wait their turn (never so many that no standby worker is left), the rest get 503 with Retry-After at once, so a flood of wrong passwords takes at most N cores and a few threads from the other routes (default 1)") { config, value throws(ConfigurationError) in
+               help: "password checks this instance runs at once (each is one core busy for the hash's time: about 50 ms at 100000 iterations); up to 2 x N more logins wait their turn (in all at most --threads minus --active-threads minus 1, at least 1), the rest get 503 with Retry-After at once, so a flood of wrong passwords takes at most N cores and a few threads from the other routes (default 1)") { config, value throws(ConfigurationError) in
             config.loginConcurrency = try integer(value, flag: "--login-concurrency", in: 1...256)
         },
         Option(flag: "--login-wait-ms", environment: "SESSION_FCGI_LOGIN_WAIT_MS", valueName: "MS",

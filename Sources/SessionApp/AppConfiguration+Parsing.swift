@@ -73,6 +73,14 @@ extension AppConfiguration {
             config.warnings.append("--idle-timeout \(config.idleTimeoutSeconds) is longer than --absolute-timeout \(config.absoluteTimeoutSeconds): "
                                    + "every session ends at the absolute timeout, however active")
         }
+        let standby = config.server.threads - min(config.server.activeThreads, config.server.threads)
+        if config.usersFile != nil && standby < 2 {
+            config.warnings.append("--threads \(config.server.threads) with --active-threads \(config.server.activeThreads) leaves \(standby) standby workers: "
+                                   + "a login's password check then holds the last one (or an active one) for its hash; give --threads at least --active-threads + 2")
+        } else if config.usersFile != nil && config.loginConcurrency > standby - 1 {
+            config.warnings.append("--login-concurrency \(config.loginConcurrency) is more than --threads \(config.server.threads) allows "
+                                   + "(\(standby - 1) of \(standby) standby workers): \(standby - 1) password checks run at once")
+        }
         switch subcommand {
         case "revoke-user": return .revokeUser(subject ?? "", config)
         case "check-config": return .checkConfig(config)

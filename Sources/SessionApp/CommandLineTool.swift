@@ -5,6 +5,9 @@ import SessionRedis
 /// The `session-fcgi` command: parse, build, run. Returns the process exit status.
 public enum CommandLineTool {
     public static func main(arguments: [String]) -> Int32 {
+        // A peer that resets a connection must be an error to handle, not a signal that ends
+        // check-config or revoke-user without a word (OpenSSL writes with write(2)).
+        signal(SIGPIPE, SIG_IGN)
         do {
             switch try AppConfiguration.parse(arguments: Array(arguments.dropFirst()), environment: processEnvironment()) {
             case .help(let text):

@@ -14,13 +14,14 @@ final class PasswordCheckGate: @unchecked Sendable {
     private let semaphore: UnsafeMutablePointer<sem_t>
     private let inside = Atomic<Int>(0)
     let permits: Int
-    /// Logins let in at once, running or waiting their turn: twice as many wait as run, but
-    /// never so many that no worker thread is left for the other routes.
+    /// Logins let in at once, running or waiting their turn: twice as many wait as run, and
+    /// at most `threads - activeThreads - 1`, so that a standby worker is left for the other
+    /// slow routes; but always at least 1 (with fewer threads a login takes the last standby
+    /// or an active worker for its hash: `AppConfiguration` warns of that).
     let admitted: Int
     let waitMilliseconds: Int
 
-    /// - Parameter threads, activeThreads: the server's, so that logins never occupy more than
-    ///   the standby workers but one.
+    /// - Parameter threads, activeThreads: the server's (see `admitted`).
     init(permits: Int, waitMilliseconds: Int, threads: Int = 8, activeThreads: Int = 2) {
         self.permits = max(1, permits)
         admitted = max(1, min(3 * self.permits, threads - min(activeThreads, threads) - 1))

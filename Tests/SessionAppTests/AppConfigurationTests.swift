@@ -119,6 +119,22 @@ final class AppConfigurationTests: XCTestCase {
         XCTAssertFalse(text.contains("env: \n"), "every option has an environment variable")
     }
 
+    /// Logins are let in only as far as standby workers allow (review s19): a configuration
+    /// where a login must take the last standby worker, or that asks for more password checks
+    /// than the threads allow, is warned of.
+    func testLoginBoundsThatTheThreadsCannotHoldAreWarnedOf() throws {
+        func warnings(_ arguments: [String]) throws -> [String] {
+            guard case .serve(let configuration) = try AppConfiguration.parse(arguments: ["--users-file", "/etc/users"] + arguments, environment: [:]) else {
+                return []
+            }
+            return configuration.warnings
+        }
+        XCTAssertEqual(try warnings([]), [])
+        XCTAssertTrue(try warnings(["--threads", "3"]).contains { $0.contains("leaves 1 standby workers") })
+        XCTAssertTrue(try warnings(["--threads", "8", "--login-concurrency", "6"]).contains { $0.contains("5 password checks run at once") })
+        XCTAssertEqual(try warnings(["--threads", "8", "--login-concurrency", "5"]), [])
+    }
+
     /// A mistyped option names the one it most likely meant (new-user review s19: --help is
     /// about 150 lines); nothing is suggested for what is not close to any.
     func testAMistypedOptionSuggestsTheNearestOne() {

@@ -228,6 +228,16 @@ def test_external_redis_password_stays_off_command_lines(base):
                 local.up()
                 assert count_with(local)[0] == 1, settings
                 assert "external (REDIS_URL)" in local.run("status").stdout
+                # status without REDIS_URL still describes this stack (review s19: it called it
+                # down), and up without it is refused, not half-applied with a Redis of its own.
+                external = local.env.pop("REDIS_URL")
+                try:
+                    status = local.run("status", check=False)
+                    assert status.returncode == 0 and "external (REDIS_URL)" in status.stdout, status.stdout
+                    refused = local.run("up", check=False)
+                    assert refused.returncode == 1 and "REDIS_EXTERNAL" in refused.stderr, refused.stderr
+                finally:
+                    local.env["REDIS_URL"] = external
                 for line in command_lines():
                     assert password not in line, f"the Redis password is on a command line: {line}"
             finally:

@@ -113,6 +113,52 @@ def test_hash_password_on_a_terminal_prompts_hides_the_password_and_asks_twice()
     assert status == 65 and stdout == "" and b"differ" in screen, (status, stdout, screen)
 
 
+def test_a_tls_redis_that_closes_the_connection_is_an_outage_not_a_refusal():
+    """Review s19: an end of file during the TLS handshake (a Redis restarting, a TLS proxy whose
+    backend is down) was classed as a refused TLS set-up, so check-config exited 1 and the
+    systemd unit would not start; and a reset could kill check-config with SIGPIPE. Only an
+    alert or a certificate that does not verify is a refusal."""
+    import socket
+    import threading
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def close_after_hello(read_first):
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            if read_first:
+                connection.settimeout(2)
+                try:
+                    connection.recv(4096)
+                except OSError:
+                    pass
+            connection.close()
+
+    binary = debug_binary()
+    try:
+        for read_first in (True, False):
+            stop.clear()
+            thread = threading.Thread(target=close_after_hello, args=(read_first,), daemon=True)
+            thread.start()
+            for _ in range(3):
+                result = subprocess.run([binary, "check-config"], env={"PATH": SYSTEM_PATH, "REDIS_URL": f"rediss://127.0.0.1:{port}"},
+                                        capture_output=True, text=True, timeout=30)
+                assert result.returncode == 2, (read_first, result.returncode, result.stdout, result.stderr)
+                assert "cannot be reached now" in result.stdout, result.stdout
+            stop.set()
+            socket.create_connection(("127.0.0.1", port)).close()  # wakes the accept
+            thread.join(timeout=5)
+    finally:
+        stop.set()
+        listener.close()
+
+
 def test_check_config_passes_for_the_documented_setup_and_fails_for_a_broken_one(etc):
     binary = debug_binary()
     make_secrets(etc, binary)

@@ -230,13 +230,17 @@ def test_rotated_logs_are_reopened_by_the_instance_as_its_own_user():
         binary = os.path.join(folder, "session-fcgi")
         shutil.copy(source, binary)
         logs = os.path.join(folder, "log")
-        os.makedirs(logs)
-        os.chown(logs, pwd_uid("nobody"), pwd_gid("nobody"))  # what LogsDirectory= makes
+        instance_logs = os.path.join(logs, "a")  # LogsDirectory=session-fcgi/%i for instance a
+        os.makedirs(instance_logs)
+        os.chown(instance_logs, pwd_uid("nobody"), pwd_gid("nobody"))  # what LogsDirectory= makes
         port = free_port()
         process = subprocess.Popen([RUNUSER, "-u", "nobody", "--", binary, "--listen", f"127.0.0.1:{port}",
-                                    "--redis-url", "redis://127.0.0.1:1", "--log-file", os.path.join(logs, "a.log")],
+                                    "--redis-url", "redis://127.0.0.1:1", "--log-file", os.path.join(instance_logs, "session-fcgi.log")],
                                    env={"PATH": SYSTEM_PATH}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        log = os.path.join(logs, "a.log")
+        log = os.path.join(instance_logs, "session-fcgi.log")
+        dropin = unit_settings(os.path.join(SYSTEMD, "session-fcgi-logfile.conf"))["Environment"][0]
+        assert dropin == "SESSION_FCGI_LOG_FILE=/var/log/session-fcgi/%i/session-fcgi.log", dropin
+        assert unit_settings()["LogsDirectory"] == ["session-fcgi/%i"], "one folder per instance (and per dynamic user)"
         for _ in range(100):
             if os.path.exists(log) and os.path.getsize(log) > 0:
                 break
@@ -256,14 +260,14 @@ def test_rotated_logs_are_reopened_by_the_instance_as_its_own_user():
             time.sleep(0.05)
         assert os.path.exists(log), "the instance made its new log file"
         assert os.stat(log).st_uid == pwd_uid("nobody"), "made by the instance, as its user"
-        moved = open(os.path.join(logs, "a.log.1")).read()
+        moved = open(log + ".1").read()
         assert "cannot open log file" not in moved, moved
         # A line written after the rotation lands in the new file: stop the instance, which
         # logs its summary ("served N requests ...") as it ends.
         stop_under_runuser(process)
         process = None
         assert "served " in open(log).read(), open(log).read()
-        assert open(os.path.join(logs, "a.log.1")).read() == moved, "nothing more went to the moved file"
+        assert open(log + ".1").read() == moved, "nothing more went to the moved file"
     finally:
         if process is not None:
             stop_under_runuser(process)

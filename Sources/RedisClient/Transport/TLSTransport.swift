@@ -44,8 +44,10 @@ final class TLSTransport: RedisTransport {
                 throw .tlsRefused("certificate verify failed: \(reason) (check --redis-tls-ca-file and --redis-tls-server-name)")
             }
             // An alert from the server (a client certificate required or not trusted, no
-            // common protocol or cipher) is a refusal too; a reset or timeout is not.
-            let refused = SSL_get_error(ssl, result) == SSL_ERROR_SSL
+            // common protocol or cipher) or an answer that is no TLS is a refusal too; an end
+            // of file, a reset or a timeout is not (a Redis restarting, a TLS proxy whose
+            // backend is down).
+            let refused = SSL_get_error(ssl, result) == SSL_ERROR_SSL && copenssl_peer_refused() == 1
             let reason = describe(result, whileConnecting: true)
             close()
             if refused { throw .tlsRefused("handshake refused: \(reason) (check --redis-tls-cert-file and --redis-tls-key-file)") }
@@ -113,6 +115,11 @@ final class TLSTransport: RedisTransport {
             if code == EAGAIN || code == EWOULDBLOCK { return .timedOut }
             return .connectionLost(code == 0 ? "connection closed by the server" : "TLS \(reading ? "read" : "write"): \(String(cString: strerror(code)))")
         default:
+            // An alert read after the handshake: TLS 1.3 servers refuse a missing or untrusted
+            // client certificate only once the handshake is over, on the first read.
+            if copenssl_peer_refused() == 1 {
+                return .tlsRefused("the server refused this client (\(TLSContext.errorQueue())); check --redis-tls-cert-file and --redis-tls-key-file")
+            }
             return .connectionLost("TLS \(reading ? "read" : "write"): \(TLSContext.errorQueue())")
         }
     }

@@ -121,20 +121,32 @@ public enum CommandLineTool {
     }
 
     /// Echo off, `prompt` on standard error, then a line read from the terminal (echo restored
-    /// afterwards, also when the line is refused).
+    /// afterwards, also when the line is refused, and when Ctrl-C, SIGTERM or SIGHUP ends the
+    /// program at the prompt).
     private static func readPasswordWithoutEcho(prompt: String) -> [UInt8]? {
         var saved = termios()
         let canSilence = tcgetattr(0, &saved) == 0
         if canSilence {
+            terminalBeforePrompt = saved
+            for stop in [SIGINT, SIGTERM, SIGHUP] { signal(stop, restoreTerminalAndStop) }
             var silent = saved
             silent.c_lflag &= ~tcflag_t(ECHO)
             silent.c_lflag |= tcflag_t(ECHONL)
             _ = tcsetattr(0, TCSAFLUSH, &silent)
         }
-        defer { if canSilence { _ = tcsetattr(0, TCSAFLUSH, &saved) } }
+        defer {
+            if canSilence {
+                _ = tcsetattr(0, TCSAFLUSH, &saved)
+                for stop in [SIGINT, SIGTERM, SIGHUP] { signal(stop, SIG_DFL) }
+            }
+        }
         writeStandardError(prompt)  // only once echo is off: whatever is typed after it stays unseen
         return readPasswordLine()
     }
+
+    /// The terminal's settings before a password prompt turned echo off, for the signal
+    /// handler below (written before the handler is installed, read only by it).
+    nonisolated(unsafe) static var terminalBeforePrompt = termios()
 
     /// The process environment as a dictionary (no Foundation).
     static func processEnvironment() -> [String: String] {
@@ -157,4 +169,12 @@ public enum CommandLineTool {
         var text = text
         text.withUTF8 { bytes in _ = Glibc.write(fd, bytes.baseAddress, bytes.count) }
     }
+}
+
+/// Puts echo back and ends the program as the signal would have (tcsetattr, signal and raise
+/// are async-signal-safe).
+private func restoreTerminalAndStop(_ number: Int32) {
+    _ = tcsetattr(0, TCSANOW, &CommandLineTool.terminalBeforePrompt)
+    signal(number, SIG_DFL)
+    raise(number)
 }

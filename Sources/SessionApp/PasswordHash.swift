@@ -37,6 +37,11 @@ struct PasswordHash: Equatable, Sendable {
         return PasswordHash(iterations: iterations, salt: salt, hash: hash)
     }
 
+    /// What checking a password against this hash costs, in HMAC-SHA-256 iteration blocks:
+    /// PBKDF2 runs its iterations once per 32 bytes of output, so a 64-byte hash costs twice
+    /// its iteration count.
+    var cost: Int { iterations * ((hash.count + 31) / 32) }
+
     /// The users-file form.
     var encoded: String {
         "pbkdf2-sha256$\(iterations)$\(Base64.encode(salt))$\(Base64.encode(hash))"
@@ -50,7 +55,8 @@ struct PasswordHash: Equatable, Sendable {
     }
 
     /// Verified for unknown users, so that the answer takes as long as for a real one: as
-    /// many iterations as `UsersFile.check` must still spend (`UsersFile.work(for:)`).
+    /// many iterations as `UsersFile.check` must still spend (`UsersFile.work(for:)`); its
+    /// 32-byte hash makes its cost its iteration count.
     static func decoy(iterations: Int) -> PasswordHash {
         PasswordHash(iterations: iterations, salt: [UInt8](repeating: 0, count: 16), hash: [UInt8](repeating: 0, count: 32))
     }

@@ -47,8 +47,10 @@ extension SessionResponder {
         event("login_busy", "login refused: every password check busy", level: .debug)
         let retryAfter = ("Retry-After", String(configuration.retryAfterSeconds))
         if isFormPost(request) {
-            var response = page(request, status: 503, message: "Too many logins at this moment. Try again in a few seconds.", next: next)
-            if response.status == 503 { response.headers.append(retryAfter) }
+            // The login form alone, without asking Redis for the session: a flood gets cheap answers.
+            let model = HomePage.Model(count: 0, message: "Too many logins at this moment. Try again in a few seconds.", next: HomePage.safeNext(next))
+            var response = Responses.html(503, HomePage.render(model), contentSecurityPolicy: HomePage.contentSecurityPolicy)
+            response.headers.append(retryAfter)
             return response
         }
         return Responses.error(503, "too many logins at once; try again", extraHeaders: [retryAfter])

@@ -6,10 +6,11 @@ import SessionCore
 struct UsersFile: Sendable {
     let hashes: [String: PasswordHash]
     let problems: [String]
-    /// The iterations every check costs: the costliest hash in the file. An unknown user's
-    /// password is checked against a decoy of that count, and a user hashed with fewer also pays
-    /// the difference on a decoy, so neither a user's existence nor the count chosen for them
-    /// (`hash-password --iterations`) shows in the time of an answer.
+    /// What every check costs (`PasswordHash.cost`, iterations times 32-byte blocks): that of
+    /// the costliest hash in the file. An unknown user's password is checked against a decoy of
+    /// that cost, and a user whose hash costs less also pays the difference on a decoy, so
+    /// neither a user's existence nor the count or length chosen for them shows in the time
+    /// of an answer.
     let iterationsPerCheck: Int
 
     init(text: String) {
@@ -42,7 +43,7 @@ struct UsersFile: Sendable {
         }
         self.hashes = hashes
         self.problems = problems
-        iterationsPerCheck = hashes.values.map(\.iterations).max() ?? PasswordHash.defaultIterations
+        iterationsPerCheck = hashes.values.map(\.cost).max() ?? PasswordHash.defaultIterations
     }
 
     /// Whether `password` is `user`'s, at the cost of `iterationsPerCheck` whoever asks.
@@ -59,7 +60,7 @@ struct UsersFile: Sendable {
     /// iterations left to `iterationsPerCheck`; a decoy of the full count for an unknown user.
     func work(for user: String) -> [(hash: PasswordHash, isUsers: Bool)] {
         guard let hash = hashes[user] else { return [(PasswordHash.decoy(iterations: iterationsPerCheck), false)] }
-        let left = iterationsPerCheck - hash.iterations
+        let left = iterationsPerCheck - hash.cost
         return left > 0 ? [(hash, true), (PasswordHash.decoy(iterations: left), false)] : [(hash, true)]
     }
 }

@@ -141,6 +141,14 @@ final class CryptoTests: XCTestCase {
         XCTAssertTrue(mixed.check(user: "bob", password: "pw2"))
         XCTAssertFalse(mixed.check(user: "eve", password: "pw"))
         XCTAssertEqual(UsersFile(text: "").iterationsPerCheck, PasswordHash.defaultIterations)
+        // A 64-byte hash costs two blocks per iteration (review s19: a user with one answered
+        // in 112 ms, an unknown name in 59 ms): counted, and everyone else padded to it.
+        let long = try XCTUnwrap(PasswordHash(encoded: "pbkdf2-sha256$20000$AAAAAAAAAAAAAAAAAAAAAA$" + String(repeating: "A", count: 86)))
+        XCTAssertEqual(long.hash.count, 64)
+        XCTAssertEqual(long.cost, 40_000)
+        let withLong = UsersFile(text: "ada:\(light)\ncarl:\(long.encoded)\n")
+        func blocks(_ user: String) -> Int { withLong.work(for: user).map(\.hash.cost).reduce(0, +) }
+        for user in ["ada", "carl", "eve"] { XCTAssertEqual(blocks(user), 40_000, user) }
         XCTAssertEqual(try AppConfiguration.hashIterations([]), PasswordHash.defaultIterations)
         XCTAssertEqual(try AppConfiguration.hashIterations(["--iterations", "600000"]), 600_000)
         XCTAssertEqual(try AppConfiguration.hashIterations(["--iterations=200000"]), 200_000)

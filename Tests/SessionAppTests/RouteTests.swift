@@ -250,11 +250,17 @@ final class RouteTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(waited, 0.14, "it waited its turn first")
         XCTAssertLessThan(waited, 2)
         var form: FastCGIResponse?
+        let callsBefore = app.store.calls
+        let logged = try app.login("bob")
+        let storeCalls = app.store.calls
         _ = app.responder.passwordChecks.run {
-            form = app.request("POST", "/login", headers: ["HTTP_ORIGIN": "http://\(RouteHarness.host)"],
+            form = app.request("POST", "/login", cookie: logged.cookie, headers: ["HTTP_ORIGIN": "http://\(RouteHarness.host)"],
                                body: "user=ada&password=x", contentType: "application/x-www-form-urlencoded")
             return true
         }
+        XCTAssertGreaterThan(storeCalls, callsBefore)
+        XCTAssertEqual(app.store.calls, storeCalls, "a busy answer asks the store nothing, even for a logged-in browser")
+        XCTAssertEqual(form?.headers.filter { $0.name == "Retry-After" }.count, 1)
         XCTAssertEqual(form?.status, 503)
         XCTAssertTrue(form?.text.contains("Too many logins") == true, form?.text ?? "")
         XCTAssertEqual(form?.header("Retry-After"), "1")

@@ -108,6 +108,23 @@ def test_hash_password_on_a_terminal_prompts_hides_the_password_and_asks_twice()
     assert b"strong password" not in screen, f"the password was echoed: {screen!r}"
     hashed = stdout.strip()
     assert re.fullmatch(r"pbkdf2-sha256\$10000\$[A-Za-z0-9_-]+\$[A-Za-z0-9_-]+", hashed), stdout
+    # Ctrl-C at the prompt puts echo back (review s19: the terminal was left silent).
+    import pty
+    import select
+    import termios
+    pid, terminal = pty.fork()
+    if pid == 0:
+        os.execv(binary, [binary, "hash-password"])
+    shown = b""
+    deadline = time.time() + 10
+    while time.time() < deadline and not shown.endswith(b": "):
+        if select.select([terminal], [], [], 0.2)[0]:
+            shown += os.read(terminal, 100)
+    assert not termios.tcgetattr(terminal)[3] & termios.ECHO, "echo is off at the prompt"
+    os.write(terminal, b"\x03")
+    os.waitpid(pid, 0)
+    assert termios.tcgetattr(terminal)[3] & termios.ECHO, "echo is back after Ctrl-C"
+    os.close(terminal)
     # A typo in the second entry prints no hash.
     screen, stdout, status = hash_password_on_a_terminal(binary, [b"a strong password here\n", b"a strong passwrod here\n"])
     assert status == 65 and stdout == "" and b"differ" in screen, (status, stdout, screen)

@@ -59,12 +59,11 @@ enum ProcessMetrics {
         }
     }
 
-    /// `btime` of `/proc/stat`: when the system booted, in seconds since the epoch.
+    /// When the system booted, in seconds since the epoch: the wall clock less the time since
+    /// boot (`/proc/stat`'s `btime` is hidden by the unit's `ProcSubset=pid`).
     private static func bootTimeSeconds() -> Int? {
-        guard let text = try? ConfigurationFile.text(at: "/proc/stat") else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("btime ") {
-            return Int(line.dropFirst("btime ".count))
-        }
-        return nil
+        var wall = timespec(), sinceBoot = timespec()
+        guard clock_gettime(CLOCK_REALTIME, &wall) == 0, clock_gettime(CLOCK_BOOTTIME, &sinceBoot) == 0 else { return nil }
+        return Int(wall.tv_sec - sinceBoot.tv_sec)
     }
 }

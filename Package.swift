@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "SessionRedis", dependencies: ["SessionCore", "RedisClient"]),
         .target(name: "FastCGIServer", dependencies: ["CFastCGI", "CLinux", .product(name: "Logging", package: "swift-log")]),
         .target(name: "SessionApp", dependencies: [
-            "SessionCore", "SessionRedis", "FastCGIServer", "RedisClient", "SessionCrypto",
+            "SessionCore", "SessionRedis", "FastCGIServer", "RedisClient", "SessionCrypto", "CLinux",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),

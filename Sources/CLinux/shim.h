@@ -6,6 +6,13 @@
 // <sys/socket.h> into a transparent union that Swift cannot pass; declare it plainly instead.
 int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
 
+// sem_clockwait(3) is declared only under _GNU_SOURCE (see accept4 above): a semaphore wait
+// with a deadline on a clock of the caller's choice, so that a step of the wall clock neither
+// lengthens nor cuts a bounded wait (sem_timedwait only takes CLOCK_REALTIME). glibc >= 2.30.
+#include <semaphore.h>
+#include <time.h>
+int sem_clockwait(sem_t *sem, clockid_t clockid, const struct timespec *abstime);
+
 // mallopt(3) (glibc's <malloc.h>), for M_ARENA_MAX.
 #include <malloc.h>
 

@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 import Synchronization
 
@@ -10,7 +11,7 @@ import Synchronization
 /// `admitted` worker threads; every other login gets a prompt 503 with `Retry-After`.
 final class PasswordCheckGate: @unchecked Sendable {
     // @unchecked: the semaphore is made once, never freed (a gate lives as long as the
-    // process, or a test), and sem_timedwait/sem_post are thread-safe; `inside` is atomic.
+    // process, or a test), and sem_clockwait/sem_post are thread-safe; `inside` is atomic.
     private let semaphore: UnsafeMutablePointer<sem_t>
     private let inside = Atomic<Int>(0)
     let permits: Int
@@ -42,12 +43,14 @@ final class PasswordCheckGate: @unchecked Sendable {
     private func enter() -> Bool {
         if sem_trywait(semaphore) == 0 { return true }
         var deadline = timespec()
-        clock_gettime(CLOCK_REALTIME, &deadline)  // sem_timedwait takes a wall-clock deadline
+        // On the monotonic clock: a step of the wall clock (NTP, an operator) during the wait
+        // neither lengthens nor cuts it.
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
         let nanoseconds = Int(deadline.tv_nsec) + (waitMilliseconds % 1000) * 1_000_000
         deadline.tv_sec += waitMilliseconds / 1000 + nanoseconds / 1_000_000_000
         deadline.tv_nsec = nanoseconds % 1_000_000_000
         while true {
-            if sem_timedwait(semaphore, &deadline) == 0 { return true }
+            if sem_clockwait(semaphore, CLOCK_MONOTONIC, &deadline) == 0 { return true }
             if errno != EINTR { return false }
         }
     }

@@ -370,6 +370,7 @@ def test_unix_socket_instances_only_nginx_can_use(base):
     finally:
         local.down()
     assert not any(os.path.exists(p) for p in sockets), "down must remove the sockets"
+    assert not os.path.exists(os.path.join(base, "run")), "down must remove the (empty) folders up made"
     assert "stopped" in local.run("status", check=False).stdout
 
 

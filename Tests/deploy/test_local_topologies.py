@@ -201,6 +201,11 @@ def test_sentinel_failover_keeps_counting(base):
                                        capture_output=True, text=True, timeout=10,
                                        env=dict(os.environ, REDISCLI_AUTH=local.secret("sentinel-password")))
         assert str(redis_port) in with_password.stdout, with_password.stdout
+        # Like every server of the stack, the Sentinels listen on loopback only.
+        for port in range(redis_port, redis_port + 13):
+            listening = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, timeout=10).stdout
+            addresses = [line.split()[3].rsplit(":", 1)[0] for line in listening.splitlines() if line.strip()]
+            assert all(address in ("127.0.0.1", "[::1]") for address in addresses), (port, listening)
 
         count, cookie = count_with(local)
         for expected in (2, 3):

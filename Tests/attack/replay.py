@@ -89,7 +89,8 @@ def dechunk(data):
 
 def http(port, method, path, headers=(), body=None, timeout=15):
     """One request on its own connection, bytes exactly as given (so hostile ones too)."""
-    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+    own_host = any(name.lower() == "host" for name, _ in headers)
+    lines = [f"{method} {path} HTTP/1.1"] + ([] if own_host else [f"Host: 127.0.0.1:{port}"]) + ["Connection: close"]
     lines += [f"{name}: {value}" for name, value in headers]
     data = body.encode() if isinstance(body, str) else body
     if data is not None:
@@ -226,6 +227,13 @@ def finding_2(stack, checks):
         checks.expect("2", response.status == 302 and not response.all("set-cookie") and not response.header("x-injected")
                       and location.startswith("/?next=") and "\r" not in location and "\n" not in location,
                       f"{path[:40]}…: {response.status}, Location {location[:60]!r}, no added header")
+    # nginx's own redirects (a folder's missing slash) name no host: an absolute one took the
+    # client's Host header, which a shared cache could hand to everyone.
+    for path in ["/app"]:
+        response = stack.get(path, headers=[("Host", "evil.example")])
+        location = response.header("location") or ""
+        checks.expect("2", response.status == 301 and location == path + "/",
+                      f"{path} with Host: evil.example: {response.status}, Location {location[:60]!r}")
 
 
 def finding_3(stack, checks):

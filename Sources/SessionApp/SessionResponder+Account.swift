@@ -236,15 +236,17 @@ extension SessionResponder {
         return Responses.error(403, "cross-site request refused")
     }
 
-    /// The origin check, then the session's CSRF token from `X-CSRF-Token` or the form field
-    /// `csrf_token`, compared in constant time.
+    /// The origin check, then the session's CSRF token from `X-CSRF-Token` or, in a form post
+    /// (the page's buttons), the field `csrf_token`, compared in constant time. A JSON body's
+    /// `csrf_token` is not a token: on `/attributes` it would be stored as an attribute too.
     func csrfRefusal(_ request: FastCGIRequest, record: SessionRecord) -> FastCGIResponse? {
         if let refusal = crossSiteRefusal(request) { return refusal }
         guard let expected = record.csrfToken, !expected.isEmpty else {
             return Responses.error(403, "session has no CSRF token: log in again")
         }
         var presented = request.params["HTTP_X_CSRF_TOKEN"]
-        if presented == nil, let fields = RequestBody.fields(request.body, contentType: request.params["CONTENT_TYPE"]) {
+        if presented == nil, isFormPost(request),
+           let fields = RequestBody.fields(request.body, contentType: request.params["CONTENT_TYPE"]) {
             presented = fields["csrf_token"]?.string
         }
         guard let presented, SessionCrypto.constantTimeEqual(Array(presented.utf8), Array(expected.utf8)) else {

@@ -285,6 +285,9 @@ final class RouteTests: XCTestCase {
         let session = try app.login()
         XCTAssertEqual(app.post("/attributes", cookie: session.cookie, json: #"{"a":"1"}"#).status, 403, "no token")
         XCTAssertEqual(app.post("/attributes", cookie: session.cookie, json: #"{"a":"1"}"#, csrf: "forged").status, 403)
+        // A JSON body's csrf_token is not taken as the token (it would be stored as an
+        // attribute too): only the header, or a form post's field.
+        XCTAssertEqual(app.post("/attributes", cookie: session.cookie, json: #"{"csrf_token":"\#(session.csrf)","a":"1"}"#).status, 403)
         XCTAssertEqual(app.request("POST", "/attributes", cookie: session.cookie,
                                    headers: ["HTTP_ORIGIN": "https://evil.example", "HTTP_X_CSRF_TOKEN": session.csrf], body: #"{"a":"1"}"#).status, 403)
         XCTAssertEqual(app.request("POST", "/attributes", cookie: session.cookie,

@@ -47,8 +47,21 @@ public enum CommandLineTool {
         do {
             let ended = try manager.revokeAll(of: user)
             writeStandardOutput("revoked every session of \(user) (\(ended) ended)\n")
-            if case .unconfirmed(let required, let acknowledged) = try? manager.store.confirmWrites() {
-                writeStandardError("session-fcgi: warning: \(acknowledged) of \(required) replicas confirmed in time; the revocation stands on the primary only\n")
+            // A revocation no replica took can be undone by a failover (one under way when it
+            // ran, or one soon after): scripts that check the exit status must not read it as
+            // done. Running the command again is safe.
+            let unsure: String?
+            switch Result(catching: { () throws(SessionStoreError) in try manager.store.confirmWrites() }) {
+            case .success(.unconfirmed(let required, let acknowledged)):
+                unsure = "\(acknowledged) of \(required) replicas confirmed it in time"
+            case .failure(let error):
+                unsure = "whether a replica took it is unknown (\(error))"
+            case .success:
+                unsure = nil
+            }
+            if let unsure {
+                writeStandardError("session-fcgi: the revocation is not confirmed: \(unsure); a failover now could undo it: run the command again once Redis is settled (exit 75)\n")
+                return 75
             }
             return 0
         } catch {

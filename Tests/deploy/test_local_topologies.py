@@ -85,6 +85,10 @@ def post_json(local, path, payload, cookie=None, csrf=None):
         return error.code, error.read().decode(), error.headers
 
 
+def local_sentinel_url(redis_port):
+    return "redis-sentinel://" + ",".join(f"127.0.0.1:{redis_port + n}" for n in (10, 11, 12)) + "/mymaster"
+
+
 def login(local):
     password = local.secret("demo-credentials").split(" / ")[1]
     status, body, headers = post_json(local, "/login", {"user": "demo", "password": password})
@@ -206,6 +210,28 @@ def test_sentinel_failover_keeps_counting(base):
             listening = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, timeout=10).stdout
             addresses = [line.split()[3].rsplit(":", 1)[0] for line in listening.splitlines() if line.strip()]
             assert all(address in ("127.0.0.1", "[::1]") for address in addresses), (port, listening)
+
+        # The operator's revoke-all, when no replica confirms it in time (the replica is paused),
+        # could be undone by a failover: it says so and exits 75, so that a script checking the
+        # status runs it again; once the replica answers, the same command exits 0.
+        session, _ = login(local)
+        revoke_env = {"PATH": os.environ["PATH"], "REDIS_URL": local_sentinel_url(redis_port),
+                      "SESSION_FCGI_REDIS_PASSWORD_FILE": f"{local.state}/redis-password",
+                      "SESSION_FCGI_REDIS_SENTINEL_PASSWORD_FILE": f"{local.state}/sentinel-password",
+                      "SESSION_FCGI_REDIS_WAIT_TIMEOUT_MS": "300"}
+        replica = pids_in(local.state)[f"redis-{redis_port + 1}.pid"]
+        os.kill(replica, signal.SIGSTOP)
+        try:
+            revoked = subprocess.run([local.env["SESSION_FCGI_BIN"], "revoke-user", "demo"], env=revoke_env,
+                                     capture_output=True, text=True, timeout=30)
+        finally:
+            os.kill(replica, signal.SIGCONT)
+        assert revoked.returncode == 75, (revoked.returncode, revoked.stdout, revoked.stderr)
+        assert "not confirmed" in revoked.stderr and "again" in revoked.stderr, revoked.stderr
+        assert get(local.url("/me"), session)[0] == 401
+        revoked = subprocess.run([local.env["SESSION_FCGI_BIN"], "revoke-user", "demo"], env=revoke_env,
+                                 capture_output=True, text=True, timeout=30)
+        assert revoked.returncode == 0, (revoked.returncode, revoked.stdout, revoked.stderr)
 
         count, cookie = count_with(local)
         for expected in (2, 3):

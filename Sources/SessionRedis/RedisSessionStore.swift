@@ -493,7 +493,7 @@ public final class RedisSessionStore: SessionStore {
         case .connectFailed, .timedOut, .connectionLost, .tlsRefused: return .unavailable(error.description)
         case .server(let serverError) where serverError.refusesCredentials:
             return .unavailable("Redis refused this instance's credentials (\(serverError.message)): \(serverError.credentialAdvice)")
-        case .server(let serverError) where ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY"].contains(serverError.code):
+        case .server(let serverError) where ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "NOREPLICAS"].contains(serverError.code):
             return .unavailable(error.description)
         case .server(let serverError) where serverError.code == "OOM":
             return .unavailable("Redis is at its maxmemory and evicts nothing (\(serverError.message)): writes wait until sessions expire or memory is added")

@@ -272,6 +272,21 @@ final class LockedCounter: @unchecked Sendable {
 /// The benchmark's C baseline and redis-benchmark run bench/scripts/*.lua; they must be the
 /// scripts the store really sends, or the comparison is void.
 final class BenchmarkScriptsTests: XCTestCase {
+    /// A master with `min-replicas-to-write` that has too few replicas refuses writes
+    /// (`NOREPLICAS`, nothing run): an outage (503), not a failure (500).
+    func testAMasterWithoutItsRequiredReplicasIsAnOutage() throws {
+        let lonely = try RedisServerProcess(arguments: ["--min-replicas-to-write", "1"])
+        defer { lonely.stop() }
+        let store = RedisSessionStore(client: lonely.client(), keyPrefix: "sid_", userKeyPrefix: "sidu_", indexLifetimeSeconds: 3600)
+        do throws(SessionStoreError) {
+            _ = try store.create(SessionID.generate(), fields: [], timeouts: SessionStoreContract<RedisSessionStore>.timeouts, limits: SessionLimits())
+            XCTFail("a write was taken without a replica")
+        } catch {
+            guard case .unavailable(let why) = error else { return XCTFail("NOREPLICAS is reported as \(error)") }
+            XCTAssertTrue(why.contains("NOREPLICAS"), why)
+        }
+    }
+
     /// A Redis full at its `maxmemory` with `noeviction` (what README recommends against a flood
     /// of new sessions) refuses writes with OOM: an outage (503, with the cause named), not a
     /// failure (500).

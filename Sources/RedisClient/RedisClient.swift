@@ -352,8 +352,12 @@ public final class RedisClient {
             noteWrite(target, carrier: connection.connectionsOpened)
             if !suspects.isEmpty { suspects.remove(target) }
             guard let error = reply.serverError else { return reply }
-            if let redirect = ClusterRedirect(error, answeredBy: target), redirects < 5 {
+            if let redirect = ClusterRedirect(error, answeredBy: target), redirects < 5 || !deadline.hasPassed {
                 redirects += 1
+                // While a slot changes hands its two nodes can point at each other for a moment
+                // (the source already updated, the target still importing): past a few
+                // redirections, pause between them, until the command timeout.
+                if redirects > 5 { usleep(UInt32(min(10, max(1, deadline.remainingMilliseconds))) * 1000) }
                 switch redirect.kind {
                 case .moved:
                     RedisClientCounters.bump(counters.moved)
@@ -370,7 +374,10 @@ public final class RedisClient {
                 RedisClientCounters.bump(counters.clusterRetries)
                 if error.code == "CLUSTERDOWN" { slotMapStale = true }
                 usleep(UInt32(min(25, max(1, deadline.remainingMilliseconds))) * 1000)
-                asking = nil
+                // TRYAGAIN from the node a slot is moving to (after ASKING): some of the
+                // command's keys have moved, some not yet; ask it again, not the source, which
+                // would only send the command back here.
+                if error.code == "CLUSTERDOWN" { asking = nil }
                 continue
             }
             return reply

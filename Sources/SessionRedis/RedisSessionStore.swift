@@ -483,7 +483,8 @@ public final class RedisSessionStore: SessionStore {
         return replies
     }
 
-    /// Connection trouble and the server's "not now" answers are outages (503), a Redis full at
+    /// Connection trouble and the server's "not now" answers are outages (503) — a cluster
+    /// redirection still unresolved at the command timeout (a slot moving) among them —, a Redis full at
     /// its `maxmemory` too (writes resume as sessions expire), and so is a Redis
     /// that refuses this instance's credentials (a password or ACL out of step with Redis's, which
     /// the operator must fix; named as such in the log); any other error reply — a script error,
@@ -493,7 +494,7 @@ public final class RedisSessionStore: SessionStore {
         case .connectFailed, .timedOut, .connectionLost, .tlsRefused: return .unavailable(error.description)
         case .server(let serverError) where serverError.refusesCredentials:
             return .unavailable("Redis refused this instance's credentials (\(serverError.message)): \(serverError.credentialAdvice)")
-        case .server(let serverError) where ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "NOREPLICAS"].contains(serverError.code):
+        case .server(let serverError) where ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "NOREPLICAS", "MOVED", "ASK"].contains(serverError.code):
             return .unavailable(error.description)
         case .server(let serverError) where serverError.code == "OOM":
             return .unavailable("Redis is at its maxmemory and evicts nothing (\(serverError.message)): writes wait until sessions expire or memory is added")

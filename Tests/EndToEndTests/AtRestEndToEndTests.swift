@@ -89,7 +89,20 @@ final class AtRestEndToEndTests: XCTestCase {
         let clear = [user, agent, email] + tokens + cookies.map { String($0.dropFirst("sid=".count)) }
         XCTAssertEqual(clear.filter { text.contains($0) }, [], "readable in Redis")
 
-        // The operators' CLI needs the same options to find the user's sessions.
+        // The operators' CLI needs the same options to find the user's sessions; without them
+        // it finds none, and says what it lacks rather than only "0 ended".
+        let blind = Process()
+        blind.executableURL = URL(fileURLWithPath: Paths.sessionFCGIBinary)
+        blind.arguments = ["revoke-user", user, "--redis-url", stack.redis.url]
+        let blindError = Pipe()
+        blind.standardOutput = Pipe()
+        blind.standardError = blindError
+        try blind.run()
+        let warned = String(decoding: blindError.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        blind.waitUntilExit()
+        XCTAssertTrue(warned.contains("--encryption-keys-file"), warned)
+        for cookie in cookies { XCTAssertEqual(try stack.get("/me", cookie: cookie).status, 200) }
+
         let cli = Process()
         cli.executableURL = URL(fileURLWithPath: Paths.sessionFCGIBinary)
         cli.arguments = ["revoke-user", user, "--redis-url", stack.redis.url] + atRest

@@ -173,6 +173,18 @@ def test_sessions_survive_a_killed_redis(base):
         time.sleep(0.3)
         local.up()  # starts Redis again (only what is not running)
         assert count_with(local, cookie)[0] == 6, "the session must survive the crash"
+
+        # Every instance gone: nginx's own 502, in the API's JSON with Retry-After (it was
+        # nginx's HTML page); `up` brings them back.
+        for port in local.env["FCGI_PORTS"].split():
+            with open(os.path.join(local.state, f"fcgi-{port}.pid")) as f:
+                os.kill(int(f.read()), signal.SIGKILL)
+        time.sleep(0.3)
+        status, body, headers = get(local.url("/count"), cookie)
+        assert status == 502 and json.loads(body)["error"], (status, body)
+        assert headers.get("Retry-After") == "1" and headers.get("Content-Type", "").startswith("application/json"), headers
+        local.up()
+        assert count_with(local, cookie)[0] == 7
     finally:
         local.down()
 

@@ -56,6 +56,12 @@ public struct RedisServerError: Error, Equatable, Sendable, CustomStringConverti
         ["NOAUTH", "WRONGPASS", "NOPERM"].contains(code) || (code == "ERR" && message.contains("unauthenticated"))
     }
 
+    /// The server refused the database of the URL (`SELECT`: a number past its `databases`, or
+    /// a cluster, which has only database 0). A configuration error, not a passing one.
+    public var refusesDatabase: Bool {
+        code == "ERR" && (message.contains("DB index is out of range") || message.contains("SELECT is not allowed"))
+    }
+
     /// For a credential refusal: which settings to check, in `session-fcgi`'s option names.
     public var credentialAdvice: String {
         fromSentinel

@@ -67,6 +67,9 @@ struct ConfigurationCheck {
         } catch .server(let refusal) where refusal.refusesCredentials {
             report(false, "Redis at \(redis) refuses these credentials: \(refusal.message) (\(refusal.credentialAdvice))")
             return 1
+        } catch .server(let refusal) where refusal.refusesDatabase {
+            report(false, "Redis at \(redis) refuses the database of the URL: \(refusal.message) (check the /db at the end of --redis-url)")
+            return 1
         } catch .tlsRefused(let why) {
             report(false, "Redis at \(redis) refuses this TLS set-up: \(why)")
             return 1

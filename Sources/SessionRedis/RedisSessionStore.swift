@@ -494,6 +494,8 @@ public final class RedisSessionStore: SessionStore {
         case .connectFailed, .timedOut, .connectionLost, .tlsRefused: return .unavailable(error.description)
         case .server(let serverError) where serverError.refusesCredentials:
             return .unavailable("Redis refused this instance's credentials (\(serverError.message)): \(serverError.credentialAdvice)")
+        case .server(let serverError) where serverError.refusesDatabase:
+            return .unavailable("Redis refuses the database of the URL (\(serverError.message)): check the /db at the end of --redis-url")
         case .server(let serverError) where ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "NOREPLICAS", "MOVED", "ASK"].contains(serverError.code):
             return .unavailable(error.description)
         case .server(let serverError) where serverError.code == "OOM":

@@ -199,6 +199,11 @@ def test_check_config_passes_for_the_documented_setup_and_fails_for_a_broken_one
             assert expected in result.stdout, result.stdout
         for secret in ["admin-token", "redis-password", "cookie-signing-keys"]:
             assert open(os.path.join(etc, secret)).read().strip() not in result.stdout
+        # A database Redis does not have (it has 16) cannot work either: exit 1, named (it was
+        # "cannot be reached now", exit 2, and every request then got a 500).
+        no_such_database = subprocess.run([binary, "check-config"], env=dict(env, REDIS_URL=f"redis://127.0.0.1:{port}/16"),
+                                          capture_output=True, text=True, timeout=20)
+        assert no_such_database.returncode == 1 and "database" in no_such_database.stdout, no_such_database.stdout
         # A wrong Redis password is a configuration that cannot work (exit 1, so that the unit's
         # start check stops there), named as such; Redis merely away is exit 2.
         with open(os.path.join(etc, "redis-password"), "w") as f:

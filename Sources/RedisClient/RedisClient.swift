@@ -39,6 +39,9 @@ public final class RedisClient {
     /// refresh asks them last, so a dead or frozen master does not hold up every refresh.
     private var suspects: Set<RedisAddress> = []
     private var master: RedisAddress?
+    /// The master the Sentinels named and `ROLE` confirmed last: used, if still a master, when
+    /// no Sentinel answers at all.
+    private var lastConfirmedMaster: RedisAddress?
     /// When the Sentinels last confirmed `master`.
     private var masterCheckedAt: UInt64 = 0
     /// Sentinels in the order they are asked.
@@ -580,10 +583,12 @@ public final class RedisClient {
         // A Sentinel or master that refused the credentials: named as such if none served (a
         // password or ACL out of step is a configuration error, not an outage).
         var refusal: RedisServerError?
+        var anySentinelAnswered = false
         for sentinel in sentinelOrder {
             let answer: RedisAddress?
             do {
                 answer = try askSentinel(sentinel, name)
+                anySentinelAnswered = true
             } catch {
                 lastError = "\(sentinel): \(error)"
                 if case .server(let error) = error, error.refusesCredentials {
@@ -625,10 +630,23 @@ public final class RedisClient {
             }
             RedisClientCounters.bump(counters.masterResolutions)
             master = candidate
+            lastConfirmedMaster = candidate
             masterCheckedAt = Deadline.now()
             return candidate
         }
         if let refusal { throw .server(refusal) }
+        // No Sentinel answered at all (all down or frozen: their outage, not the data's). The
+        // master in use stays in use while its connection lives; after a reconnect, the one
+        // confirmed last still serves if `ROLE` says it is a master, rather than none at all.
+        // (As with the connection kept: if the Sentinels are cut off from this host but not from
+        // each other, they may have promoted another meanwhile.)
+        if !anySentinelAnswered, let fallback = lastConfirmedMaster,
+           case .array(let parts) = (try? connection(fallback).send(RedisCommand("ROLE"))) ?? .null, parts.first?.text == "master" {
+            RedisClientCounters.bump(counters.masterResolutions)
+            master = fallback
+            masterCheckedAt = Deadline.now()
+            return fallback
+        }
         throw .connectFailed("Sentinel: no master for \(name): \(lastError)")
     }
 

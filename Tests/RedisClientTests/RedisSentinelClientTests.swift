@@ -151,6 +151,30 @@ final class RedisSentinelClientTests: XCTestCase {
         XCTAssertEqual(client.statistics.masterResolutions, 1, "the master in use stayed in use")
     }
 
+    /// Every Sentinel the client knows is gone (their outage, the master is fine) and the
+    /// client's connection to the master is cut (a restarted proxy, Redis's `timeout`): the
+    /// master confirmed last, still a master by `ROLE`, serves on a new connection. It was a
+    /// 503 for every request until a Sentinel answered again.
+    func testWithEverySentinelGoneTheMasterConfirmedLastServesAfterAReconnect() throws {
+        let setup = try setup
+        let real = setup.sentinelPorts[0]
+        let master = try setup.currentMaster()
+        var configuration = setup.configuration
+        configuration.topology = .sentinel(sentinels: [.tcp(host: "127.0.0.1", port: real)], masterName: setup.masterName)
+        let client = RedisClient(configuration: configuration)
+        let key = key("g")
+        XCTAssertEqual(try client.send(RedisCommand("SET", key, "0"), key: key), .status("OK"))
+        setup.kill(real)
+        defer { try? setup.restart(real) }
+        _ = try setup.connection(master).checked("CLIENT", "KILL", "TYPE", "normal")
+        var answered = 0, failed = 0
+        for _ in 0..<20 {
+            if case .integer = (try? client.send(RedisCommand("INCR", key), key: key)) ?? .null { answered += 1 } else { failed += 1 }
+        }
+        XCTAssertLessThanOrEqual(failed, 1, "at most the request on the cut connection fails")
+        XCTAssertEqual(Int(try setup.connection(master).checked("GET", key).text ?? ""), answered)
+    }
+
     /// A switch-over (`SENTINEL FAILOVER`) under traffic from one client. The old master stays
     /// writable until Sentinel demotes it, which takes up to its 10 s INFO period; writes sent
     /// there meanwhile are lost when it resyncs. The client checks the Sentinels' answer at most

@@ -212,7 +212,7 @@ extension AppConfiguration {
             config.allowedOrigins = value.split(separator: ",").map { String($0).lowercased() }
         },
         Option(flag: "--auth-slides", environment: "SESSION_FCGI_AUTH_SLIDES", valueName: "yes|no",
-               help: "whether GET /auth (nginx auth_request) renews the session's idle timeout, like any request at most once per --touch-interval (default no)") { config, value throws(ConfigurationError) in
+               help: "whether GET /auth (nginx auth_request) renews the session's idle timeout, like any request at most once per --touch-interval; no: only the routes of session-fcgi itself keep a session alive (default yes)") { config, value throws(ConfigurationError) in
             config.authSlides = try yesNo(value, flag: "--auth-slides")
         },
         Option(flag: "--cookie-name", environment: "SESSION_FCGI_COOKIE_NAME", valueName: "NAME",

@@ -69,8 +69,10 @@ public struct AppConfiguration: Equatable, Sendable {
     public var cookieSigningKeys: [String] = []
     /// Where the signing keys were read from, to read them again on SIGHUP.
     public var cookieSigningKeysFile: String?
-    /// Whether `GET /auth` (nginx auth_request) refreshes the session and its cookie.
-    public var authSlides = false
+    /// Whether `GET /auth` (nginx auth_request) renews the session's idle timeout, as any
+    /// request does: on by default, or a user active only in the apps behind the gateway is
+    /// logged out one idle timeout after logging in.
+    public var authSlides = true
     /// Origins allowed to make state-changing requests besides the request's own.
     public var allowedOrigins: [String] = []
     /// Keys that seal session values at rest (the first seals, all open); none stores them

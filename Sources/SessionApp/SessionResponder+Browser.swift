@@ -72,9 +72,9 @@ extension SessionResponder {
     }
 
     /// `GET /auth`, for nginx's `auth_request`: 204 with `X-Session-User` and
-    /// `X-Session-Expires-In` (seconds) for a logged-in session, 401 otherwise. It does not slide
-    /// the session unless `--auth-slides` is given, and never sets a cookie (nginx does not pass
-    /// a subrequest's headers on).
+    /// `X-Session-Expires-In` (seconds) for a logged-in session, 401 otherwise. It slides the
+    /// session like any request (unless `--auth-slides no`), and never sets a cookie (nginx does
+    /// not pass a subrequest's headers on).
     func authorize(_ request: FastCGIRequest) -> RouteStep {
         resolving(request, touch: configuration.authSlides) { [unowned self] resolution in self.authorize(resolution) }
     }

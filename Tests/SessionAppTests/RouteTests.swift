@@ -205,6 +205,21 @@ final class RouteTests: XCTestCase {
         XCTAssertEqual(app.store.calls - before, 3)
     }
 
+    /// A user active only behind the gateway stays logged in: `/auth` renews the idle timeout
+    /// like any request (new-user review s20: it did not, so such a user was logged out one idle
+    /// timeout after logging in); `--auth-slides no` keeps the old behaviour.
+    func testTheGatewayKeepsAnActiveSessionAlive() throws {
+        for (arguments, alive) in [([String](), true), (["--auth-slides", "no"], false)] {
+            let app = try RouteHarness(["--idle-timeout", "60", "--absolute-timeout", "7200"] + arguments)
+            let session = try app.login("bob")
+            for step in 0..<4 {
+                app.store.now += 40
+                XCTAssertEqual(app.request("GET", "/auth", cookie: session.cookie).status, alive || step == 0 ? 204 : 401, "\(arguments) \(step)")
+                if !alive && step == 1 { break }
+            }
+        }
+    }
+
     /// A login keeps the session's creation time (it never extends the absolute lifetime), so
     /// its cookie's Max-Age is the time the session has left, not a full lifetime: the browser
     /// drops the cookie when the server does.

@@ -155,6 +155,16 @@ def test_sighup_reloads_users_and_reopens_the_log_without_dropping_a_request(bas
                                              headers={"Content-Type": "application/json"})
             with urllib.request.urlopen(request, timeout=10) as response:
                 assert response.status == 200, "a refused users file took the previous users away"
+        # The operator's command says so too (it said "reloading" and exited 0), and once the
+        # file is whole again, reports each reload done.
+        refused = local.run("reload", check=False)
+        assert refused.returncode != 0 and "REFUSED" in refused.stderr + refused.stdout, refused.stdout + refused.stderr
+        with open(users) as f:
+            whole = f.read().replace("dave:pbkdf2-sha256$600000$", "")
+        with open(users, "w") as f:
+            f.write(whole)
+        reloaded = local.run("reload", check=False)
+        assert reloaded.returncode == 0 and (reloaded.stderr + reloaded.stdout).count(": reloaded") == len(ports), reloaded.stderr
         assert [pid for pid in pids if os.path.exists(f"/proc/{pid}")] == pids, "an instance restarted"
     finally:
         local.down()

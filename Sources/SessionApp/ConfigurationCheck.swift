@@ -64,6 +64,7 @@ struct ConfigurationCheck {
         do {
             try client.checkHealth()
             report(true, "Redis at \(redis) answers PING")
+            if let warning = Self.evictionWarning(client) { CommandLineTool.writeStandardOutput("warning  " + warning + "\n") }
         } catch .server(let refusal) where refusal.refusesCredentials {
             report(false, "Redis at \(redis) refuses these credentials: \(refusal.message) (\(refusal.credentialAdvice))")
             return 1
@@ -78,5 +79,16 @@ struct ConfigurationCheck {
             return 2
         }
         return 0
+    }
+
+    /// A Redis that evicts keys under memory pressure can drop a user's index while the
+    /// sessions it lists live on: revoke-all then misses them (README, Known limits). `nil` when
+    /// the policy is `noeviction`, or when this user may not read it (an ACL without `INFO`).
+    static func evictionWarning(_ client: RedisClient) -> String? {
+        guard let text = (try? client.send(RedisCommand("INFO", "memory"), key: nil))?.text,
+              let line = text.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("maxmemory_policy:") }) else { return nil }
+        let policy = String(line.dropFirst("maxmemory_policy:".count).filter { !$0.isWhitespace })
+        guard policy != "noeviction" else { return nil }
+        return "Redis evicts keys under memory pressure (maxmemory-policy \(policy)): it can drop a user's index while the sessions it lists live on, and revoke-all would miss them; set maxmemory-policy noeviction (a full Redis then answers 503 until sessions expire)"
     }
 }

@@ -199,6 +199,17 @@ def test_check_config_passes_for_the_documented_setup_and_fails_for_a_broken_one
             assert expected in result.stdout, result.stdout
         for secret in ["admin-token", "redis-password", "cookie-signing-keys"]:
             assert open(os.path.join(etc, secret)).read().strip() not in result.stdout
+        assert "maxmemory-policy" not in result.stdout, result.stdout
+        # A Redis that evicts keys would drop users' indexes (revoke-all then misses sessions):
+        # check-config warns (the configuration still works; exit 0).
+        password = open(os.path.join(etc, "redis-password")).read().strip()
+        redis_env = dict(env, REDISCLI_AUTH=password)
+        subprocess.run(["redis-cli", "-p", str(port), "config", "set", "maxmemory-policy", "allkeys-lru"], env=redis_env, check=True,
+                       capture_output=True)
+        evicting = subprocess.run([binary, "check-config"], env=env, capture_output=True, text=True, timeout=20)
+        assert evicting.returncode == 0 and "warning" in evicting.stdout and "maxmemory-policy allkeys-lru" in evicting.stdout, evicting.stdout
+        subprocess.run(["redis-cli", "-p", str(port), "config", "set", "maxmemory-policy", "noeviction"], env=redis_env, check=True,
+                       capture_output=True)
         # A database Redis does not have (it has 16) cannot work either: exit 1, named (it was
         # "cannot be reached now", exit 2, and every request then got a 500).
         no_such_database = subprocess.run([binary, "check-config"], env=dict(env, REDIS_URL=f"redis://127.0.0.1:{port}/16"),

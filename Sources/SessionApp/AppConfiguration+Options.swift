@@ -103,6 +103,9 @@ extension AppConfiguration {
         Option(flag: "--redis-tls-key-file", environment: "SESSION_FCGI_REDIS_TLS_KEY_FILE", valueName: "PATH",
                help: "with rediss...: PEM private key of the client certificate (mode 0600)") { config, value throws(ConfigurationError) in
             config.redisTLS.keyFile = try readablePath(value, flag: "--redis-tls-key-file")
+            if ConfigurationFile.isReadableByOthers(value) {
+                config.warnings.append("--redis-tls-key-file: \(value) is readable by every local user; chmod 600 it")
+            }
             config.redisTLSOptionsGiven = true
         },
         Option(flag: "--redis-tls-server-name", environment: "SESSION_FCGI_REDIS_TLS_SERVER_NAME", valueName: "NAME",
@@ -291,7 +294,8 @@ extension AppConfiguration {
 
     /// A path to a file that exists and can be read now (checked at start, not at first use).
     private static func readablePath(_ value: String, flag: String) throws(ConfigurationError) -> String {
-        guard !value.isEmpty, access(value, R_OK) == 0 else { throw ConfigurationError("\(flag): cannot read \(value)") }
+        guard !value.isEmpty else { throw ConfigurationError("\(flag): no path given") }
+        guard access(value, R_OK) == 0 else { throw ConfigurationError("\(flag): cannot read \(value): \(String(cString: strerror(errno)))") }
         return value
     }
 

@@ -37,6 +37,20 @@ final class AppConfigurationTests: XCTestCase {
         XCTAssertTrue(long.warnings.first?.contains("--absolute-timeout 43200") ?? false, "\(long.warnings)")
     }
 
+    /// The TLS client key is a secret like the others: a file that cannot be read is refused
+    /// with the reason, and one every local user can read is warned about (new-user review s20).
+    func testTheTLSClientKeyIsCheckedLikeASecret() throws {
+        XCTAssertThrowsError(try configuration(["--redis-tls-key-file", "/nonexistent/client.key"])) { error in
+            XCTAssertTrue("\(error)".contains("No such file or directory"), "\(error)")
+        }
+        let key = FileManager.default.temporaryDirectory.appendingPathComponent("key-\(UUID().uuidString).pem").path
+        FileManager.default.createFile(atPath: key, contents: Data("not really a key\n".utf8), attributes: [.posixPermissions: 0o644])
+        defer { try? FileManager.default.removeItem(atPath: key) }
+        XCTAssertTrue(try configuration(["--redis-url", "rediss://127.0.0.1:6379", "--redis-tls-key-file", key, "--redis-tls-cert-file", key]).warnings.contains { $0.contains("readable by every local user") })
+        chmod(key, 0o600)
+        XCTAssertEqual(try configuration(["--redis-url", "rediss://127.0.0.1:6379", "--redis-tls-key-file", key, "--redis-tls-cert-file", key]).warnings, [])
+    }
+
     func testFlagsOverrideEnvironment() throws {
         let config = try configuration(
             ["--threads", "12", "--redis-url=redis://10.1.2.3:7000/1", "--key-prefix", "app:sid_", "--listen", "127.0.0.1:9100"],

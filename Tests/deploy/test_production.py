@@ -247,6 +247,17 @@ def test_the_nginx_site_file_loads_under_debians_nginx_conf(etc):
     named = subprocess.run([os.path.join(ROOT, "nginx", "render"), "--site"], env={**env, "APP_UPSTREAM": "10.0.0.9:8000"},
                            capture_output=True, text=True, check=True).stdout
     assert "location /app/" in named and "proxy_pass http://10.0.0.9:8000;" in named and "location /private/" not in named
+    # New-user review s20: the limits, timeouts and access log were http-wide, so the other
+    # sites of a shared nginx got 413 for uploads over 64 KiB; they belong to the server now.
+    depth, http_level = 0, ""
+    for line in re.sub(r"#.*", "", site).splitlines():  # what is outside every block
+        if depth == 0 and "{" not in line:
+            http_level += line + "\n"
+        depth += line.count("{") - line.count("}")
+    for directive in ["client_max_body_size", "client_header_timeout", "send_timeout", "keepalive_timeout", "access_log",
+                      "server_tokens", "large_client_header_buffers"]:
+        assert directive not in http_level, (directive, http_level)
+        assert directive in site, directive
     site_path = os.path.join(etc, "session-store.conf")
     with open(site_path, "w") as f:
         f.write(site)

@@ -21,7 +21,7 @@ public struct Application: Sendable {
         do { sink = try LogSink(path: configuration.logFile) } catch { throw .cannotOpenLog(error.description) }
         let level = configuration.logLevel
         let log = Logger(label: "session-fcgi") { _ in LogfmtLogHandler(sink: sink, level: level) }
-        log.info("starting", metadata: ["version": "\(ProductVersion.number)", "store": "\(configuration.redisConfiguration)", "key_prefix": "\(configuration.keyPrefix)",
+        log.info("starting", metadata: ["version": "\(ProductVersion.number)", "build": "\(ProductVersion.build)", "store": "\(configuration.redisConfiguration)", "key_prefix": "\(configuration.keyPrefix)",
                                         "at_rest": "\(configuration.atRestSummary)"])
         for warning in configuration.warnings { log.warning("\(warning)") }
         if configuration.redisConfiguration.tls?.insecure == true {

@@ -1,4 +1,6 @@
+import Glibc
 import RedisClient
+import SessionCrypto
 
 /// This release of `session-fcgi`: printed by `--version`, logged at start and exported as
 /// `session_build_info`, so an operator can tell which build each instance runs.
@@ -6,12 +8,42 @@ public enum ProductVersion {
     /// The release number (semantic versioning); changed here when a release is made.
     public static let number = "0.1.0"
 
-    /// `session-fcgi 0.1.0 (hiredis 0.14.1)`: the release and the C client it was built with.
-    public static var line: String { "session-fcgi \(number) (hiredis \(hiredisVersion))" }
+    /// The first 12 hex digits of the SHA-256 of the running executable, which
+    /// `sha256sum /usr/local/bin/session-fcgi` starts with: it tells two builds apart where
+    /// the release number does not (a rolling upgrade between releases); `unknown` when the
+    /// executable cannot be read.
+    public static let build: String = {
+        guard let bytes = readAll("/proc/self/exe") else { return "unknown" }
+        return SessionCrypto.sha256(bytes).prefix(6).map { byte in
+            let digits = Array("0123456789abcdef".utf8)
+            return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]], as: UTF8.self)
+        }.joined()
+    }()
+
+    /// `session-fcgi 0.1.0 (build 1a2b3c4d5e6f, hiredis 0.14.1)`: the release, the build and
+    /// the C client it was built with.
+    public static var line: String { "session-fcgi \(number) (build \(build), hiredis \(hiredisVersion))" }
 
     /// The Prometheus gauge that names the build, always 1.
     static var metric: String {
         "# HELP session_build_info The running build (always 1).\n# TYPE session_build_info gauge\n"
-            + "session_build_info{version=\"\(number)\",hiredis=\"\(hiredisVersion)\"} 1\n"
+            + "session_build_info{version=\"\(number)\",build=\"\(build)\",hiredis=\"\(hiredisVersion)\"} 1\n"
+    }
+
+    private static func readAll(_ path: String) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count == 0 { return bytes }
+            if count < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            bytes.append(contentsOf: chunk[0..<count])
+        }
     }
 }

@@ -413,7 +413,8 @@ final class RouteTests: XCTestCase {
         XCTAssertTrue(text.contains(#"session_ids_refused_total{reason="unknown"} 0"#), text)
         XCTAssertTrue(text.contains(#"session_ids_refused_total{reason="malformed"} 2"#), text)
         XCTAssertTrue(text.contains(#"session_http_request_duration_seconds_count{route="/count"} 5"#), text)
-        XCTAssertTrue(text.contains("session_build_info{version=\"\(ProductVersion.number)\",hiredis=\"0.14."), text)
+        XCTAssertTrue(text.contains("session_build_info{version=\"\(ProductVersion.number)\",build=\"\(ProductVersion.build)\",hiredis=\"0.14."), text)
+        XCTAssertEqual(ProductVersion.build.count, 12, "a digest of the executable, not 'unknown'")
         for series in ["process_cpu_seconds_total", "process_start_time_seconds", "process_resident_memory_bytes",
                        "process_virtual_memory_bytes", "process_open_fds", "process_max_fds"] {
             let line = try XCTUnwrap(text.split(separator: "\n").first { $0.hasPrefix(series + " ") }, series)

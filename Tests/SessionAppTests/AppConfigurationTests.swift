@@ -168,7 +168,7 @@ final class AppConfigurationTests: XCTestCase {
             guard case .version(let line) = try AppConfiguration.parse(arguments: arguments, environment: [:]) else {
                 return XCTFail("expected the version for \(arguments)")
             }
-            XCTAssertTrue(line.hasPrefix("session-fcgi \(ProductVersion.number) (hiredis 0.14."), line)
+            XCTAssertTrue(line.hasPrefix("session-fcgi \(ProductVersion.number) (build \(ProductVersion.build), hiredis 0.14."), line)
         }
         XCTAssertNotNil(ProductVersion.number.split(separator: ".").compactMap { Int($0) }.count == 3 ? ProductVersion.number : nil,
                         "semantic version: \(ProductVersion.number)")

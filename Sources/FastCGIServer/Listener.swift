@@ -13,6 +13,7 @@ struct Listener: Sendable {
     init(_ address: ListenAddress, backlog: Int) throws(FastCGIServerError) {
         if let path = address.socketPath {
             if case .tcp(let host, let port) = address { try Self.probeBind(host: host, port: port, address: address) }
+            else { try Self.probeSocketPath(path, address: address) }
             let descriptor = FCGX_OpenSocket(path, Int32(backlog))
             guard descriptor >= 0 else { throw .cannotListen(address.description) }
             self.descriptor = descriptor
@@ -35,6 +36,36 @@ struct Listener: Sendable {
         isTCP = family == AF_INET || family == AF_INET6
         let flags = fcntl(descriptor, F_GETFL)
         guard flags >= 0, fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) == 0 else { throw .cannotListen(address.description) }
+    }
+
+    /// Before `FCGX_OpenSocket` takes a Unix socket path (it deletes whatever is there, and
+    /// on a failure prints only "bind/listen: …" and exits): a socket some process still
+    /// accepts on is refused (taking its path over would leave that instance serving nobody),
+    /// so is a file that is not a socket, and a folder that cannot take it is named.
+    private static func probeSocketPath(_ path: String, address: ListenAddress) throws(FastCGIServerError) {
+        var status = stat()
+        if lstat(path, &status) == 0 {
+            guard status.st_mode & S_IFMT == S_IFSOCK else { throw .cannotListen("\(address): something that is not a socket is there") }
+            let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            guard probe >= 0 else { return }
+            defer { close(probe) }
+            var socketAddress = sockaddr_un()
+            socketAddress.sun_family = sa_family_t(AF_UNIX)
+            let bytes = Array(path.utf8)
+            guard bytes.count < MemoryLayout.size(ofValue: socketAddress.sun_path) else { return }
+            withUnsafeMutableBytes(of: &socketAddress.sun_path) { raw in
+                for (index, byte) in bytes.enumerated() { raw[index] = byte }
+            }
+            let connected = withUnsafePointer(to: &socketAddress) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            if connected == 0 { throw .cannotListen("\(address): already in use by a running process") }
+            return
+        }
+        let folder = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        guard access(folder.isEmpty ? (path.hasPrefix("/") ? "/" : ".") : folder, W_OK | X_OK) == 0 else {
+            throw .cannotListen("\(address): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Binds a throwaway socket where `FCGX_OpenSocket` is about to: libfcgi answers a failed

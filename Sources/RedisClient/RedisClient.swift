@@ -327,7 +327,21 @@ public final class RedisClient {
 
     // MARK: - Cluster
 
+    /// Bumped by any client of the process whose map changed; a client that sees it move loads
+    /// its own map again (at most every 100 ms, as any refresh).
+    private static let topologyGeneration = Atomic<Int>(0)
+    private var seenTopologyGeneration = 0
+
+    private func noticeTopologyChange() {
+        let generation = Self.topologyGeneration.load(ordering: .relaxed)
+        if generation != seenTopologyGeneration {
+            seenTopologyGeneration = generation
+            slotMapStale = true
+        }
+    }
+
     private func clusterExecute(_ command: RedisCommand, slot: Int?) throws(RedisError) -> RedisReply {
+        noticeTopologyChange()
         let deadline = Deadline(millisecondsFromNow: configuration.commandTimeoutMilliseconds)
         var redirects = 0
         var asking: RedisAddress?
@@ -366,6 +380,7 @@ public final class RedisClient {
                     RedisClientCounters.bump(counters.moved)
                     slotMap.move(redirect.slot, to: redirect.address)
                     slotMapStale = true
+                    seenTopologyGeneration = Self.topologyGeneration.add(1, ordering: .relaxed).newValue
                     asking = nil
                 case .ask:
                     RedisClientCounters.bump(counters.asked)
@@ -393,6 +408,7 @@ public final class RedisClient {
     /// were sent fails those commands alone (they may or may not have run): the other nodes'
     /// replies stand, so one node down fails only the requests whose keys it holds.
     private func clusterPipeline(_ items: [(command: RedisCommand, key: String?)]) -> [Result<RedisReply, RedisError>] {
+        noticeTopologyChange()
         if slotMapStale { try? refreshSlotMap() }
         var results = [Result<RedisReply, RedisError>?](repeating: nil, count: items.count)
         var groups: [RedisAddress: [Int]] = [:]
@@ -476,6 +492,13 @@ public final class RedisClient {
                     lastError = reply.serverError.map { .server($0) } ?? .unexpectedReply("CLUSTER SLOTS from \(address)")
                     if let error = reply.serverError, error.refusesCredentials { refusal = error }
                     continue
+                }
+                // A new owner of some slot (a failover, a slot moved): every other client of the
+                // process loads the map again before its next command, instead of sending to a
+                // master that was replaced, which a worker idle meanwhile would still do (and a
+                // paused old master, waking, would answer from its stale copy).
+                if !slotMap.masters.isEmpty, map != slotMap {
+                    seenTopologyGeneration = Self.topologyGeneration.add(1, ordering: .relaxed).newValue
                 }
                 slotMap = map
                 slotMapStale = false

@@ -115,6 +115,30 @@ final class RedisClusterClientTests: XCTestCase {
         XCTAssertEqual(client.statistics.moved, moved, "no MOVED once the map is updated")
     }
 
+    /// One client of a process that learns of a new owner (here a `MOVED` after a slot moved;
+    /// a failover likewise) makes the others load the map again before their next command: a
+    /// worker that was idle meanwhile no longer sends to the old owner (fault review s20: after
+    /// a failover, such a worker reached the replaced master, which answered from its stale
+    /// copy when it woke from a pause).
+    func testOneClientLearningOfANewOwnerRefreshesTheOthers() throws {
+        let cluster = try cluster
+        let masters = try cluster.masters()
+        let source = masters[0], target = masters[2]
+        let key = try tag(on: source) + ":generation"
+        let first = cluster.client(), second = cluster.client()
+        XCTAssertEqual(try first.send(RedisCommand("GET", key), key: key), .null)
+        XCTAssertEqual(try second.send(RedisCommand("GET", key), key: key), .null)
+        let migration = try cluster.beginMigration(slot: HashSlot.of(key), to: target)
+        try cluster.finishMigration(migration)
+        usleep(150_000)  // past the clients' 100 ms between map loads
+        XCTAssertEqual(try first.send(RedisCommand("SET", key, "1"), key: key), .status("OK"))
+        XCTAssertEqual(first.statistics.moved, 1)
+        let loaded = second.statistics.slotMapRefreshes
+        XCTAssertEqual(try second.send(RedisCommand("GET", key), key: key).text, "1")
+        XCTAssertEqual(second.statistics.moved, 0, "the second client loaded the new map before sending")
+        XCTAssertEqual(second.statistics.slotMapRefreshes, loaded + 1)
+    }
+
     /// `WAIT` on the master that took the write: confirmed while its replica is up; while the
     /// replica is frozen, unconfirmed after the timeout and no later; and still unconfirmed for a
     /// client whose first map already shows that master without replicas (the cluster has

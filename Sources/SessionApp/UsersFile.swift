@@ -28,7 +28,7 @@ struct UsersFile: Sendable {
             }
             let user = String(trimmed[..<colon])
             guard SessionNames.isValidUserID(user) else {
-                problems.append("line \(number): invalid user name (1-64 of A-Z a-z 0-9 . _ @ -, starting with a letter or digit)")
+                problems.append("line \(number): invalid user name (1-64 of A-Z a-z 0-9 . _ @ + -, starting with a letter or digit)")
                 continue
             }
             guard let hash = PasswordHash(encoded: trimmed[trimmed.index(after: colon)...]) else {

@@ -68,11 +68,11 @@ public enum SessionNames {
         return name.utf8.allSatisfy { isNameByte($0) || $0 == UInt8(ascii: ":") }
     }
 
-    /// 1–64 characters of `A–Z a–z 0–9 . _ @ -`, starting with a letter or digit (so a user
-    /// name is never mistaken for a command-line option).
+    /// 1–64 characters of `A–Z a–z 0–9 . _ @ + -`, starting with a letter or digit (so a user
+    /// name is never mistaken for a command-line option); e-mail addresses with a `+` tag fit.
     public static func isValidUserID(_ user: String) -> Bool {
         guard let first = user.utf8.first, isAlphanumeric(first), user.utf8.count <= 64 else { return false }
-        return user.utf8.allSatisfy { isNameByte($0) || $0 == UInt8(ascii: "@") }
+        return user.utf8.allSatisfy { isNameByte($0) || $0 == UInt8(ascii: "@") || $0 == UInt8(ascii: "+") }
     }
 
     private static func isAlphanumeric(_ byte: UInt8) -> Bool {

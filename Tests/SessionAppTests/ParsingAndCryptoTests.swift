@@ -101,6 +101,8 @@ final class CryptoTests: XCTestCase {
         XCTAssertTrue(users.problems[3].hasPrefix("line 7: user ada appears again"), users.problems[3])
         XCTAssertFalse(users.problems.joined().contains(hash), "problems never quote a hash")
         XCTAssertTrue(users.check(user: "ada", password: "pw"))
+        // E-mail logins, a + tag included, are user names (new-user review s20).
+        XCTAssertEqual(Array(UsersFile(text: "ana+work@example.com:\(hash)\n").hashes.keys), ["ana+work@example.com"])
         XCTAssertFalse(users.check(user: "ada", password: "wrong"))
         XCTAssertFalse(users.check(user: "bob", password: "broken"))
         XCTAssertFalse(users.check(user: "eve", password: "pw"))

@@ -46,7 +46,8 @@ struct Listener: Sendable {
         var status = stat()
         if lstat(path, &status) == 0 {
             guard status.st_mode & S_IFMT == S_IFSOCK else { throw .cannotListen("\(address): something that is not a socket is there") }
-            let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            // Non-blocking: a hung instance whose queue is full must not hang this start.
+            let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
             guard probe >= 0 else { return }
             defer { close(probe) }
             var socketAddress = sockaddr_un()
@@ -59,8 +60,13 @@ struct Listener: Sendable {
             let connected = withUnsafePointer(to: &socketAddress) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
             }
+            let failure = errno
             if connected == 0 { throw .cannotListen("\(address): already in use by a running process") }
-            return
+            switch failure {
+            case ECONNREFUSED: return  // a socket nobody accepts on any more: taken over
+            case EAGAIN, EINPROGRESS: throw .cannotListen("\(address): already in use by a process that accepts no connection now (hung?)")
+            default: throw .cannotListen("\(address): \(String(cString: strerror(failure)))")
+            }
         }
         let folder = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         guard access(folder.isEmpty ? (path.hasPrefix("/") ? "/" : ".") : folder, W_OK | X_OK) == 0 else {

@@ -327,16 +327,35 @@ public final class RedisClient {
 
     // MARK: - Cluster
 
-    /// Bumped by any client of the process whose map changed; a client that sees it move loads
-    /// its own map again (at most every 100 ms, as any refresh).
+    /// Bumped by any client of the process whose map changed; a client that sees it move takes
+    /// the map that client loaded (`sharedSlotMaps`, per cluster), or loads its own.
     private static let topologyGeneration = Atomic<Int>(0)
+    /// The newest map each cluster's clients loaded (by seed list), with the generation it
+    /// was published under: taking it costs no `CLUSTER SLOTS`, and cannot ask first the node
+    /// just replaced (which, frozen, would cost a timeout).
+    private static let sharedSlotMaps = Mutex<[[RedisAddress]: (generation: Int, map: ClusterSlotMap)]>([:])
     private var seenTopologyGeneration = 0
 
     private func noticeTopologyChange() {
         let generation = Self.topologyGeneration.load(ordering: .relaxed)
-        if generation != seenTopologyGeneration {
-            seenTopologyGeneration = generation
+        guard generation != seenTopologyGeneration else { return }
+        seenTopologyGeneration = generation
+        let seeds = seedAddresses
+        if let shared = Self.sharedSlotMaps.withLock({ $0[seeds] }), shared.generation == generation {
+            if shared.map != slotMap { adopt(shared.map) }
+        } else {
             slotMapStale = true
+        }
+    }
+
+    /// Takes `map` as this client's, dropping connections to nodes no longer in it.
+    private func adopt(_ map: ClusterSlotMap) {
+        slotMap = map
+        slotMapStale = false
+        if map.hasReplicas { replicatedDeployment = true }
+        for (known, connection) in connections where !map.masters.contains(known) {
+            connection.close()
+            connections[known] = nil
         }
     }
 
@@ -498,7 +517,12 @@ public final class RedisClient {
                 // master that was replaced, which a worker idle meanwhile would still do (and a
                 // paused old master, waking, would answer from its stale copy).
                 if !slotMap.masters.isEmpty, map != slotMap {
-                    seenTopologyGeneration = Self.topologyGeneration.add(1, ordering: .relaxed).newValue
+                    let seeds = seedAddresses
+                    seenTopologyGeneration = Self.sharedSlotMaps.withLock { maps in
+                        let generation = Self.topologyGeneration.add(1, ordering: .relaxed).newValue
+                        maps[seeds] = (generation, map)
+                        return generation
+                    }
                 }
                 slotMap = map
                 slotMapStale = false
@@ -638,7 +662,8 @@ public final class RedisClient {
                 }
             } catch {
                 lastError = "\(candidate), named by \(sentinel): \(error)"
-                if case .server(let error) = error, error.refusesCredentials {
+                // A refused database (SELECT) is a configuration error too, named as such.
+                if case .server(let error) = error, error.refusesCredentials || error.refusesDatabase {
                     refusal = RedisServerError(message: error.message + " (from the master at \(candidate))")
                 }
                 continue
@@ -660,11 +685,14 @@ public final class RedisClient {
         if let refusal { throw .server(refusal) }
         // No Sentinel answered at all (all down or frozen: their outage, not the data's). The
         // master in use stays in use while its connection lives; after a reconnect, the one
-        // confirmed last still serves if `ROLE` says it is a master, rather than none at all.
-        // (As with the connection kept: if the Sentinels are cut off from this host but not from
-        // each other, they may have promoted another meanwhile.)
+        // confirmed last still serves if `ROLE` says it is a master *with a replica connected*.
+        // Without that proof it may have been replaced: a host cut off from the Sentinels (and
+        // so, usually, they promoted its replica, which dropped its link to it), or a former
+        // master restarted while they were down; writes there (logouts, revocations) would be
+        // lost when it resyncs, so the answer stays "no master" (503).
         if !anySentinelAnswered, let fallback = lastConfirmedMaster,
-           case .array(let parts) = (try? connection(fallback).send(RedisCommand("ROLE"))) ?? .null, parts.first?.text == "master" {
+           case .array(let parts) = (try? connection(fallback).send(RedisCommand("ROLE"))) ?? .null, parts.first?.text == "master",
+           parts.count >= 3, case .array(let replicas) = parts[2], !replicas.isEmpty {
             RedisClientCounters.bump(counters.masterResolutions)
             master = fallback
             masterCheckedAt = Deadline.now()

@@ -83,12 +83,16 @@ struct ConfigurationCheck {
 
     /// A Redis that evicts keys under memory pressure can drop a user's index while the
     /// sessions it lists live on: revoke-all then misses them (README, Known limits). `nil` when
-    /// the policy is `noeviction`, or when this user may not read it (an ACL without `INFO`).
+    /// the policy is `noeviction`, there is no memory limit, or this user may not read them (an
+    /// ACL without `INFO`). On a cluster, the node asked is one of the masters.
     static func evictionWarning(_ client: RedisClient) -> String? {
-        guard let text = (try? client.send(RedisCommand("INFO", "memory"), key: nil))?.text,
-              let line = text.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("maxmemory_policy:") }) else { return nil }
-        let policy = String(line.dropFirst("maxmemory_policy:".count).filter { !$0.isWhitespace })
-        guard policy != "noeviction" else { return nil }
+        guard let text = (try? client.send(RedisCommand("INFO", "memory"), key: nil))?.text else { return nil }
+        func field(_ name: String) -> String? {
+            text.split(whereSeparator: \.isNewline).first { $0.hasPrefix(name + ":") }
+                .map { String($0.dropFirst(name.count + 1).filter { !$0.isWhitespace }) }
+        }
+        // Without a memory limit (maxmemory 0) nothing is evicted, whatever the policy.
+        guard let policy = field("maxmemory_policy"), policy != "noeviction", field("maxmemory") != "0" else { return nil }
         return "Redis evicts keys under memory pressure (maxmemory-policy \(policy)): it can drop a user's index while the sessions it lists live on, and revoke-all would miss them; set maxmemory-policy noeviction (a full Redis then answers 503 until sessions expire)"
     }
 }

@@ -135,8 +135,8 @@ final class RedisClusterClientTests: XCTestCase {
         XCTAssertEqual(first.statistics.moved, 1)
         let loaded = second.statistics.slotMapRefreshes
         XCTAssertEqual(try second.send(RedisCommand("GET", key), key: key).text, "1")
-        XCTAssertEqual(second.statistics.moved, 0, "the second client loaded the new map before sending")
-        XCTAssertEqual(second.statistics.slotMapRefreshes, loaded + 1)
+        XCTAssertEqual(second.statistics.moved, 0, "the second client had the new map before sending")
+        XCTAssertLessThanOrEqual(second.statistics.slotMapRefreshes, loaded + 1)
     }
 
     /// `WAIT` on the master that took the write: confirmed while its replica is up; while the

@@ -236,6 +236,12 @@ def test_sentinel_failover_keeps_counting(base):
         revoked = subprocess.run([local.env["SESSION_FCGI_BIN"], "revoke-user", "demo"], env=revoke_env,
                                  capture_output=True, text=True, timeout=30)
         assert revoked.returncode == 0, (revoked.returncode, revoked.stdout, revoked.stderr)
+        # A database the master does not have is a configuration error behind Sentinel too
+        # (exit 1, so the unit does not start), not "unreachable now".
+        no_such_database = subprocess.run([local.env["SESSION_FCGI_BIN"], "check-config"],
+                                          env=dict(revoke_env, REDIS_URL=local_sentinel_url(redis_port) + "/16"),
+                                          capture_output=True, text=True, timeout=30)
+        assert no_such_database.returncode == 1 and "database" in no_such_database.stdout, no_such_database.stdout
 
         count, cookie = count_with(local)
         for expected in (2, 3):

@@ -206,6 +206,9 @@ def test_check_config_passes_for_the_documented_setup_and_fails_for_a_broken_one
         redis_env = dict(env, REDISCLI_AUTH=password)
         subprocess.run(["redis-cli", "-p", str(port), "config", "set", "maxmemory-policy", "allkeys-lru"], env=redis_env, check=True,
                        capture_output=True)
+        unbounded = subprocess.run([binary, "check-config"], env=env, capture_output=True, text=True, timeout=20)
+        assert "maxmemory-policy" not in unbounded.stdout, "no memory limit: nothing is evicted"
+        subprocess.run(["redis-cli", "-p", str(port), "config", "set", "maxmemory", "100mb"], env=redis_env, check=True, capture_output=True)
         evicting = subprocess.run([binary, "check-config"], env=env, capture_output=True, text=True, timeout=20)
         assert evicting.returncode == 0 and "warning" in evicting.stdout and "maxmemory-policy allkeys-lru" in evicting.stdout, evicting.stdout
         subprocess.run(["redis-cli", "-p", str(port), "config", "set", "maxmemory-policy", "noeviction"], env=redis_env, check=True,

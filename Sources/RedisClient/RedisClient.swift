@@ -524,15 +524,9 @@ public final class RedisClient {
                         return generation
                     }
                 }
-                slotMap = map
-                slotMapStale = false
+                adopt(map)
                 suspects.remove(address)
-                if map.hasReplicas { replicatedDeployment = true }
                 RedisClientCounters.bump(counters.slotMapRefreshes)
-                for (known, connection) in connections where !map.masters.contains(known) {
-                    connection.close()
-                    connections[known] = nil
-                }
                 suspects.formIntersection(candidates)
                 return
             } catch {

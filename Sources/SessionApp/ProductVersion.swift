@@ -1,4 +1,3 @@
-import Glibc
 import RedisClient
 import SessionCrypto
 
@@ -13,7 +12,7 @@ public enum ProductVersion {
     /// the release number does not (a rolling upgrade between releases); `unknown` when the
     /// executable cannot be read.
     public static let build: String = {
-        guard let bytes = readAll("/proc/self/exe") else { return "unknown" }
+        guard let bytes = try? ConfigurationFile.bytes(at: "/proc/self/exe", limit: 1 << 30) else { return "unknown" }
         return SessionCrypto.sha256(bytes).prefix(6).map { byte in
             let digits = Array("0123456789abcdef".utf8)
             return String(decoding: [digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]], as: UTF8.self)
@@ -28,22 +27,5 @@ public enum ProductVersion {
     static var metric: String {
         "# HELP session_build_info The running build (always 1).\n# TYPE session_build_info gauge\n"
             + "session_build_info{version=\"\(number)\",build=\"\(build)\",hiredis=\"\(hiredisVersion)\"} 1\n"
-    }
-
-    private static func readAll(_ path: String) -> [UInt8]? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count == 0 { return bytes }
-            if count < 0 {
-                if errno == EINTR { continue }
-                return nil
-            }
-            bytes.append(contentsOf: chunk[0..<count])
-        }
     }
 }

@@ -25,6 +25,13 @@ enum ConfigurationFile {
 
     /// The whole file as UTF-8 text.
     static func text(at path: String) throws(Problem) -> String {
+        let bytes = try bytes(at: path)
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw .notUTF8(path) }
+        return text
+    }
+
+    /// The whole regular file's bytes, at most `limit` of them.
+    static func bytes(at path: String, limit: Int = maximumBytes) throws(Problem) -> [UInt8] {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw .unreadable(path, errno: errno) }
         defer { close(descriptor) }
@@ -41,10 +48,9 @@ enum ConfigurationFile {
             }
             if count == 0 { break }
             bytes.append(contentsOf: chunk[0..<count])
-            if bytes.count > maximumBytes { throw .tooLarge(path) }
+            if bytes.count > limit { throw .tooLarge(path) }
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw .notUTF8(path) }
-        return text
+        return bytes
     }
 
     /// A one-value secret file: the text without trailing line breaks and spaces.

@@ -44,7 +44,7 @@ final class AppConfigurationTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("No such file or directory"), "\(error)")
         }
         let key = FileManager.default.temporaryDirectory.appendingPathComponent("key-\(UUID().uuidString).pem").path
-        FileManager.default.createFile(atPath: key, contents: Data("not really a key\n".utf8), attributes: [.posixPermissions: 0o644])
+        XCTAssertTrue(FileManager.default.createFile(atPath: key, contents: Data("not really a key\n".utf8), attributes: [.posixPermissions: 0o644]))
         defer { try? FileManager.default.removeItem(atPath: key) }
         XCTAssertTrue(try configuration(["--redis-url", "rediss://127.0.0.1:6379", "--redis-tls-key-file", key, "--redis-tls-cert-file", key]).warnings.contains { $0.contains("readable by every local user") })
         chmod(key, 0o600)

@@ -118,12 +118,21 @@ class Stack:
                        os.path.join(self.folder, "nginx.out"))
 
     def wait_until_serving(self):
-        deadline = time.time() + 20
+        deadline = time.time() + 30
         while time.time() < deadline:
-            if all(self.livez(address, port) == 200 for address, port in instances()) and self.get("/healthz")[0] == 200:
+            if all(self.listening_livez(address, port) == 200 for address, port in instances()) \
+                    and self.get("/healthz")[0] == 200:
                 return
             time.sleep(0.1)
         raise AssertionError("the stack did not come up: " + self.describe_logs())
+
+    def listening_livez(self, address, port):
+        """`livez`, or None while the instance does not accept yet: on a fresh machine the first
+        start of the debug binary (cold page cache) can take longer than nginx's start."""
+        try:
+            return self.livez(address, port)
+        except (ConnectionRefusedError, TimeoutError):
+            return None
 
     def describe_logs(self):
         text = []

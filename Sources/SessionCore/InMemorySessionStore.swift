@@ -203,9 +203,13 @@ public final class InMemorySessionStore: SessionStore {
         return (users[user]?.index.values).map { $0.sorted { $0.handle < $1.handle } } ?? []
     }
 
-    public func unindex(_ entries: [(handle: String, session: SessionReference)], of user: String) throws(SessionStoreError) {
+    public func unindex(_ entries: [(handle: String, session: SessionReference)], of user: String,
+                        olderThan minimumAgeSeconds: Int) throws(SessionStoreError) {
         try begin()
-        for entry in entries where users[user]?.index[entry.handle]?.session == entry.session {
+        let youngest = (now - Int64(minimumAgeSeconds)) * 1_000_000 + 999_999
+        for entry in entries {
+            guard let indexed = users[user]?.index[entry.handle], indexed.session == entry.session else { continue }
+            if minimumAgeSeconds > 0 && indexed.indexedAt > youngest { continue }
             users[user]?.index[entry.handle] = nil
         }
     }

@@ -397,10 +397,28 @@ public struct SessionManager<Store: SessionStore> {
 
     /// Writes a new session (dropping application attributes if they no longer fit the limits)
     /// and, for a user, indexes it and enforces the per-user cap.
+    ///
+    /// A user's session is indexed *before* it is written, and indexed again after: no failure
+    /// or crash between the round trips can leave a logged-in session that revoke-all, the
+    /// user's list and the cap do not see (an entry whose session never came is harmless, and
+    /// forgotten by `liveEntries` once older than `indexGraceSeconds`). The second write checks
+    /// the generation again: a revoke-all that read the index before this session existed
+    /// cannot have ended it, so the session is ended here.
     private func create(fields: [String: String], user: String?, generation: Int64?, id: SessionID = .generate()) throws(SessionError) -> SessionRecord {
         var fields = fields
         fields[ReservedField.alias] = nil
         fields[ReservedField.superseded] = nil
+        let owner: (user: String, generation: Int64, handle: String)?
+        if let user, let generation {
+            let handle = fields[ReservedField.handle] ?? SessionID.generate().rawValue
+            fields[ReservedField.handle] = handle
+            owner = (user, generation, handle)
+            guard try storeCall({ () throws(SessionStoreError) in
+                try store.index(handle: handle, id: id, of: user, generation: generation)
+            }) != nil else { throw .revokedDuringLogin }
+        } else {
+            owner = nil
+        }
         var outcome = try storeCall { () throws(SessionStoreError) in
             try store.create(id, fields: fields.map { ($0.key, $0.value) }, timeouts: timeouts, limits: limits)
         }
@@ -416,20 +434,25 @@ public struct SessionManager<Store: SessionStore> {
         if fields[ReservedField.absoluteExpiry] == nil { fields[ReservedField.absoluteExpiry] = String(now + Int64(timeouts.absoluteSeconds)) }
         fields[ReservedField.lastSeen] = String(now)
         let record = SessionRecord(id: id, fields: fields, now: now)
-        guard let user, let generation else { return record }
+        guard let owner else { return record }
         guard let count = try storeCall({ () throws(SessionStoreError) in
-            try store.index(handle: record.handle, id: id, of: user, generation: generation)
+            try store.index(handle: owner.handle, id: id, of: owner.user, generation: owner.generation)
         }) else {
             // Every session of the user was revoked while this one was being made.
             try storeCall { () throws(SessionStoreError) in try store.destroy([id]) }
             throw .revokedDuringLogin
         }
-        if count > limits.maxSessionsPerUser { try enforceSessionCap(of: user, keeping: id) }
+        if count > limits.maxSessionsPerUser { try enforceSessionCap(of: owner.user, keeping: id) }
         return record
     }
 
+    /// How long an index entry without its session is kept: the time a login may take between
+    /// indexing its session and writing it (round trips bounded by the store's timeouts).
+    static var indexGraceSeconds: Int { 60 }
+
     /// The user's index entries whose sessions live and belong to the user, with the sessions;
-    /// forgets the other entries.
+    /// forgets the other entries once older than `indexGraceSeconds` (a younger one may belong
+    /// to a login writing its session now).
     private func liveEntries(of user: String) throws(SessionError) -> [(entry: UserIndexEntry, session: StoredSession)] {
         let entries = try storeCall { () throws(SessionStoreError) in try store.indexedSessions(of: user) }
         guard !entries.isEmpty else { return [] }
@@ -439,7 +462,11 @@ public struct SessionManager<Store: SessionStore> {
         for (entry, session) in zip(entries, sessions) {
             if let session, session.user == user, session.handle == entry.handle { live.append((entry, session)) } else { stale.append(entry) }
         }
-        if !stale.isEmpty { try storeCall { () throws(SessionStoreError) in try store.unindex(stale.map { ($0.handle, $0.session) }, of: user) } }
+        if !stale.isEmpty {
+            try storeCall { () throws(SessionStoreError) in
+                try store.unindex(stale.map { ($0.handle, $0.session) }, of: user, olderThan: Self.indexGraceSeconds)
+            }
+        }
         return live
     }
 

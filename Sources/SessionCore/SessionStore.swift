@@ -79,8 +79,12 @@ public protocol SessionStore {
     func indexedSessions(of user: String) throws(SessionStoreError) -> [UserIndexEntry]
 
     /// Forgets entries of the user's index, each only if its handle still names the same
-    /// session (a rotation may have re-pointed it meanwhile).
-    func unindex(_ entries: [(handle: String, session: SessionReference)], of user: String) throws(SessionStoreError)
+    /// session (a rotation may have re-pointed it meanwhile) and, when `minimumAgeSeconds` is
+    /// above 0, only if it was written at least that long ago on the store's clock (a login
+    /// indexes its session before creating it, so a young entry without a session may be one
+    /// whose session is on its way).
+    func unindex(_ entries: [(handle: String, session: SessionReference)], of user: String,
+                 olderThan minimumAgeSeconds: Int) throws(SessionStoreError)
 
     /// Moves the user's generation on, so that a login that read the old one can no longer
     /// index its session, and returns the whole index, atomically. The entries stay in the index
@@ -133,9 +137,14 @@ extension SessionStore {
         try destroy(referenced: ids.map(reference(to:)))
     }
 
-    /// Forgets index entries given by session id (see `unindex(_:of:)`).
+    /// Forgets index entries whatever their age (see `unindex(_:of:olderThan:)`).
+    public func unindex(_ entries: [(handle: String, session: SessionReference)], of user: String) throws(SessionStoreError) {
+        try unindex(entries, of: user, olderThan: 0)
+    }
+
+    /// Forgets index entries given by session id, whatever their age.
     public func unindex(_ entries: [(handle: String, id: SessionID)], of user: String) throws(SessionStoreError) {
-        try unindex(entries.map { (handle: $0.handle, session: reference(to: $0.id)) }, of: user)
+        try unindex(entries.map { (handle: $0.handle, session: reference(to: $0.id)) }, of: user, olderThan: 0)
     }
 }
 

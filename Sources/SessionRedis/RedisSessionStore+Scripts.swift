@@ -211,13 +211,22 @@ extension RedisSessionStore {
         return redis.call('HLEN', KEYS[1])
         """)
 
-    /// KEYS index. ARGV handle/session reference pairs: removes each handle whose entry still
-    /// names that session. Returns how many were removed.
+    /// KEYS index. ARGV minimum age in seconds (0: any), then handle/session reference pairs:
+    /// removes each handle whose entry still names that session and, for a minimum age, was
+    /// written at least that long ago (entries are `<seconds><microseconds, 6 digits>:<ref>`).
+    /// Returns how many were removed.
     static let unindexScript = RedisScript("""
+        local oldest = nil
+        local age = tonumber(ARGV[1])
+        if age > 0 then
+          local t = redis.call('TIME')
+          oldest = (tonumber(t[1]) - age) * 1000000 + tonumber(t[2])
+        end
         local removed = 0
-        for i = 1, #ARGV, 2 do
+        for i = 2, #ARGV, 2 do
           local entry = redis.call('HGET', KEYS[1], ARGV[i])
-          if entry and string.sub(entry, -(#ARGV[i + 1] + 1)) == ':' .. ARGV[i + 1] then
+          if entry and string.sub(entry, -(#ARGV[i + 1] + 1)) == ':' .. ARGV[i + 1]
+             and (oldest == nil or (tonumber(string.match(entry, '^(%d+):')) or 0) <= oldest) then
             removed = removed + redis.call('HDEL', KEYS[1], ARGV[i])
           end
         end

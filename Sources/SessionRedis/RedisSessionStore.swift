@@ -298,9 +298,10 @@ public final class RedisSessionStore: SessionStore {
         return entries.sorted { ($0.handle, $0.indexedAt) < ($1.handle, $1.indexedAt) }
     }
 
-    public func unindex(_ entries: [(handle: String, session: SessionReference)], of user: String) throws(SessionStoreError) {
+    public func unindex(_ entries: [(handle: String, session: SessionReference)], of user: String,
+                        olderThan minimumAgeSeconds: Int) throws(SessionStoreError) {
         guard !entries.isEmpty else { return }
-        var arguments: [String] = []
+        var arguments = [String(max(0, minimumAgeSeconds))]
         for entry in entries {
             arguments.append(entry.handle)
             arguments.append(entry.session.rawValue)

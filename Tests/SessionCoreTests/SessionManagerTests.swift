@@ -243,6 +243,50 @@ final class SessionManagerTests: XCTestCase {
         }
     }
 
+    /// Found by an attack pass (s21): a re-login wrote its session, then failed to index it (a
+    /// node refusing writes, a timeout, a crash between the two round trips). The old cookie's
+    /// alias led to that logged-in session, which revoke-all, the user's list and the cap never
+    /// saw. Whatever store call of a login fails, every live session of the user is now indexed,
+    /// so revoke-all ends them all.
+    func testALoginFailingAtAnyStepLeavesNoSessionThatRevokeAllMisses() throws {
+        for failingStep in 1...6 {
+            let user = "ada\(failingStep)"
+            let first = try manager.login(user: user, current: .none, userAgent: "A")
+            store.failingCall = store.calls + failingStep
+            let relogin = Result { try manager.login(user: user, current: .live(first), userAgent: "A") }
+            store.failingCall = nil
+            // The old cookie follows its alias wherever the login got to.
+            let followed = try manager.resolve(first.id).record
+            let indexed = Set(try store.indexedSessions(of: user).map(\.session))
+            for id in store.liveSessionIDs where store.field(ReservedField.user, of: id) == user {
+                XCTAssertTrue(indexed.contains(store.reference(to: id)),
+                              "step \(failingStep) failed (\(relogin)): a live session of the user is not indexed")
+            }
+            try manager.revokeAll(of: user)
+            XCTAssertEqual(store.liveSessionIDs.filter { store.field(ReservedField.user, of: $0) == user }, [],
+                           "step \(failingStep): revoke-all left a session of the user")
+            if let followed { XCTAssertEqual(try manager.resolve(followed.id), .none) }
+            XCTAssertEqual(try manager.resolve(first.id), .none)
+        }
+    }
+
+    /// A login indexes its session before writing it, so listing the user's sessions meanwhile
+    /// must not forget that young entry (the session would then live unindexed); an entry whose
+    /// session never came is forgotten once older than the grace period.
+    func testListingKeepsAYoungEntryWhoseSessionIsOnItsWay() throws {
+        let handle = SessionID.generate().rawValue
+        let coming = SessionID.generate()
+        XCTAssertNotNil(try store.index(handle: handle, id: coming, of: "ada", generation: 0))
+        XCTAssertEqual(try manager.sessions(of: "ada").count, 0)
+        XCTAssertEqual(try store.indexedSessions(of: "ada").map(\.handle), [handle], "a young entry is kept")
+        store.now += Int64(59)
+        _ = try manager.sessions(of: "ada")
+        XCTAssertEqual(try store.indexedSessions(of: "ada").count, 1)
+        store.now += Int64(1)
+        _ = try manager.sessions(of: "ada")
+        XCTAssertEqual(try store.indexedSessions(of: "ada").count, 0, "forgotten after the grace period")
+    }
+
     func testUserListsAndEndsTheirSessionsByHandle() throws {
         let first = try manager.login(user: "ada", current: .none, userAgent: "Phone")
         let second = try manager.login(user: "ada", current: .none, userAgent: "Laptop")

@@ -31,6 +31,9 @@ final class PasswordCheckGate: @unchecked Sendable {
         sem_init(semaphore, 0, UInt32(clamping: self.permits))
     }
 
+    /// Logins inside now, running or waiting (for tests and diagnostics).
+    var loginsInside: Int { inside.load(ordering: .relaxed) }
+
     /// Runs `check` once a permit is free, waiting at most `waitMilliseconds`; `nil` (and
     /// `check` not run) when `admitted` logins are in already or no permit was free in time.
     func run<Result>(_ check: () -> Result) -> Result? {

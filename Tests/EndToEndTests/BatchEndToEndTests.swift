@@ -135,7 +135,11 @@ final class BatchEndToEndTests: XCTestCase {
             }.start()
         }
         defer { stop.set() }
-        while loginTimes.items.count < 2 { usleep(10_000) }
+        let deadline = Date().addingTimeInterval(60)
+        while loginTimes.items.count < 2 {
+            guard Date() < deadline else { return XCTFail("no wrong-password login was answered 401 within 60 s") }
+            usleep(10_000)
+        }
         var countTimes: [Double] = []
         var count = 1
         for _ in 0..<150 {

@@ -297,7 +297,9 @@ final class LifecycleEndToEndTests: XCTestCase {
         XCTAssertLessThan(try XCTUnwrap(ttl()), 60, "the TTL was renewed within the touch interval")
         Thread.sleep(forTimeInterval: 2)
         XCTAssertEqual(try stack.get("/count", cookie: session.cookie).status, 200)
-        XCTAssertEqual(try ttl(), 60, "the first request after the interval renews the idle timeout")
+        // 60 when read within half a second of the renewal (Redis rounds), 59 on a slow machine;
+        // not renewed, it would be 57 by now.
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(ttl()), 59, "the first request after the interval renews the idle timeout")
         XCTAssertGreaterThanOrEqual(try XCTUnwrap(lastSeen()), first + 3)
     }
 
@@ -309,16 +311,18 @@ final class LifecycleEndToEndTests: XCTestCase {
         XCTAssertTrue(try XCTUnwrap(busy.setCookie).contains("Max-Age=3"), "the cookie lives as long as the session may")
         // Requests every 0.6 s keep `busy` past its 1 s idle timeout, but not past its 3 s absolute
         // lifetime (counted from the login).
+        // (Sent on a fixed schedule, so one slow answer does not push the later requests back.)
         let started = Date()
         var busyStatuses: [(seconds: Double, status: Int)] = []
-        while Date().timeIntervalSince(started) < 3.8 {
-            Thread.sleep(forTimeInterval: 0.6)
-            busyStatuses.append((Date().timeIntervalSince(started), try stack.get("/me", cookie: busy.cookie).status))
+        for tick in 1...6 {
+            Thread.sleep(until: started.addingTimeInterval(0.6 * Double(tick)))
+            let status = try stack.get("/me", cookie: busy.cookie).status
+            busyStatuses.append((Date().timeIntervalSince(started), status))
         }
         XCTAssertEqual(try stack.get("/me", cookie: idle.cookie).status, 401, "idle timeout")
         // Redis counts whole seconds, so the 3 s lifetime may end up to 1 s early.
         let alive = busyStatuses.filter { $0.seconds < 1.95 }
-        XCTAssertGreaterThanOrEqual(alive.count, 3)
+        XCTAssertGreaterThanOrEqual(alive.count, 2, "\(busyStatuses)")
         XCTAssertEqual(Set(alive.map(\.status)), [200], "activity keeps the session past its idle timeout: \(busyStatuses)")
         XCTAssertEqual(busyStatuses.last?.status, 401, "absolute timeout: \(busyStatuses)")
     }

@@ -14,7 +14,7 @@ final class PasswordCheckGateTests: XCTestCase {
         let waiterResult = Locked<Bool??>(.none)
         let waiterDone = DispatchSemaphore(value: 0)
         Thread.detachNewThread { let result = gate.run { true }; waiterResult.withLock { $0 = .some(result) }; waiterDone.signal() }
-        Thread.sleep(forTimeInterval: 0.05)
+        XCTAssertTrue(Self.eventually { gate.loginsInside == 2 }, "the waiter is inside")
         // A third is admitted but finds no permit: it waits its 300 ms, then gives up.
         var started = Date()
         XCTAssertNil(gate.run { true })
@@ -27,13 +27,23 @@ final class PasswordCheckGateTests: XCTestCase {
         let waitersIn = DispatchSemaphore(value: 0), waitersOut = DispatchSemaphore(value: 0)
         for _ in 0..<2 { Thread.detachNewThread { waitersIn.signal(); _ = gate.run { true }; waitersOut.signal() } }
         waitersIn.wait(); waitersIn.wait()
-        Thread.sleep(forTimeInterval: 0.05)
+        XCTAssertTrue(Self.eventually { gate.loginsInside == 3 }, "both waiters are inside")
         started = Date()
         XCTAssertNil(gate.run { true }, "three in already: refused")
         XCTAssertLessThan(Date().timeIntervalSince(started), 0.1, "refused at once, not after a wait")
         release.signal()
         waitersOut.wait(); waitersOut.wait()
         XCTAssertEqual(gate.run { 42 }, 42, "free again")
+    }
+
+    /// Polls `condition` for up to 10 s (threads started by the test may be scheduled late).
+    private static func eventually(_ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(1_000)
+        }
+        return condition()
     }
 
     func testTheAdmittedNumberLeavesAStandbyWorker() {

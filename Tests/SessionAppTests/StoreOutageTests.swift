@@ -1,24 +1,35 @@
 import XCTest
+import Synchronization
 @testable import SessionApp
 
 /// The outage that the log reports ending once: only after a quiet period with no failure.
+/// The clock is the test's own, so a descheduled test thread cannot end the outage early.
 final class StoreOutageTests: XCTestCase {
     func testAnOutageEndsOnceAfterAQuietPeriod() {
-        let outage = StoreOutage(quietMilliseconds: 50)
+        let clock = Atomic<Int64>(1_000)
+        let outage = StoreOutage(quietMilliseconds: 50, now: { clock.load(ordering: .relaxed) })
+        func pass(_ milliseconds: Int64) { clock.add(milliseconds, ordering: .relaxed) }
         XCTAssertNil(outage.noteAnswered(), "no outage, nothing ends")
         outage.noteUnavailable()
         XCTAssertNil(outage.noteAnswered(), "a success right after a failure (another worker still reconnecting) ends nothing")
-        usleep(30_000)
+        pass(30)
         outage.noteUnavailable()
-        usleep(30_000)
+        pass(30)
         XCTAssertNil(outage.noteAnswered(), "the quiet period counts from the last failure")
-        usleep(40_000)
-        let lasted = try? XCTUnwrap(outage.noteAnswered())
-        XCTAssertNotNil(lasted)
-        XCTAssertGreaterThanOrEqual(lasted ?? 0, 20, "from the first failure to the last")
+        pass(20)
+        XCTAssertEqual(outage.noteAnswered(), 30, "from the first failure to the last")
         XCTAssertNil(outage.noteAnswered(), "ended once")
         outage.noteUnavailable()
-        usleep(60_000)
-        XCTAssertNotNil(outage.noteAnswered(), "a new outage ends on its own")
+        pass(49)
+        XCTAssertNil(outage.noteAnswered())
+        pass(1)
+        XCTAssertEqual(outage.noteAnswered(), 0, "a new outage ends on its own")
+    }
+
+    func testTheRealClockEndsAnOutage() {
+        let outage = StoreOutage(quietMilliseconds: 20)
+        outage.noteUnavailable()
+        usleep(100_000)
+        XCTAssertNotNil(outage.noteAnswered())
     }
 }

@@ -34,7 +34,7 @@ public enum FreePort {
     }
 
     /// Waits until something accepts connections on `port`.
-    public static func waitUntilListening(_ port: Int, timeout: TimeInterval = 10) -> Bool {
+    public static func waitUntilListening(_ port: Int, timeout: TimeInterval = 30) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if isListening(port) { return true }
@@ -54,7 +54,7 @@ public enum FreePort {
 /// Unix-domain sockets of FastCGI instances.
 public enum UnixSocketProbe {
     /// Waits until something accepts connections on the socket at `path`.
-    public static func waitUntilListening(_ path: String, timeout: TimeInterval = 10) -> Bool {
+    public static func waitUntilListening(_ path: String, timeout: TimeInterval = 30) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if isListening(path) { return true }

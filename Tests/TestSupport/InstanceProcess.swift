@@ -44,7 +44,7 @@ public final class InstanceProcess {
     }
 
     /// Waits for the "serving FastCGI" log line (and so for the socket).
-    private func waitUntilServing(timeout: TimeInterval = 10) -> Bool {
+    private func waitUntilServing(timeout: TimeInterval = 30) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if log.contains("serving FastCGI") { return true }

@@ -15,14 +15,17 @@ final class StoreOutage: Sendable {
     /// When a request last found the store unavailable.
     private let lastFailure = Atomic<Int64>(0)
     let quietMilliseconds: Int64
+    /// Milliseconds of a monotonic clock (tests pass their own).
+    private let now: @Sendable () -> Int64
 
-    init(quietMilliseconds: Int64 = 1000) {
+    init(quietMilliseconds: Int64 = 1000, now: @escaping @Sendable () -> Int64 = StoreOutage.monotonicMilliseconds) {
         self.quietMilliseconds = quietMilliseconds
+        self.now = now
     }
 
     /// A request found the store unavailable.
     func noteUnavailable() {
-        let now = max(1, Self.nowMilliseconds())
+        let now = max(1, now())
         lastFailure.store(now, ordering: .relaxed)
         guard began.load(ordering: .relaxed) == 0 else { return }
         _ = began.compareExchange(expected: 0, desired: now, ordering: .relaxed)
@@ -34,12 +37,12 @@ final class StoreOutage: Sendable {
         let start = began.load(ordering: .relaxed)
         guard start != 0 else { return nil }
         let last = lastFailure.load(ordering: .relaxed)
-        guard Self.nowMilliseconds() - last >= quietMilliseconds else { return nil }
+        guard now() - last >= quietMilliseconds else { return nil }
         guard began.compareExchange(expected: start, desired: 0, ordering: .relaxed).exchanged else { return nil }
         return max(0, last - start)
     }
 
-    private static func nowMilliseconds() -> Int64 {
+    @Sendable static func monotonicMilliseconds() -> Int64 {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC_COARSE, &now)
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000

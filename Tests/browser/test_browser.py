@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -23,10 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ARTIFACTS = os.path.join(ROOT, "artifacts", "browser")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.join(ROOT, "Tests", "deploy"))
+from free_ports import free_port  # noqa: E402
 
 
 class Stack:
@@ -40,8 +39,10 @@ class Stack:
                         FCGI_PORTS=f"{free_port()} {free_port()}", APP_PORT=str(free_port()), METRICS_PORT=str(free_port()), FCGI_THREADS="16",
                         HTTPS="1" if https else "0", FCGI_EXTRA_ARGS=extra_args)
         self.env.pop("REDIS_URL", None)
-        subprocess.run([os.path.join(ROOT, "deploy", "local"), "up"], env=self.env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        up = subprocess.run([os.path.join(ROOT, "deploy", "local"), "up"], env=self.env, capture_output=True, text=True)
+        if up.returncode != 0:
+            self.down()
+            raise RuntimeError(f"deploy/local up failed ({up.returncode}):\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}")
         with open(os.path.join(self.state, "demo-credentials")) as f:
             self.password = f.read().strip().split(" / ")[1]
 

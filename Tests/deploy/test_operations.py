@@ -19,7 +19,7 @@ import urllib.request
 
 import pytest
 
-from test_deploy_local import Local, free_port, get, count_with
+from test_deploy_local import Local, eventually, free_port, get, count_with
 
 PROMETHEUS = shutil.which("prometheus", path="/usr/bin:/usr/sbin:/bin")
 
@@ -103,7 +103,8 @@ def test_prometheus_scrapes_each_instance_through_the_internal_server(base):
         assert all(rate > 1 for rate in rates.values()), f"request rates {rates}"
         up_url = f"http://127.0.0.1:{web}/api/v1/query?" + urllib.parse.urlencode({"query": "up"})
         with urllib.request.urlopen(up_url, timeout=10) as response:
-            assert all(r["value"][1] == "1" for r in json.load(response)["data"]["result"])
+            result = json.load(response)["data"]["result"]
+            assert len(result) >= len(ports) and all(r["value"][1] == "1" for r in result), result
     finally:
         if prometheus:
             prometheus.terminate()
@@ -128,7 +129,11 @@ def test_sighup_reloads_users_and_reopens_the_log_without_dropping_a_request(bas
                 os.rename(os.path.join(local.state, f"fcgi-{port}.log"), os.path.join(local.state, f"fcgi-{port}.log.1"))
             for pid in pids:
                 os.kill(pid, signal.SIGHUP)
-            time.sleep(1.5)
+            for port in ports:
+                log = os.path.join(local.state, f"fcgi-{port}.log")
+                eventually(lambda: os.path.exists(log) and "SIGHUP: users, signing keys and admin token reloaded" in open(log).read(),
+                           what=f"the SIGHUP line in the new {log}")
+            time.sleep(0.5)  # requests keep coming in after the reload
         assert load.failures() == [], f"requests failed during the reload: {load.failures()[:5]}"
         assert len(load.statuses) > 100
         for _ in range(4):  # whichever instance answers knows carol now
@@ -145,7 +150,9 @@ def test_sighup_reloads_users_and_reopens_the_log_without_dropping_a_request(bas
             f.write("dave:pbkdf2-sha256$600000$")
         for pid in pids:
             os.kill(pid, signal.SIGHUP)
-        time.sleep(1)
+        for port in ports:
+            log = os.path.join(local.state, f"fcgi-{port}.log")
+            eventually(lambda: "event=reload_failed" in open(log).read(), what=f"the refused reload in {log}")
         for port in ports:
             fresh = open(os.path.join(local.state, f"fcgi-{port}.log")).read()
             assert "event=reload_failed" in fresh and "cannot be used" in fresh, fresh

@@ -274,8 +274,4 @@ def test_rotated_logs_are_reopened_by_the_instance_as_its_own_user():
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from free_ports import free_port  # noqa: E402

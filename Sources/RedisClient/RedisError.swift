@@ -25,7 +25,7 @@ public enum RedisError: Error, Equatable, Sendable, CustomStringConvertible {
         case .tlsRefused(let why): return "redis TLS refused: \(why)"
         case .timedOut: return "redis timed out"
         case .connectionLost(let why): return "redis connection lost: \(why)"
-        case .server(let error): return "redis error: \(error.message)"
+        case .server(let error): return "redis error: \(error.loggableMessage)"
         case .unexpectedReply(let why): return "unexpected redis reply: \(why)"
         case .invalidCommand: return "empty redis command"
         }

@@ -46,7 +46,54 @@ public struct RedisServerError: Error, Equatable, Sendable, CustomStringConverti
         self.fromSentinel = fromSentinel
     }
 
-    public var description: String { message }
+    /// The message as it may be logged (`loggableMessage`).
+    public var description: String { loggableMessage }
+
+    /// The message without what Redis quotes of the command it refused, which may be a
+    /// session id: an unknown or renamed command's arguments ("…, with args beginning with:
+    /// 'sid_<id>' …") and, from Redis 7.2, the key an ACL refuses. Quoted words longer than a
+    /// command name are left out too. Logs, `check-config` and error descriptions use this;
+    /// `message` stays whole for the code that reads it.
+    public var loggableMessage: String {
+        var text = Substring(message)
+        var tail = ""
+        let marker = ", with args beginning with:"
+        if let echoed = Self.firstRange(of: marker, in: message) {
+            text = message[..<echoed]
+            tail = ", with its arguments left out"
+        }
+        var result = ""
+        var quoted: String?
+        for character in text {
+            if character == "'" {
+                if let word = quoted {
+                    result += word.count > Self.longestLoggedQuote ? "'…'" : "'\(word)'"
+                    quoted = nil
+                } else {
+                    quoted = ""
+                }
+            } else if quoted != nil {
+                quoted?.append(character)
+            } else {
+                result.append(character)
+            }
+        }
+        if let word = quoted { result += word.count > Self.longestLoggedQuote ? "'…" : "'\(word)" }
+        return result + tail
+    }
+
+    /// Longer quoted words are taken for keys or values (a session key is 36 characters).
+    static var longestLoggedQuote: Int { 24 }
+
+    /// Where `needle` begins in `text` (this target does without Foundation).
+    private static func firstRange(of needle: String, in text: String) -> String.Index? {
+        var index = text.startIndex
+        while index != text.endIndex {
+            if text[index...].hasPrefix(needle) { return index }
+            index = text.index(after: index)
+        }
+        return nil
+    }
 
     /// The server refused this client's credentials or their rights: no password where one is
     /// needed (`NOAUTH`, or a command too long for a client that has not authenticated, which

@@ -90,7 +90,7 @@ public struct Application: Sendable {
         do {
             try RedisClient(configuration: redis).checkHealth()
         } catch .server(let refusal) where refusal.refusesCredentials {
-            log.error("Redis at \(redis) refuses this instance's credentials (\(refusal.message)): \(refusal.credentialAdvice); requests that need a session get 503 until they match",
+            log.error("Redis at \(redis) refuses this instance's credentials (\(refusal.loggableMessage)): \(refusal.credentialAdvice); requests that need a session get 503 until they match",
                       metadata: ["event": "store_unavailable"])
         } catch .tlsRefused(let why) {
             log.error("Redis at \(redis) refuses this instance's TLS set-up (\(why)); requests that need a session get 503 until it matches",

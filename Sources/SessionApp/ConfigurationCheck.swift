@@ -66,10 +66,10 @@ struct ConfigurationCheck {
             report(true, "Redis at \(redis) answers PING")
             if let warning = Self.evictionWarning(client) { CommandLineTool.writeStandardOutput("warning  " + warning + "\n") }
         } catch .server(let refusal) where refusal.refusesCredentials {
-            report(false, "Redis at \(redis) refuses these credentials: \(refusal.message) (\(refusal.credentialAdvice))")
+            report(false, "Redis at \(redis) refuses these credentials: \(refusal.loggableMessage) (\(refusal.credentialAdvice))")
             return 1
         } catch .server(let refusal) where refusal.refusesDatabase {
-            report(false, "Redis at \(redis) refuses the database of the URL: \(refusal.message) (check the /db at the end of --redis-url)")
+            report(false, "Redis at \(redis) refuses the database of the URL: \(refusal.loggableMessage) (check the /db at the end of --redis-url)")
             return 1
         } catch .tlsRefused(let why) {
             report(false, "Redis at \(redis) refuses this TLS set-up: \(why)")

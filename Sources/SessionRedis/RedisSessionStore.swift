@@ -494,13 +494,13 @@ public final class RedisSessionStore: SessionStore {
         switch error {
         case .connectFailed, .timedOut, .connectionLost, .tlsRefused: return .unavailable(error.description)
         case .server(let serverError) where serverError.refusesCredentials:
-            return .unavailable("Redis refused this instance's credentials (\(serverError.message)): \(serverError.credentialAdvice)")
+            return .unavailable("Redis refused this instance's credentials (\(serverError.loggableMessage)): \(serverError.credentialAdvice)")
         case .server(let serverError) where serverError.refusesDatabase:
-            return .unavailable("Redis refuses the database of the URL (\(serverError.message)): check the /db at the end of --redis-url")
+            return .unavailable("Redis refuses the database of the URL (\(serverError.loggableMessage)): check the /db at the end of --redis-url")
         case .server(let serverError) where ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY", "NOREPLICAS", "MOVED", "ASK"].contains(serverError.code):
             return .unavailable(error.description)
         case .server(let serverError) where serverError.code == "OOM":
-            return .unavailable("Redis is at its maxmemory and evicts nothing (\(serverError.message)): writes wait until sessions expire or memory is added")
+            return .unavailable("Redis is at its maxmemory and evicts nothing (\(serverError.loggableMessage)): writes wait until sessions expire or memory is added")
         case .server, .unexpectedReply, .invalidCommand: return .failed(error.description)
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import RedisClient
+import SessionCore
 import TestSupport
 
 /// Failures of one part of the stack; each test has a stack of its own.
@@ -94,6 +95,28 @@ final class FailureEndToEndTests: XCTestCase {
     /// wrong one): the log says so at start and on requests, and every answer that needs the
     /// store is a 503, not a 500 or a flip between the two (Redis closes an unauthenticated
     /// connection on a long command, which used to read as an outage one time, an error the next).
+    /// Found by the operator review (s21): Redis quotes the arguments of a command it does not
+    /// know (EVALSHA renamed away, a URL at a Sentinel), and the instance logged that error
+    /// whole, session key and all, though no session id is ever to be logged.
+    func testARedisErrorQuotingTheCommandLogsNoSessionID() throws {
+        let redis = try RedisServerProcess(arguments: ["--rename-command", "EVALSHA", "evalsha-renamed-away"])
+        let directory = try Paths.temporaryDirectory("renamed")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let port = FreePort.next()
+        let server = try InstanceProcess(socket: .spawnedTCP(port: port), redisURL: redis.url,
+                                         arguments: ["--threads", "2"], directory: directory)
+        let connection = try FastCGIConnection(port: port)
+        let id = SessionID.generate().rawValue
+        let response = try connection.get("/count", cookie: "sid=" + id)
+        XCTAssertEqual(response.status, 500, response.text)
+        XCTAssertTrue(server.waitForLog(containing: "internal_error", timeout: 10), server.log)
+        let log = server.log
+        XCTAssertTrue(log.contains("unknown command 'EVALSHA', with its arguments left out"), log)
+        XCTAssertFalse(log.contains(id), "a session id was logged: \(log)")
+        XCTAssertEqual(server.terminate().status, 0)
+        redis.stop()
+    }
+
     func testRedisRefusingTheCredentialsGives503AndSaysWhy() throws {
         let password = "right-\(UUID().uuidString)"
         let redis = try RedisServerProcess(arguments: ["--requirepass", password],

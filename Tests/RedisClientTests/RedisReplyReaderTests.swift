@@ -187,3 +187,22 @@ final class RedisScriptTests: XCTestCase {
         XCTAssertEqual(RedisScriptCall(script, keyCount: 0) { _ in }.command("EVAL", script.source).arguments, ["EVAL", "return 1", "0"])
     }
 }
+
+/// What of a Redis error may be logged: never what it quotes of the command (a session key).
+final class RedisServerErrorTests: XCTestCase {
+    func testQuotedArgumentsAndLongQuotedWordsAreLeftOut() {
+        let key = "sid_AAAABBBBCCCCDDDDEEEEFFFFGGGGHHHH"
+        let unknown = RedisServerError(message: "ERR unknown command 'EVALSHA', with args beginning with: 'f0247e' '1' '\(key)' '1800' ")
+        XCTAssertEqual(unknown.loggableMessage, "ERR unknown command 'EVALSHA', with its arguments left out")
+        XCTAssertEqual(unknown.message.contains(key), true, "the message itself stays whole for the code that reads it")
+        let acl = RedisServerError(message: "NOPERM No permissions to access the '\(key)' key")
+        XCTAssertEqual(acl.loggableMessage, "NOPERM No permissions to access the '…' key")
+        XCTAssertFalse("\(RedisError.server(acl))".contains(key))
+        XCTAssertFalse("\(acl)".contains(key))
+        let cut = RedisServerError(message: "ERR oops '\(key)")
+        XCTAssertEqual(cut.loggableMessage, "ERR oops '…")
+        let plain = RedisServerError(message: "WRONGPASS invalid username-password pair or user is disabled.")
+        XCTAssertEqual(plain.loggableMessage, plain.message)
+        XCTAssertEqual(RedisServerError(message: "ERR DB index is out of range").loggableMessage, "ERR DB index is out of range")
+    }
+}

@@ -194,6 +194,19 @@ def test_sessions_survive_a_killed_redis(base):
         local.up()  # starts Redis again (only what is not running)
         assert count_with(local, cookie)[0] == 6, "the session must survive the crash"
 
+        # A frozen Redis (SIGSTOP, a paused VM) accepts connections and never answers: status
+        # says so within seconds and exits 3 (it used to hang with no output).
+        with open(os.path.join(local.state, "redis.pid")) as f:
+            redis_pid = int(f.read())
+        os.kill(redis_pid, signal.SIGSTOP)
+        try:
+            started = time.time()
+            frozen = local.run("status", check=False)
+            assert frozen.returncode == 3 and "no answer within 2 s" in frozen.stdout, (frozen.returncode, frozen.stdout)
+            assert time.time() - started < 30
+        finally:
+            os.kill(redis_pid, signal.SIGCONT)
+
         # Every instance gone: nginx's own 502, in the API's JSON with Retry-After (it was
         # nginx's HTML page); `up` brings them back.
         for port in local.env["FCGI_PORTS"].split():

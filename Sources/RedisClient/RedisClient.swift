@@ -724,6 +724,7 @@ public final class RedisClient {
         var endpoint = configuration.endpoint(address)
         endpoint.username = configuration.sentinelPassword == nil ? nil : configuration.sentinelUsername
         endpoint.password = configuration.sentinelPassword
+        endpoint.passwordSource = nil  // the data nodes' password, never sent to a Sentinel
         endpoint.database = 0
         let created = RedisConnection(endpoint: endpoint, tlsContext: try? sharedTLSContext(), counters: counters, countsRoundTrips: false)
         sentinelConnections[address] = created

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Everything needed to talk to a Redis deployment, parsed from one URL:
 ///
 /// - `redis://[[user]:password@]host[:port][/db]` or `unix:///path/redis.sock[?db=N]` — one node;
@@ -28,6 +30,10 @@ public struct RedisConfiguration: Equatable, Sendable, CustomStringConvertible {
     public var sentinelPassword: String?
     public var connectTimeoutMilliseconds: Int
     public var commandTimeoutMilliseconds: Int
+    /// Where a password that may change while the process runs is kept (a password file read
+    /// again on SIGHUP): when set, new connections log in with its current value instead of
+    /// `password`. Connections already made stay as they are.
+    public var passwordSource: RedisPasswordSource?
 
     public init(topology: Topology = .single(.tcp(host: "127.0.0.1", port: 6379)), username: String? = nil, password: String? = nil,
                 database: Int = 0, tls: RedisTLSConfiguration? = nil, connectTimeoutMilliseconds: Int = 200,
@@ -113,8 +119,10 @@ public struct RedisConfiguration: Equatable, Sendable, CustomStringConvertible {
 
     /// The endpoint for one node of this deployment.
     public func endpoint(_ address: RedisAddress) -> RedisEndpoint {
-        RedisEndpoint(address: address, username: username, password: password, database: database,
-                      connectTimeoutMilliseconds: connectTimeoutMilliseconds, commandTimeoutMilliseconds: commandTimeoutMilliseconds, tls: tls)
+        var endpoint = RedisEndpoint(address: address, username: username, password: password, database: database,
+                                     connectTimeoutMilliseconds: connectTimeoutMilliseconds, commandTimeoutMilliseconds: commandTimeoutMilliseconds, tls: tls)
+        endpoint.passwordSource = passwordSource
+        return endpoint
     }
 
     /// The deployment without credentials, safe to log.
@@ -186,4 +194,27 @@ public struct RedisConfigurationError: Error, Equatable, Sendable, CustomStringC
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+/// A Redis password shared by every client of a process and replaced as a whole (see
+/// `RedisConfiguration.passwordSource`). Equal when the passwords are.
+public final class RedisPasswordSource: Equatable, Sendable {
+    private let value: Mutex<String?>
+
+    public init(_ password: String?) { value = Mutex(password) }
+
+    /// The password new connections use.
+    public var current: String? { value.withLock { $0 } }
+
+    /// Replaces the password; returns whether it changed.
+    @discardableResult
+    public func replace(with password: String?) -> Bool {
+        value.withLock { current in
+            guard current != password else { return false }
+            current = password
+            return true
+        }
+    }
+
+    public static func == (lhs: RedisPasswordSource, rhs: RedisPasswordSource) -> Bool { lhs.current == rhs.current }
 }

@@ -260,7 +260,7 @@ public final class RedisConnection {
     /// surface as a lost connection in the middle of the first real command.
     private func handshake() throws(RedisError) {
         var commands: [RedisCommand] = []
-        if let password = endpoint.password {
+        if let password = endpoint.loginPassword {
             commands.append(endpoint.username.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password))
         }
         if endpoint.database != 0 { commands.append(RedisCommand("SELECT", String(endpoint.database))) }

@@ -14,6 +14,12 @@ public struct RedisEndpoint: Equatable, Sendable, CustomStringConvertible {
     public var commandTimeoutMilliseconds: Int
     /// TLS settings; `nil` speaks plain TCP (or a Unix socket).
     public var tls: RedisTLSConfiguration?
+    /// When set, its current value replaces `password` at every (re)connection: a password
+    /// read again on SIGHUP reaches connections made after it.
+    public var passwordSource: RedisPasswordSource?
+
+    /// The password `AUTH` sends now.
+    public var loginPassword: String? { passwordSource?.current ?? password }
 
     public init(
         address: RedisAddress = .tcp(host: "127.0.0.1", port: 6379),

@@ -70,8 +70,10 @@ extension AppConfiguration {
             do { config.redis = try RedisConfiguration(url: value) } catch { throw ConfigurationError("--redis-url: \(error)") }
         },
         Option(flag: "--redis-password-file", environment: "SESSION_FCGI_REDIS_PASSWORD_FILE", valueName: "PATH",
-               help: "read the Redis password from this file (mode 0600), so it is never on a command line; it replaces a password in --redis-url") { config, value throws(ConfigurationError) in
+               help: "read the Redis password from this file (mode 0600), so it is never on a command line; it replaces a password in --redis-url; read again on SIGHUP for new connections") { config, value throws(ConfigurationError) in
             config.redisPassword = try SecretRules.readSecret(value, what: "--redis-password-file", into: &config)
+            config.redisPasswordFile = value
+            config.redisPasswordSource = RedisPasswordSource(config.redisPassword)
         },
         Option(flag: "--redis-sentinel-password-file", environment: "SESSION_FCGI_REDIS_SENTINEL_PASSWORD_FILE", valueName: "PATH",
                help: "with redis-sentinel://: the Sentinels' own password (their requirepass), from a file (mode 0600); default: Sentinels are asked without logging in") { config, value throws(ConfigurationError) in
@@ -197,7 +199,7 @@ extension AppConfiguration {
             config.cookieSigningKeys = try SecretRules.signingKeys(value.split(separator: ","), what: "--cookie-signing-keys")
         },
         Option(flag: "--cookie-signing-keys-file", environment: "SESSION_FCGI_COOKIE_SIGNING_KEYS_FILE", valueName: "PATH",
-               help: "read the cookie signing keys from this file, one per line, the signing key first (mode 0600)") { config, value throws(ConfigurationError) in
+               help: "read the cookie signing keys from this file, one per line, the signing key first (mode 0600); keep a retired key listed for the absolute timeout, since cookies are re-sent only when the id changes") { config, value throws(ConfigurationError) in
             config.cookieSigningKeys = try SecretRules.signingKeys(file: value, into: &config)
             config.cookieSigningKeysFile = value
         },
@@ -205,6 +207,7 @@ extension AppConfiguration {
                help: "seal session values at rest with AES-256-GCM: attributes, user, user agent and CSRF token (counters and times stay plain); one 'key-id:base64-of-32-bytes' line per key (`openssl rand -base64 32`), the first seals, every one opens, # comments allowed; keep a retired key listed for the absolute timeout after it stops being first (mode 0600; default: off)") { config, value throws(ConfigurationError) in
             let text = try SecretRules.readSecret(value, what: "--encryption-keys-file", into: &config)
             config.encryptionKeys = try SealingKeyFile.parse(text, what: "--encryption-keys-file")
+            config.encryptionKeysFile = value
         },
         Option(flag: "--store-id-hashes", environment: "SESSION_FCGI_STORE_ID_HASHES", valueName: "yes|no",
                help: "name sessions in Redis (keys, user index, rotation aliases) by SHA-256 of their ids, so a copy of Redis holds no id a browser could present; switching it ends existing sessions (default no)") { config, value throws(ConfigurationError) in

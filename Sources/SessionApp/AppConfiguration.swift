@@ -12,6 +12,10 @@ public struct AppConfiguration: Equatable, Sendable {
     public var redis = RedisConfiguration()
     /// The Redis password from `--redis-password-file`; it wins over one in the URL.
     public var redisPassword: String?
+    /// That file, read again on SIGHUP, and the password new connections use (shared by every
+    /// worker's client).
+    public var redisPasswordFile: String?
+    public var redisPasswordSource: RedisPasswordSource?
     /// The Sentinels' own password (`--redis-sentinel-password-file`) and user.
     public var redisSentinelPassword: String?
     public var redisSentinelUsername: String?
@@ -78,6 +82,8 @@ public struct AppConfiguration: Equatable, Sendable {
     /// Keys that seal session values at rest (the first seals, all open); none stores them
     /// plain. From `--encryption-keys-file` only.
     public var encryptionKeys: [SealingKey] = []
+    /// Where they came from: read at start only (SIGHUP says so when the file changed).
+    public var encryptionKeysFile: String?
     /// Whether Redis names sessions by SHA-256 of their ids instead of the ids.
     public var storeIDHashes = false
 
@@ -89,6 +95,7 @@ public struct AppConfiguration: Equatable, Sendable {
     public var redisConfiguration: RedisConfiguration {
         var configuration = redis
         if let redisPassword { configuration.password = redisPassword }
+        configuration.passwordSource = redisPasswordSource
         configuration.sentinelPassword = redisSentinelPassword
         configuration.sentinelUsername = redisSentinelUsername
         if configuration.tls != nil { configuration.tls = redisTLS }

@@ -3,6 +3,7 @@ import FastCGIServer
 import Glibc
 import Logging
 import RedisClient
+import SessionCrypto
 import SessionRedis
 
 /// Builds the FastCGI server and the per-thread responders from one configuration, and runs it:
@@ -47,7 +48,10 @@ public struct Application: Sendable {
         let hasher = LogSessionHasher(key: configuration.logHashKey.map { Array($0.utf8) })
         let server = FastCGIServer(configuration: configuration.server, log: log)
         let configuration = self.configuration
-        let exposition: @Sendable () -> [UInt8] = { metrics.exposition(extra: Self.serverMetrics(server)) }
+        let unopened = layout.unopenedValues
+        let exposition: @Sendable () -> [UInt8] = {
+            metrics.exposition(extra: Self.serverMetrics(server) + Self.atRestMetrics(unopened: unopened))
+        }
         let passwordChecks = PasswordCheckGate(permits: configuration.loginConcurrency, waitMilliseconds: configuration.loginWaitMilliseconds,
                                                threads: configuration.server.threads, activeThreads: configuration.server.activeThreads)
         do {
@@ -57,6 +61,8 @@ public struct Application: Sendable {
                 } catch {
                     log.error("SIGHUP: \(error); still writing to the old log file")
                 }
+                reloadRedisPassword(log: log)
+                checkEncryptionKeysUnchanged(log: log)
                 do {
                     let reloaded = try loadSettings(log: log, previous: settings.current)
                     settings.replace(with: reloaded.settings)
@@ -80,6 +86,45 @@ public struct Application: Sendable {
             log.error("\(error)")
             throw .server(error)
         }
+    }
+
+    /// Reads `--redis-password-file` again (SIGHUP): a changed password is what new Redis
+    /// connections log in with from now on; connections already made stay logged in. So a
+    /// password can be rotated without a restart: add the new one beside the old in Redis
+    /// (`ACL SETUSER … >new`), write the file, reload, then remove the old one.
+    private func reloadRedisPassword(log: Logger) {
+        guard let path = configuration.redisPasswordFile, let source = configuration.redisPasswordSource else { return }
+        let password: String
+        do {
+            password = try ConfigurationFile.secret(at: path)
+        } catch {
+            log.error("SIGHUP: --redis-password-file: \(error); the previous Redis password stays in use", metadata: ["event": "reload_failed"])
+            return
+        }
+        guard !password.isEmpty else {
+            log.error("SIGHUP: --redis-password-file: \(path) is empty; the previous Redis password stays in use", metadata: ["event": "reload_failed"])
+            return
+        }
+        if source.replace(with: password) {
+            log.info("SIGHUP: Redis password reloaded: new connections log in with it", metadata: ["event": "redis_password_reload"])
+        }
+    }
+
+    /// The encryption keys are read at start only (every instance must open what any other
+    /// seals, so a key step is a rolling restart, docs/data-at-rest.md): a SIGHUP after the file
+    /// changed says so, as a refused reload, instead of passing it over.
+    private func checkEncryptionKeysUnchanged(log: Logger) {
+        guard let path = configuration.encryptionKeysFile else { return }
+        let current: [SealingKey]
+        do {
+            current = try SealingKeyFile.parse(try ConfigurationFile.secret(at: path), what: "--encryption-keys-file")
+        } catch {
+            log.error("SIGHUP: --encryption-keys-file: \(error); the keys read at start stay in use", metadata: ["event": "reload_failed"])
+            return
+        }
+        guard current != configuration.encryptionKeys else { return }
+        log.error("SIGHUP: \(path) changed, but encryption keys are read at start only: the keys read at start stay in use; restart the instances one at a time (docs/data-at-rest.md)",
+                  metadata: ["event": "reload_failed"])
     }
 
     /// Says at start when Redis cannot be used, so that the log names the cause before the
@@ -137,6 +182,11 @@ public struct Application: Sendable {
 
     /// The FastCGI server's request and connection counters in Prometheus text (read at
     /// scrape time).
+    static func atRestMetrics(unopened: UnopenedValueCount) -> String {
+        "# HELP session_sealed_values_unopened_total Sealed session values read that did not open (a key missing from this instance's ring, or values altered in Redis).\n"
+            + "# TYPE session_sealed_values_unopened_total counter\nsession_sealed_values_unopened_total \(unopened.value)\n"
+    }
+
     static func serverMetrics(_ server: FastCGIServer) -> String {
         let counters = server.counters.snapshot
         var text = "# TYPE fastcgi_requests_total counter\nfastcgi_requests_total \(server.requestsServed)\n"

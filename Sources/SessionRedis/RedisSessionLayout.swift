@@ -1,3 +1,4 @@
+import Synchronization
 import SessionCore
 
 /// How `RedisSessionStore` names and writes sessions in Redis, with or without protection at
@@ -22,6 +23,8 @@ public struct RedisSessionLayout: Sendable {
     public let sealer: (any SessionValueSealer)?
     /// Names sessions by digests of their ids; `nil` names them by their ids.
     public let idHasher: (any SessionIDHasher)?
+    /// Sealed values read that did not open, across the process (shared by every copy).
+    public let unopenedValues = UnopenedValueCount()
 
     public init(keyPrefix: String = "sid_", userKeyPrefix: String = "sidu_", sealer: (any SessionValueSealer)? = nil,
                 idHasher: (any SessionIDHasher)? = nil) {
@@ -90,7 +93,7 @@ public struct RedisSessionLayout: Sendable {
         let sealed = stored.filter { SessionNames.isSealedAtRest($0.key) }.map { (field: $0.key, sealed: $0.value) }
         guard !sealed.isEmpty else { return fields }
         for (entry, opened) in zip(sealed, sealer.open(sealed, session: session)) {
-            if let opened { fields[entry.field] = opened }
+            if let opened { fields[entry.field] = opened } else { unopenedValues.add() }
         }
         return fields
     }
@@ -110,4 +113,18 @@ public struct RedisSessionLayout: Sendable {
 
     /// The Redis key of the revocation generation named `name`.
     func generationKey(named name: String) -> String { userKeyPrefix + "{" + name + "}:gen" }
+}
+
+/// How many sealed values did not open: a key missing from one instance's ring (a key step
+/// taken by reload, or on one host only), values altered or moved in Redis. Users then look
+/// logged out or lose attributes, and this count (`session_sealed_values_unopened_total`) is
+/// what says why.
+public final class UnopenedValueCount: Sendable {
+    private let count = Atomic<Int>(0)
+
+    public init() {}
+
+    func add() { count.add(1, ordering: .relaxed) }
+
+    public var value: Int { count.load(ordering: .relaxed) }
 }

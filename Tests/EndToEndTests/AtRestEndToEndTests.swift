@@ -37,6 +37,47 @@ final class AtRestEndToEndTests: XCTestCase {
         (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]) ?? [:]
     }
 
+    /// Operator review s21: a changed keys file was passed over by SIGHUP without a word (keys
+    /// are read at start only), and values sealed under a key an instance does not hold were
+    /// dropped without a trace, so users just looked logged out. The reload is now refused
+    /// with the reason, and such values are counted in the metrics.
+    func testAChangedKeysFileIsNotPassedOverAndUnopenedValuesAreCounted() throws {
+        let redis = try RedisServerProcess()
+        defer { redis.stop() }
+        let directory = try Paths.temporaryDirectory("at-rest-keys")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func newKey() -> String { Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString() }
+        let keys = try file("keys", "k1:\(newKey())\n", in: directory)
+        let users = try file("users", try usersLine("ada") + "\n", in: directory)
+        let arguments = ["--threads", "2", "--users-file", users.path, "--encryption-keys-file", keys.path]
+        let port = FreePort.next()
+        let first = try InstanceProcess(socket: .spawnedTCP(port: port), redisURL: redis.url, arguments: arguments, directory: directory)
+        var connection = try FastCGIConnection(port: port)
+        let body = Array("{\"user\":\"ada\",\"password\":\"\(Self.password)\"}".utf8)
+        let login = try connection.request([("REQUEST_METHOD", "POST"), ("DOCUMENT_URI", "/login"), ("REQUEST_URI", "/login"),
+                                            ("CONTENT_TYPE", "application/json"), ("CONTENT_LENGTH", String(body.count)),
+                                            ("SERVER_PROTOCOL", "HTTP/1.1"), ("REMOTE_ADDR", "127.0.0.1")], body: body)
+        XCTAssertEqual(login.status, 200, login.text)
+        let cookie = "sid=" + (try XCTUnwrap(login.setCookieValue()))
+
+        // The file now holds another key only; SIGHUP says it is not taken, and k1 stays in use.
+        _ = try file("keys", "k2:\(newKey())\n", in: directory)
+        kill(first.process.pid, SIGHUP)
+        XCTAssertTrue(first.waitForLog(containing: "encryption keys are read at start only", timeout: 10), first.log)
+        XCTAssertTrue(first.log.contains("event=reload_failed"), first.log)
+        XCTAssertEqual(try connection.get("/me", cookie: cookie).status, 200)
+        XCTAssertEqual(first.terminate().status, 0)
+
+        // Restarted with it, the instance cannot open what k1 sealed: counted, not silent.
+        let second = try InstanceProcess(socket: .spawnedTCP(port: port), redisURL: redis.url, arguments: arguments, directory: directory)
+        connection = try FastCGIConnection(port: port)
+        XCTAssertEqual(try connection.get("/me", cookie: cookie).status, 401)
+        let metrics = try connection.request(FastCGIConnection.getParams("/metrics") + [("SESSION_FCGI_INTERNAL", "1")])
+        let line = try XCTUnwrap(metrics.text.split(separator: "\n").first { $0.hasPrefix("session_sealed_values_unopened_total ") })
+        XCTAssertGreaterThan(Int(line.split(separator: " ")[1]) ?? 0, 0, String(line))
+        XCTAssertEqual(second.terminate().status, 0)
+    }
+
     func testBothOptionsThroughNginxAndTheCLI() throws {
         let mark = UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12)
         let user = "ada.\(mark)", agent = "agent-\(mark)", email = "ada-\(mark)@example.com"

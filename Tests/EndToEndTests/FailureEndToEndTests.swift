@@ -117,6 +117,43 @@ final class FailureEndToEndTests: XCTestCase {
         redis.stop()
     }
 
+    /// Operator review s21: SIGHUP did not read --redis-password-file again, though the reload
+    /// was reported, so a rotated password meant 503s at the next reconnection until a
+    /// restart. Now: the new password beside the old in Redis, the file rewritten, SIGHUP, the
+    /// old one removed, every connection dropped: the instance logs in with the new one.
+    func testSIGHUPRereadsTheRedisPasswordFile() throws {
+        let old = "old-\(UUID().uuidString)", new = "new-\(UUID().uuidString)"
+        let redis = try RedisServerProcess(arguments: ["--requirepass", old],
+                                           admin: RedisTestCredentials(username: "default", password: old))
+        defer { redis.stop() }
+        let admin = try RedisConnection(endpoint: redis.endpoint)
+        XCTAssertEqual(try admin.send(RedisCommand("ACL", "SETUSER", "ops", "on", ">ops-password", "~*", "&*", "+@all")), .status("OK"))
+        let ops = try RedisConnection(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: redis.port), username: "ops", password: "ops-password"))
+        let directory = try Paths.temporaryDirectory("password-reload")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("redis-password")
+        try (old + "\n").write(to: file, atomically: true, encoding: .utf8)
+        chmod(file.path, 0o600)
+        let port = FreePort.next()
+        let server = try InstanceProcess(socket: .spawnedTCP(port: port), redisURL: redis.url,
+                                         arguments: ["--threads", "2", "--redis-password-file", file.path], directory: directory)
+        let connection = try FastCGIConnection(port: port)
+        XCTAssertEqual(try connection.get("/count").status, 200)
+
+        XCTAssertEqual(try ops.send(RedisCommand("ACL", "SETUSER", "default", ">" + new)), .status("OK"))
+        try (new + "\n").write(to: file, atomically: true, encoding: .utf8)
+        kill(server.process.pid, SIGHUP)
+        XCTAssertTrue(server.waitForLog(containing: "Redis password reloaded", timeout: 10), server.log)
+        XCTAssertEqual(try ops.send(RedisCommand("ACL", "SETUSER", "default", "<" + old)), .status("OK"))
+        _ = try ops.send(RedisCommand("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"))
+        // A request in flight on a dropped connection may fail once (503); the next ones log in anew.
+        var statuses: [Int] = []
+        for _ in 0..<6 { statuses.append(try connection.get("/count").status) }
+        XCTAssertEqual(statuses.suffix(3), [200, 200, 200], "\(statuses): \(server.log)")
+        XCTAssertFalse(server.log.contains(new), "the password is never logged")
+        XCTAssertEqual(server.terminate().status, 0)
+    }
+
     func testRedisRefusingTheCredentialsGives503AndSaysWhy() throws {
         let password = "right-\(UUID().uuidString)"
         let redis = try RedisServerProcess(arguments: ["--requirepass", password],

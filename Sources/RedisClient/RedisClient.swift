@@ -269,6 +269,16 @@ public final class RedisClient {
         guard reply.text == "PONG" else { throw reply.serverError.map { .server($0) } ?? .unexpectedReply("PING answered \(reply)") }
     }
 
+    /// What each configured Sentinel says of the master name (for `check-config`): the
+    /// master's address, `nil` when it knows no master by that name, or why it did not answer.
+    /// Empty unless the deployment is behind Sentinels.
+    public func sentinelAnswers() -> [(sentinel: RedisAddress, answer: Result<RedisAddress?, RedisError>)] {
+        guard case .sentinel(let sentinels, let name) = configuration.topology else { return [] }
+        return sentinels.map { sentinel in
+            (sentinel, Result { () throws(RedisError) -> RedisAddress? in try askSentinel(sentinel, name) })
+        }
+    }
+
     /// Closes every connection.
     public func close() {
         for connection in connections.values { connection.close() }

@@ -105,6 +105,18 @@ public struct RedisServerError: Error, Equatable, Sendable, CustomStringConverti
 
     /// The server refused the database of the URL (`SELECT`: a number past its `databases`, or
     /// a cluster, which has only database 0). A configuration error, not a passing one.
+    /// An answer that may change by itself soon (loading, failing over, busy), as opposed to
+    /// one that holds until the configuration changes.
+    public var isPassing: Bool {
+        ["LOADING", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "BUSY", "MOVED", "ASK", "NOREPLICAS"].contains(code)
+    }
+
+    /// The server does not have the command (renamed or disabled), or this node is not the
+    /// kind the URL says (a Sentinel asked for data, a data node asked as a Sentinel).
+    public var isUnknownCommand: Bool {
+        code == "ERR" && (message.hasPrefix("ERR unknown command") || message.hasPrefix("ERR unknown subcommand"))
+    }
+
     public var refusesDatabase: Bool {
         code == "ERR" && (message.contains("DB index is out of range") || message.contains("SELECT is not allowed"))
     }

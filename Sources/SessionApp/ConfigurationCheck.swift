@@ -61,9 +61,22 @@ struct ConfigurationCheck {
             return 1
         }
         guard problems == 0 else { return 1 }
+        if case .sentinel(_, let name) = redis.topology, let problem = Self.sentinelProblem(client, masterName: name) {
+            report(false, "Redis at \(redis): \(problem)")
+            return 1
+        }
         do {
             try client.checkHealth()
             report(true, "Redis at \(redis) answers PING")
+            if let problem = Self.topologyProblem(client, redis) {
+                report(false, "Redis at \(redis): \(problem)")
+                return 1
+            }
+            if let problem = Self.scriptingProblem(client) {
+                report(false, "Redis at \(redis): \(problem)")
+                return 1
+            }
+            report(true, "Redis at \(redis) runs the store's scripts")
             if let warning = Self.evictionWarning(client) { CommandLineTool.writeStandardOutput("warning  " + warning + "\n") }
         } catch .server(let refusal) where refusal.refusesCredentials {
             report(false, "Redis at \(redis) refuses these credentials: \(refusal.loggableMessage) (\(refusal.credentialAdvice))")
@@ -74,11 +87,77 @@ struct ConfigurationCheck {
         } catch .tlsRefused(let why) {
             report(false, "Redis at \(redis) refuses this TLS set-up: \(why)")
             return 1
+        } catch .server(let refusal) where !refusal.isPassing {
+            // An error that holds until the configuration changes, not an outage.
+            let hint = refusal.message.contains("cluster support disabled")
+                ? " (it is not a Cluster node: use redis:// for one Redis, redis-sentinel:// behind Sentinels)" : ""
+            report(false, "Redis at \(redis) answers with an error: \(refusal.loggableMessage)\(hint)")
+            return 1
         } catch {
             CommandLineTool.writeStandardOutput("PROBLEM  Redis at \(redis) cannot be reached now: \(error)\n")
             return 2
         }
         return 0
+    }
+
+    /// A plain URL (`redis://`) that reaches a node the store cannot use as its one Redis: a
+    /// Sentinel, a Cluster node (most keys would answer `MOVED`), or a read-only replica. `nil`
+    /// when it is a master of its own, or when this user may not ask (`INFO` refused by an ACL).
+    static func topologyProblem(_ client: RedisClient, _ redis: RedisConfiguration) -> String? {
+        guard case .single = redis.topology,
+              let server = (try? client.send(RedisCommand("INFO", "server"), key: nil))?.text else { return nil }
+        switch infoField("redis_mode", in: server) {
+        case "sentinel": return "this is a Sentinel, not a data server: use redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME"
+        case "cluster": return "this is a Cluster node: use redis-cluster://HOST:PORT[,HOST:PORT...] (a plain URL would get MOVED for most keys)"
+        default: break
+        }
+        guard let replication = (try? client.send(RedisCommand("INFO", "replication"), key: nil))?.text else { return nil }
+        if infoField("role", in: replication) == "slave" {
+            return "this is a read-only replica: point the URL at the master, or use redis-sentinel:// so that failovers are followed"
+        }
+        return nil
+    }
+
+    /// Whether the store's scripts run: `EVALSHA` (and `SCRIPT LOAD`, after a restart of Redis)
+    /// renamed or disabled, or an ACL user without them, fails every request.
+    static func scriptingProblem(_ client: RedisClient) -> String? {
+        do {
+            let reply = try client.run(RedisScript("return 1"), keys: [], arguments: [])
+            return reply.integer == 1 ? nil : "a script answered \(reply) instead of 1"
+        } catch .server(let error) where error.isUnknownCommand {
+            return "scripts cannot run (\(error.loggableMessage)): the store needs EVALSHA and EVAL, which this server has renamed or disabled"
+        } catch .server(let error) where error.refusesCredentials {
+            return "scripts are refused (\(error.loggableMessage)): the ACL user needs the commands of deploy/redis/session-store.acl"
+        } catch {
+            return nil  // an outage now, reported by the next checks or the instances' logs
+        }
+    }
+
+    /// Behind Sentinels: a master name no answering Sentinel knows, or an address that is not
+    /// a Sentinel at all, holds until the configuration changes (exit 1, not "unreachable
+    /// now"); a Sentinel that does not answer is a warning (the others serve).
+    static func sentinelProblem(_ client: RedisClient, masterName: String) -> String? {
+        var answered = 0, knowing = 0
+        for (sentinel, answer) in client.sentinelAnswers() {
+            switch answer {
+            case .success(let master):
+                answered += 1
+                if master != nil { knowing += 1 }
+            case .failure(.server(let error)) where error.isUnknownCommand:
+                return "\(sentinel) is not a Sentinel (\(error.loggableMessage)): list the Sentinels' addresses, not the data servers'"
+            case .failure(.server(let error)) where error.refusesCredentials:
+                return "the Sentinel at \(sentinel) refuses these credentials: \(error.loggableMessage) (\(error.credentialAdvice))"
+            case .failure(let error):
+                CommandLineTool.writeStandardOutput("warning  the Sentinel at \(sentinel) does not answer now: \(error)\n")
+            }
+        }
+        guard answered > 0, knowing == 0 else { return nil }
+        return "no Sentinel knows a master named \(masterName) (\(answered) answered): check the name at the end of the URL, which is case-sensitive"
+    }
+
+    private static func infoField(_ name: String, in text: String) -> String? {
+        text.split(whereSeparator: \.isNewline).first { $0.hasPrefix(name + ":") }
+            .map { String($0.dropFirst(name.count + 1).filter { !$0.isWhitespace }) }
     }
 
     /// A Redis that evicts keys under memory pressure can drop a user's index while the

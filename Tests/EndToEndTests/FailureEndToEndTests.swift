@@ -114,6 +114,17 @@ final class FailureEndToEndTests: XCTestCase {
         XCTAssertTrue(log.contains("unknown command 'EVALSHA', with its arguments left out"), log)
         XCTAssertFalse(log.contains(id), "a session id was logged: \(log)")
         XCTAssertEqual(server.terminate().status, 0)
+        // check-config sees it before any request does (it answered PING and said 0).
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: Paths.sessionFCGIBinary)
+        check.arguments = ["check-config", "--redis-url", redis.url]
+        let output = Pipe()
+        check.standardOutput = output
+        try check.run()
+        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        check.waitUntilExit()
+        XCTAssertEqual(check.terminationStatus, 1, printed)
+        XCTAssertTrue(printed.contains("scripts cannot run"), printed)
         redis.stop()
     }
 

@@ -179,6 +179,14 @@ def test_cluster_over_mutual_tls(base):
             assert "TLS" in checked.stdout, checked.stdout
         for cookie, _ in sessions:
             assert get(local.url("/me"), cookie)[0] == 401, "a session survived revoke-all on the cluster"
+        # A plain URL at one Cluster node answers PING, but most keys would get MOVED: a
+        # configuration error (exit 1), not "fine" (operator review s21).
+        one_node = subprocess.run([local.env["SESSION_FCGI_BIN"], "check-config"],
+                                  env=dict(env, REDIS_URL=f"rediss://127.0.0.1:{redis_port}"),
+                                  capture_output=True, text=True, timeout=30)
+        assert one_node.returncode == 1 and "Cluster node" in one_node.stdout, one_node.stdout + one_node.stderr
+        fine = subprocess.run([local.env["SESSION_FCGI_BIN"], "check-config"], env=env, capture_output=True, text=True, timeout=30)
+        assert fine.returncode == 0 and "runs the store's scripts" in fine.stdout, fine.stdout + fine.stderr
 
         status = local.run("status").stdout
         assert status.count("(PONG)") == 6, status
@@ -242,6 +250,21 @@ def test_sentinel_failover_keeps_counting(base):
                                           env=dict(revoke_env, REDIS_URL=local_sentinel_url(redis_port) + "/16"),
                                           capture_output=True, text=True, timeout=30)
         assert no_such_database.returncode == 1 and "database" in no_such_database.stdout, no_such_database.stdout
+        # Mistakes that never fix themselves are exit 1, not 0 or "unreachable now" (2)
+        # (operator review s21): a mistyped master name, the Sentinels' list naming a data
+        # server, a plain URL at the replica or at a Sentinel.
+        sentinels = ",".join(f"127.0.0.1:{redis_port + n}" for n in (10, 11, 12))
+        for url, expected in ((f"redis-sentinel://{sentinels}/mymastr", "no Sentinel knows a master named mymastr"),
+                              (f"redis-sentinel://127.0.0.1:{redis_port}/mymaster", f"127.0.0.1:{redis_port}"),
+                              (f"redis://127.0.0.1:{redis_port + 1}", "read-only replica"),
+                              (f"redis://127.0.0.1:{redis_port + 10}", "")):
+            env = dict(revoke_env, REDIS_URL=url)
+            if url.startswith("redis://"):
+                del env["SESSION_FCGI_REDIS_SENTINEL_PASSWORD_FILE"]
+            checked = subprocess.run([local.env["SESSION_FCGI_BIN"], "check-config"], env=env, capture_output=True, text=True, timeout=30)
+            assert checked.returncode == 1 and expected in checked.stdout, (url, checked.returncode, checked.stdout, checked.stderr)
+        fine = subprocess.run([local.env["SESSION_FCGI_BIN"], "check-config"], env=revoke_env, capture_output=True, text=True, timeout=30)
+        assert fine.returncode == 0, fine.stdout + fine.stderr
 
         count, cookie = count_with(local)
         for expected in (2, 3):

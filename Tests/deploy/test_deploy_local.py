@@ -350,6 +350,11 @@ def test_status_says_what_runs_with_its_exit_status_and_up_refuses_other_setting
                                 capture_output=True, text=True, timeout=60)
         assert status.returncode == 0, status.stdout + status.stderr
         assert f"GET https://127.0.0.1:{local.port}/healthz" in status.stdout and "(200)" in status.stdout, status.stdout
+        # Over HTTPS the cookie is __Host-sid, Secure (attack review s21: it was a plain `sid`).
+        headers = subprocess.run(["curl", "-sk", "-D", "-", "-o", "/dev/null", f"https://127.0.0.1:{local.port}/count"],
+                                 capture_output=True, text=True, timeout=10).stdout
+        cookie = next((line for line in headers.splitlines() if line.lower().startswith("set-cookie:")), "")
+        assert "__Host-sid=" in cookie and "Secure" in cookie and "Path=/" in cookie, headers
         for setting, value in [("PORT", str(free_port())), ("HTTPS", "0"), ("FCGI_EXTRA_ARGS", "--idle-timeout 60")]:
             saved = local.env.get(setting)
             local.env[setting] = value

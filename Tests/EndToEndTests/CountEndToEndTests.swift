@@ -219,6 +219,14 @@ final class CountEndToEndTests: XCTestCase {
             XCTAssertEqual(refused.header("Content-Type"), "application/json", line)
             XCTAssertEqual(refused.text, #"{"error":"bad request: malformed, or headers too large"}"#, line)
         }
+        // A Transfer-Encoding nginx does not know: its 501, in JSON too (attack review s21).
+        for coding in ["xchunked", "chunked, identity"] {
+            let refused = try HTTPClient.raw(port: stack.nginxPort, bytes: Array(
+                "POST /count HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: \(coding)\r\nConnection: close\r\n\r\n".utf8))
+            XCTAssertEqual(refused.status, 501, coding)
+            XCTAssertEqual(refused.header("Content-Type"), "application/json", coding)
+            XCTAssertEqual(refused.header("Cache-Control"), "no-store", coding)
+        }
     }
 }
 

@@ -23,7 +23,11 @@ extension SessionResponder {
             matches = checked
         }
         guard matches else {
-            event("login_refused", "login refused")
+            // For an operator (fail2ban, an alert on one account): the client's address, and
+            // the user when it is one of the file's (a name that is not may be a password typed
+            // in the wrong field, which is never logged).
+            event("login_refused", "login refused", user: users.hashes[user] == nil ? nil : user,
+                  extra: ["client": request.params["REMOTE_ADDR"] ?? "unknown", "known_user": users.hashes[user] == nil ? "no" : "yes"])
             if isFormPost(request) { return page(request, status: 401, message: "Wrong user or password.", next: fields["next"]?.string) }
             return Responses.error(401, "wrong user or password")
         }

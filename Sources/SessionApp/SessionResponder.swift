@@ -273,12 +273,13 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
     /// and the metadata are made only when the line is written: a new `/count` session logs at
     /// debug level, and computing them for nothing cost a third of its instructions.
     func event(_ name: String, _ message: @autoclosure () -> Logger.Message, session: SessionID? = nil, user: String? = nil,
-               level: Logger.Level = .info) {
+               extra: [String: String] = [:], level: Logger.Level = .info) {
         metrics.event(name)
         guard log.logLevel <= level else { return }
         var metadata: Logger.Metadata = ["event": "\(name)"]
         if let session { metadata["session"] = "\(hasher.hash(session))" }
         if let user { metadata["user"] = "\(user)" }
+        for (key, value) in extra { metadata[key] = "\(value)" }
         log.log(level: level, message(), metadata: metadata)
     }
 

@@ -475,4 +475,18 @@ final class RouteTests: XCTestCase {
         }
         XCTAssertFalse(log.contains(RouteHarness.password))
     }
+
+    /// Operator review s21: a refused login named neither the user nor the client, so nothing
+    /// could act on a guessing run. Now both, but a name that is no user's (maybe a password
+    /// typed in the wrong field) is never logged.
+    func testARefusedLoginLogsTheClientAndAKnownUserOnly() throws {
+        let app = try RouteHarness()
+        _ = app.post("/login", cookie: nil, json: #"{"user":"ada","password":"wrong"}"#)
+        _ = app.post("/login", cookie: nil, json: #"{"user":"Hunter2-secret","password":"wrong"}"#)
+        let refused = app.log.split(separator: "\n").filter { $0.contains("event=login_refused") }
+        XCTAssertEqual(refused.count, 2, app.log)
+        XCTAssertTrue(refused[0].contains("user=ada") && refused[0].contains("known_user=yes") && refused[0].contains("client="), String(refused[0]))
+        XCTAssertTrue(refused[1].contains("known_user=no") && !refused[1].contains("user=Hunter2"), String(refused[1]))
+        XCTAssertFalse(app.log.contains("Hunter2-secret"))
+    }
 }

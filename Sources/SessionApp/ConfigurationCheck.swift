@@ -78,6 +78,7 @@ struct ConfigurationCheck {
             }
             report(true, "Redis at \(redis) runs the store's scripts")
             if let warning = Self.evictionWarning(client) { CommandLineTool.writeStandardOutput("warning  " + warning + "\n") }
+            if let warning = Self.persistenceWarning(client) { CommandLineTool.writeStandardOutput("warning  " + warning + "\n") }
         } catch .server(let refusal) where refusal.refusesCredentials {
             report(false, "Redis at \(redis) refuses these credentials: \(refusal.loggableMessage) (\(refusal.credentialAdvice))")
             return 1
@@ -158,6 +159,15 @@ struct ConfigurationCheck {
     private static func infoField(_ name: String, in text: String) -> String? {
         text.split(whereSeparator: \.isNewline).first { $0.hasPrefix(name + ":") }
             .map { String($0.dropFirst(name.count + 1).filter { !$0.isWhitespace }) }
+    }
+
+    /// Without an append-only file a Redis restart loses the sessions written since its last
+    /// snapshot (all of them without snapshots): every user is logged out, silently. `nil` with
+    /// `appendonly yes`, or when this user may not read `INFO`.
+    static func persistenceWarning(_ client: RedisClient) -> String? {
+        guard let text = (try? client.send(RedisCommand("INFO", "persistence"), key: nil))?.text,
+              infoField("aof_enabled", in: text) == "0" else { return nil }
+        return "Redis keeps no append-only file (appendonly no): a restart of Redis loses the sessions written since its last snapshot, logging those users out; set appendonly yes (README, Durability)"
     }
 
     /// A Redis that evicts keys under memory pressure can drop a user's index while the

@@ -214,6 +214,16 @@ def test_rolling_restart_of_every_instance_under_load_loses_no_request(base):
         failures = load.failures()
         assert failures == [], f"{len(failures)} of {len(load.statuses)} requests failed: {failures[:5]}"
         assert len(load.statuses) > 200
+        # deploy/local restart does the same (operator review s21: there was no command for it).
+        pids = {port: int(open(os.path.join(local.state, f"fcgi-{port}.pid")).read()) for port in ports}
+        with Load(local) as load:
+            time.sleep(0.5)
+            local.run("restart")
+        failures = load.failures()
+        assert failures == [], f"deploy/local restart: {len(failures)} of {len(load.statuses)} requests failed: {failures[:5]}"
+        for port in ports:
+            assert int(open(os.path.join(local.state, f"fcgi-{port}.pid")).read()) != pids[port], f"instance {port} was not restarted"
+        assert local.run("status").returncode == 0
         # Every counted visit is in Redis: each session's stored count is what its client saw last.
         for cookie, count in list(load.sent.items())[:6]:
             stored, _ = count_with(local, cookie)

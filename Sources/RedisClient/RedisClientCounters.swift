@@ -15,6 +15,10 @@ public final class RedisClientCounters: Sendable {
     /// Connections that could not be made (refused, unreachable, timed out, TLS or handshake
     /// refused), including commands refused at once while connects back off.
     public let connectFailures = Atomic<Int>(0)
+    /// Credentials Redis refused (`NOAUTH`, `WRONGPASS`, `NOPERM` replies, at the handshake or
+    /// to a command), and commands refused at once while connects back off after such a
+    /// handshake: a password or ACL out of step, not an outage. Not counted as server errors.
+    public let credentialRefusals = Atomic<Int>(0)
     /// Commands whose reply did not come within the command timeout.
     public let timeouts = Atomic<Int>(0)
     /// Connections that broke during a command (reset, end of stream, protocol error).
@@ -63,7 +67,7 @@ public final class RedisClientCounters: Sendable {
     /// Every counter with its value now, by name.
     public var snapshot: [(name: String, value: Int)] {
         [("round_trips", roundTrips.load(ordering: .relaxed)), ("connect_failures", connectFailures.load(ordering: .relaxed)),
-         ("timeouts", timeouts.load(ordering: .relaxed)), ("connections_lost", connectionsLost.load(ordering: .relaxed)),
+         ("timeouts", timeouts.load(ordering: .relaxed)), ("credential_refusals", credentialRefusals.load(ordering: .relaxed)), ("connections_lost", connectionsLost.load(ordering: .relaxed)),
          ("server_errors", serverErrors.load(ordering: .relaxed)), ("reconnects", reconnects.load(ordering: .relaxed)),
          ("script_reloads", scriptReloads.load(ordering: .relaxed)), ("moved", moved.load(ordering: .relaxed)),
          ("asked", asked.load(ordering: .relaxed)), ("cluster_retries", clusterRetries.load(ordering: .relaxed)),

@@ -36,6 +36,9 @@ public final class RedisConnection {
     private var failedConnects = 0
     /// Why the last connect failed, repeated while connects back off.
     private var lastConnectFailure = ""
+    /// Whether the last failed connect was Redis refusing the credentials (counted apart: an
+    /// operator must tell a wrong password from Redis being down).
+    private var lastConnectRefusedCredentials = false
     /// How many connections this object has made, for tests and metrics.
     public private(set) var connectionsOpened = 0
     /// Where round trips, failures and reconnects are counted (the owning client's counters).
@@ -144,7 +147,11 @@ public final class RedisConnection {
                 lastUsed = Deadline.now()
                 hasAnswered = true
                 if case .error(let error) = reply, !Self.expectedErrorCodes.contains(error.code) {
-                    RedisClientCounters.bump(counters.serverErrors)
+                    if error.refusesCredentials {
+                        RedisClientCounters.bump(counters.credentialRefusals)
+                    } else {
+                        RedisClientCounters.bump(counters.serverErrors)
+                    }
                 }
                 return reply
             }
@@ -190,7 +197,11 @@ public final class RedisConnection {
         if hasUsableTransport(), let transport { return transport }
         let now = Deadline.now()
         guard now >= nextConnectAllowed else {
-            RedisClientCounters.bump(counters.connectFailures)
+            if lastConnectRefusedCredentials {
+                RedisClientCounters.bump(counters.credentialRefusals)
+            } else {
+                RedisClientCounters.bump(counters.connectFailures)
+            }
             throw .connectFailed("\(endpoint.address): unreachable moments ago (\(lastConnectFailure)), retrying in at most \(backoffMilliseconds) ms")
         }
         do throws(RedisError) {
@@ -202,6 +213,8 @@ public final class RedisConnection {
         } catch {
             // (A refused AUTH or SELECT was counted as the error reply it is.)
             counters.count(error)
+            lastConnectRefusedCredentials = false
+            if case .server(let refusal) = error, refusal.refusesCredentials { lastConnectRefusedCredentials = true }
             failedConnects += 1
             if case .connectFailed(let why) = error { lastConnectFailure = why } else { lastConnectFailure = error.description }
             if failedConnects >= 2 {

@@ -187,6 +187,10 @@ final class FailureEndToEndTests: XCTestCase {
                 }
             }
             XCTAssertEqual(try connection.get("/livez").status, 200)
+            // The metrics tell a refused password from Redis being away (operator review s21).
+            let metrics = try connection.request(FastCGIConnection.getParams("/metrics") + [("SESSION_FCGI_INTERNAL", "1")]).text
+            let refusals = metrics.split(separator: "\n").first { $0.hasPrefix(#"redis_client_errors_total{kind="credentials"}"#) }
+            XCTAssertGreaterThan(Int(refusals?.split(separator: " ").last ?? "") ?? 0, 0, metrics)
             let log = server.log
             XCTAssertTrue(log.contains("refuses this instance's credentials"), "at start: \(log)")
             XCTAssertTrue(log.contains("Redis refused this instance's credentials"), "on requests: \(log)")

@@ -34,6 +34,7 @@ final class RedisClientMetrics: Sendable {
         counter("redis_client_errors_total", "Redis failures by kind.", [
             ("kind=\"connect\"", value("connect_failures")), ("kind=\"timeout\"", value("timeouts")),
             ("kind=\"connection_lost\"", value("connections_lost")), ("kind=\"server\"", value("server_errors")),
+            ("kind=\"credentials\"", value("credential_refusals")),
         ])
         counter("redis_client_reconnects_total", "Connections made to replace a closed or broken one.", [("", value("reconnects"))])
         counter("redis_client_script_reloads_total", "Scripts sent again in full after NOSCRIPT.", [("", value("script_reloads"))])

@@ -50,7 +50,9 @@ public struct Application: Sendable {
         let configuration = self.configuration
         let unopened = layout.unopenedValues
         let exposition: @Sendable () -> [UInt8] = {
-            metrics.exposition(extra: Self.serverMetrics(server) + Self.atRestMetrics(unopened: unopened))
+            metrics.exposition(extra: Self.serverMetrics(server) + Self.atRestMetrics(unopened: unopened)
+                + "# HELP session_log_lines_lost_total Log lines not written whole (a full disk, an unwritable file).\n"
+                + "# TYPE session_log_lines_lost_total counter\nsession_log_lines_lost_total \(sink.linesLost)\n")
         }
         let passwordChecks = PasswordCheckGate(permits: configuration.loginConcurrency, waitMilliseconds: configuration.loginWaitMilliseconds,
                                                threads: configuration.server.threads, activeThreads: configuration.server.activeThreads)

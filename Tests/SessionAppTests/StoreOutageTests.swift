@@ -33,3 +33,21 @@ final class StoreOutageTests: XCTestCase {
         XCTAssertNotNil(outage.noteAnswered())
     }
 }
+
+/// A log that cannot be written (a full disk) costs nothing but the lines, and says how many.
+final class LogSinkTests: XCTestCase {
+    func testLinesThatCannotBeWrittenAreCounted() throws {
+        let full = try LogSink(path: "/dev/full")  // every write fails with ENOSPC
+        full.write("ts=1 level=info msg=one\n")
+        full.write("ts=2 level=info msg=two\n")
+        XCTAssertEqual(full.linesLost, 2)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("logsink-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("log").path
+        let fine = try LogSink(path: path)
+        fine.write("ts=1 level=info msg=one\n")
+        XCTAssertEqual(fine.linesLost, 0)
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "ts=1 level=info msg=one\n")
+    }
+}

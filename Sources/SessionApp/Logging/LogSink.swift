@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// Where log lines go: a file opened for appending (reopened on SIGHUP, so logrotate can move
 /// it away), or standard error. Thread-safe: each line is one `write(2)` under a lock, so lines
@@ -6,6 +7,14 @@ import Glibc
 final class LogSink: Sendable {
     let path: String?
     private let descriptor: Locked<Int32>
+    /// Lines not written whole (a full disk, a file made unwritable): serving goes on, and this
+    /// count (`session_log_lines_lost_total`) says what the log is missing.
+    private let lost = Atomic<Int>(0)
+    /// Whether the last line was cut short: the next one then starts on a line of its own.
+    private let cut = Atomic<Bool>(false)
+
+    /// Lines lost so far.
+    var linesLost: Int { lost.load(ordering: .relaxed) }
 
     /// Appends to `path` (created 0640 if missing), or writes to standard error for `nil`.
     init(path: String?) throws(LogSinkError) {
@@ -23,16 +32,21 @@ final class LogSink: Sendable {
 
     /// Writes one line (the caller ends it with a newline).
     func write(_ line: String) {
-        var line = line
+        var line = cut.load(ordering: .relaxed) ? "\n" + line : line
         line.withUTF8 { bytes in
             descriptor.withLock { fd in
                 var offset = 0
                 while offset < bytes.count {
                     let written = Glibc.write(fd, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
                     if written < 0 && errno == EINTR { continue }
-                    guard written > 0 else { return }
+                    guard written > 0 else {
+                        lost.add(1, ordering: .relaxed)
+                        cut.store(offset > 0, ordering: .relaxed)
+                        return
+                    }
                     offset += written
                 }
+                cut.store(false, ordering: .relaxed)
             }
         }
     }

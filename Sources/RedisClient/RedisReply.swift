@@ -62,16 +62,19 @@ public struct RedisServerError: Error, Equatable, Sendable, CustomStringConverti
             text = message[..<echoed]
             tail = ", with its arguments left out"
         }
+        // A quote opens after a space or a bracket (not inside a word: "can't") and closes before
+        // a space, punctuation or the end.
         var result = ""
         var quoted: String?
-        for character in text {
-            if character == "'" {
-                if let word = quoted {
-                    result += word.count > Self.longestLoggedQuote ? "'…'" : "'\(word)'"
-                    quoted = nil
-                } else {
-                    quoted = ""
-                }
+        let characters = Array(text)
+        for (index, character) in characters.enumerated() {
+            let before = index > 0 ? characters[index - 1] : " "
+            let after = index + 1 < characters.count ? characters[index + 1] : " "
+            if character == "'", quoted == nil, before.isWhitespace || "([{:,=".contains(before) {
+                quoted = ""
+            } else if character == "'", let word = quoted, !(after.isLetter || after.isNumber) {
+                result += word.count > Self.longestLoggedQuote ? "'…'" : "'\(word)'"
+                quoted = nil
             } else if quoted != nil {
                 quoted?.append(character)
             } else {
@@ -103,20 +106,14 @@ public struct RedisServerError: Error, Equatable, Sendable, CustomStringConverti
         ["NOAUTH", "WRONGPASS", "NOPERM"].contains(code) || (code == "ERR" && message.contains("unauthenticated"))
     }
 
-    /// The server refused the database of the URL (`SELECT`: a number past its `databases`, or
-    /// a cluster, which has only database 0). A configuration error, not a passing one.
-    /// An answer that may change by itself soon (loading, failing over, busy), as opposed to
-    /// one that holds until the configuration changes.
-    public var isPassing: Bool {
-        ["LOADING", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "BUSY", "MOVED", "ASK", "NOREPLICAS"].contains(code)
-    }
-
     /// The server does not have the command (renamed or disabled), or this node is not the
     /// kind the URL says (a Sentinel asked for data, a data node asked as a Sentinel).
     public var isUnknownCommand: Bool {
         code == "ERR" && (message.hasPrefix("ERR unknown command") || message.hasPrefix("ERR unknown subcommand"))
     }
 
+    /// The server refused the database of the URL (`SELECT`: a number past its `databases`, or
+    /// a cluster, which has only database 0). A configuration error, not a passing one.
     public var refusesDatabase: Bool {
         code == "ERR" && (message.contains("DB index is out of range") || message.contains("SELECT is not allowed"))
     }

@@ -68,9 +68,16 @@ struct ConfigurationCheck {
         do {
             try client.checkHealth()
             report(true, "Redis at \(redis) answers PING")
-            if let problem = Self.topologyProblem(client, redis) {
+            switch Self.topologyProblem(client, redis) {
+            case .none: break
+            case .wrongKind(let problem):
                 report(false, "Redis at \(redis): \(problem)")
                 return 1
+            case .replicaNow:
+                // Behind a DNS name or virtual address that follows failovers (a managed
+                // Redis's primary endpoint), this lasts seconds: not a reason to refuse a start.
+                CommandLineTool.writeStandardOutput("PROBLEM  Redis at \(redis) is a read-only replica now: writes fail until the URL reaches a master; if this lasts, the URL names a replica (point it at the master, or use redis-sentinel://)\n")
+                return 2
             }
             if let problem = Self.scriptingProblem(client) {
                 report(false, "Redis at \(redis): \(problem)")
@@ -88,11 +95,12 @@ struct ConfigurationCheck {
         } catch .tlsRefused(let why) {
             report(false, "Redis at \(redis) refuses this TLS set-up: \(why)")
             return 1
-        } catch .server(let refusal) where !refusal.isPassing {
-            // An error that holds until the configuration changes, not an outage.
-            let hint = refusal.message.contains("cluster support disabled")
-                ? " (it is not a Cluster node: use redis:// for one Redis, redis-sentinel:// behind Sentinels)" : ""
-            report(false, "Redis at \(redis) answers with an error: \(refusal.loggableMessage)\(hint)")
+        } catch .server(let refusal) where refusal.message.contains("cluster support disabled") {
+            // Holds until the URL changes, not an outage.
+            report(false, "Redis at \(redis) answers with an error: \(refusal.loggableMessage) (it is not a Cluster node: use redis:// for one Redis, redis-sentinel:// behind Sentinels)")
+            return 1
+        } catch .server(let refusal) where refusal.isUnknownCommand {
+            report(false, "Redis at \(redis) does not know a command the store needs: \(refusal.loggableMessage)")
             return 1
         } catch {
             CommandLineTool.writeStandardOutput("PROBLEM  Redis at \(redis) cannot be reached now: \(error)\n")
@@ -101,22 +109,32 @@ struct ConfigurationCheck {
         return 0
     }
 
-    /// A plain URL (`redis://`) that reaches a node the store cannot use as its one Redis: a
-    /// Sentinel, a Cluster node (most keys would answer `MOVED`), or a read-only replica. `nil`
-    /// when it is a master of its own, or when this user may not ask (`INFO` refused by an ACL).
-    static func topologyProblem(_ client: RedisClient, _ redis: RedisConfiguration) -> String? {
+    /// What a plain URL (`redis://`) reaches, when the store cannot use it as its one Redis.
+    enum TopologyProblem {
+        /// A Sentinel, or a Cluster of several shards (most keys would answer `MOVED`): holds
+        /// until the URL changes.
+        case wrongKind(String)
+        /// A read-only replica: a mistake, or a failover in progress behind a name that follows it.
+        case replicaNow
+    }
+
+    /// `nil` when the plain URL reaches a master of its own (a one-shard Cluster serves every
+    /// slot, so it does too), or when this user may not ask (`INFO` refused by an ACL).
+    static func topologyProblem(_ client: RedisClient, _ redis: RedisConfiguration) -> TopologyProblem? {
         guard case .single = redis.topology,
               let server = (try? client.send(RedisCommand("INFO", "server"), key: nil))?.text else { return nil }
         switch infoField("redis_mode", in: server) {
-        case "sentinel": return "this is a Sentinel, not a data server: use redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME"
-        case "cluster": return "this is a Cluster node: use redis-cluster://HOST:PORT[,HOST:PORT...] (a plain URL would get MOVED for most keys)"
+        case "sentinel":
+            return .wrongKind("this is a Sentinel, not a data server: use redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME")
+        case "cluster":
+            let info = (try? client.send(RedisCommand("CLUSTER", "INFO"), key: nil))?.text ?? ""
+            if let shards = infoField("cluster_size", in: info).flatMap(Int.init), shards > 1 {
+                return .wrongKind("this is a node of a Cluster of \(shards) shards: use redis-cluster://HOST:PORT[,HOST:PORT...] (a plain URL would get MOVED for most keys)")
+            }
         default: break
         }
         guard let replication = (try? client.send(RedisCommand("INFO", "replication"), key: nil))?.text else { return nil }
-        if infoField("role", in: replication) == "slave" {
-            return "this is a read-only replica: point the URL at the master, or use redis-sentinel:// so that failovers are followed"
-        }
-        return nil
+        return infoField("role", in: replication) == "slave" ? .replicaNow : nil
     }
 
     /// Whether the store's scripts run: `EVALSHA` (and `SCRIPT LOAD`, after a restart of Redis)
@@ -139,6 +157,7 @@ struct ConfigurationCheck {
     /// now"); a Sentinel that does not answer is a warning (the others serve).
     static func sentinelProblem(_ client: RedisClient, masterName: String) -> String? {
         var answered = 0, knowing = 0
+        var refusal: String?
         for (sentinel, answer) in client.sentinelAnswers() {
             switch answer {
             case .success(let master):
@@ -147,11 +166,16 @@ struct ConfigurationCheck {
             case .failure(.server(let error)) where error.isUnknownCommand:
                 return "\(sentinel) is not a Sentinel (\(error.loggableMessage)): list the Sentinels' addresses, not the data servers'"
             case .failure(.server(let error)) where error.refusesCredentials:
-                return "the Sentinel at \(sentinel) refuses these credentials: \(error.loggableMessage) (\(error.credentialAdvice))"
+                // One Sentinel out of step (a password rotated one at a time) is skipped at
+                // run time: a problem only when none answers.
+                let line = "the Sentinel at \(sentinel) refuses these credentials: \(error.loggableMessage) (\(error.credentialAdvice))"
+                CommandLineTool.writeStandardOutput("warning  \(line)\n")
+                refusal = refusal ?? line
             case .failure(let error):
                 CommandLineTool.writeStandardOutput("warning  the Sentinel at \(sentinel) does not answer now: \(error)\n")
             }
         }
+        if answered == 0, let refusal { return refusal }
         guard answered > 0, knowing == 0 else { return nil }
         return "no Sentinel knows a master named \(masterName) (\(answered) answered): check the name at the end of the URL, which is case-sensitive"
     }

@@ -378,6 +378,15 @@ public struct SessionManager<Store: SessionStore> {
     private func rotate(_ base: SessionRecord, extra: [String: String], mark: RotationMark, user: String?,
                         generation: Int64?, startAfreshIfGone: Bool) throws(SessionError) -> SessionRecord {
         let newID = SessionID.generate()
+        // A login under a new handle (the session changes owner) records its entry before the
+        // rotation: should that fail (the index's node refusing writes), the browser keeps its
+        // session and data. A same-owner rotation keeps its handle, whose entry still names the
+        // old session until the rotation is done, so it is recorded after (in `create`).
+        var preIndexed = false
+        if let user, let generation, let handle = extra[ReservedField.handle] {
+            try preIndex(handle: handle, id: newID, of: user, generation: generation)
+            preIndexed = true
+        }
         let rotated = try storeCall { () throws(SessionStoreError) in
             try store.rotate(base.id, to: newID, leaving: mark, graceSeconds: rotationGraceSeconds)
         }
@@ -392,7 +401,15 @@ public struct SessionManager<Store: SessionStore> {
         }
         for (name, value) in extra { fields[name] = value }
         if fields[ReservedField.handle] == nil { fields[ReservedField.handle] = SessionID.generate().rawValue }
-        return try create(fields: fields, user: user, generation: generation, id: newID)
+        return try create(fields: fields, user: user, generation: generation, id: newID, preIndexed: preIndexed)
+    }
+
+    /// The first of a login's two index writes (see `create`): `revokedDuringLogin` when a
+    /// revoke-all came after the generation was read.
+    private func preIndex(handle: String, id: SessionID, of user: String, generation: Int64) throws(SessionError) {
+        guard try storeCall({ () throws(SessionStoreError) in
+            try store.index(handle: handle, id: id, of: user, generation: generation)
+        }) != nil else { throw .revokedDuringLogin }
     }
 
     /// Writes a new session (dropping application attributes if they no longer fit the limits)
@@ -404,7 +421,8 @@ public struct SessionManager<Store: SessionStore> {
     /// forgotten by `liveEntries` once older than `indexGraceSeconds`). The second write checks
     /// the generation again: a revoke-all that read the index before this session existed
     /// cannot have ended it, so the session is ended here.
-    private func create(fields: [String: String], user: String?, generation: Int64?, id: SessionID = .generate()) throws(SessionError) -> SessionRecord {
+    private func create(fields: [String: String], user: String?, generation: Int64?, id: SessionID = .generate(),
+                        preIndexed: Bool = false) throws(SessionError) -> SessionRecord {
         var fields = fields
         fields[ReservedField.alias] = nil
         fields[ReservedField.superseded] = nil
@@ -413,9 +431,7 @@ public struct SessionManager<Store: SessionStore> {
             let handle = fields[ReservedField.handle] ?? SessionID.generate().rawValue
             fields[ReservedField.handle] = handle
             owner = (user, generation, handle)
-            guard try storeCall({ () throws(SessionStoreError) in
-                try store.index(handle: handle, id: id, of: user, generation: generation)
-            }) != nil else { throw .revokedDuringLogin }
+            if !preIndexed { try preIndex(handle: handle, id: id, of: user, generation: generation) }
         } else {
             owner = nil
         }
@@ -435,9 +451,16 @@ public struct SessionManager<Store: SessionStore> {
         fields[ReservedField.lastSeen] = String(now)
         let record = SessionRecord(id: id, fields: fields, now: now)
         guard let owner else { return record }
-        guard let count = try storeCall({ () throws(SessionStoreError) in
-            try store.index(handle: owner.handle, id: id, of: owner.user, generation: owner.generation)
-        }) else {
+        let indexedAgain: Int?
+        do {
+            indexedAgain = try store.index(handle: owner.handle, id: id, of: owner.user, generation: owner.generation)
+        } catch {
+            // Whether it was written is unknown, and a revoke-all or an end-by-handle may have
+            // removed the first entry meanwhile: the session must not outlive the failed login.
+            _ = try? store.destroy([id])
+            throw .store(error)
+        }
+        guard let count = indexedAgain else {
             // Every session of the user was revoked while this one was being made.
             try storeCall { () throws(SessionStoreError) in try store.destroy([id]) }
             throw .revokedDuringLogin

@@ -204,5 +204,11 @@ final class RedisServerErrorTests: XCTestCase {
         let plain = RedisServerError(message: "WRONGPASS invalid username-password pair or user is disabled.")
         XCTAssertEqual(plain.loggableMessage, plain.message)
         XCTAssertEqual(RedisServerError(message: "ERR DB index is out of range").loggableMessage, "ERR DB index is out of range")
+        // An apostrophe inside a word is no quote: the diagnosis and what follows stay.
+        let readOnly = "READONLY You can't write against a read only replica. (from the master at 127.0.0.1:6380)"
+        XCTAssertEqual(RedisServerError(message: readOnly).loggableMessage, readOnly)
+        let misconf = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk."
+        XCTAssertEqual(RedisServerError(message: misconf).loggableMessage, misconf)
+        XCTAssertEqual(RedisServerError(message: "NOPERM can't touch '\(key)' now").loggableMessage, "NOPERM can't touch '…' now")
     }
 }

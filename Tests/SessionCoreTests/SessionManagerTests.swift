@@ -268,6 +268,26 @@ final class SessionManagerTests: XCTestCase {
             if let followed { XCTAssertEqual(try manager.resolve(followed.id), .none) }
             XCTAssertEqual(try manager.resolve(first.id), .none)
         }
+        // From an anonymous session: the same, and a login that fails at its first index
+        // write (before the rotation) leaves the browser its session and data (diff review s21).
+        for failingStep in 1...6 {
+            let user = "bob\(failingStep)"
+            let anonymous = try newSession()
+            _ = try manager.countVisit(presented: anonymous)
+            let before = store.calls
+            store.failingCall = before + failingStep
+            let login = Result { try manager.login(user: user, current: manager.resolve(anonymous, touch: false), userAgent: "B") }
+            store.failingCall = nil
+            let indexed = Set(try store.indexedSessions(of: user).map(\.session))
+            for id in store.liveSessionIDs where store.field(ReservedField.user, of: id) == user {
+                XCTAssertTrue(indexed.contains(store.reference(to: id)), "anonymous, step \(failingStep) failed (\(login)): a live session of the user is not indexed")
+            }
+            if failingStep == 3, case .failure = login {  // resolve, generation, then the first index write
+                XCTAssertEqual(try manager.resolve(anonymous).record?.visitCount, 2, "the failed login cost the browser its session")
+            }
+            try manager.revokeAll(of: user)
+            XCTAssertEqual(store.liveSessionIDs.filter { store.field(ReservedField.user, of: $0) == user }, [])
+        }
     }
 
     /// A login indexes its session before writing it, so listing the user's sessions meanwhile

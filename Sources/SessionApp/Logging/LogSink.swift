@@ -10,7 +10,8 @@ final class LogSink: Sendable {
     /// Lines not written whole (a full disk, a file made unwritable): serving goes on, and this
     /// count (`session_log_lines_lost_total`) says what the log is missing.
     private let lost = Atomic<Int>(0)
-    /// Whether the last line was cut short: the next one then starts on a line of its own.
+    /// Whether the file ends in a line cut short (only read and written under `descriptor`'s
+    /// lock): the next line then starts on a line of its own.
     private let cut = Atomic<Bool>(false)
 
     /// Lines lost so far.
@@ -32,16 +33,18 @@ final class LogSink: Sendable {
 
     /// Writes one line (the caller ends it with a newline).
     func write(_ line: String) {
-        var line = cut.load(ordering: .relaxed) ? "\n" + line : line
-        line.withUTF8 { bytes in
-            descriptor.withLock { fd in
+        descriptor.withLock { fd in
+            let wasCut = cut.load(ordering: .relaxed)
+            var text = wasCut ? "\n" + line : line
+            text.withUTF8 { bytes in
                 var offset = 0
                 while offset < bytes.count {
                     let written = Glibc.write(fd, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
                     if written < 0 && errno == EINTR { continue }
                     guard written > 0 else {
                         lost.add(1, ordering: .relaxed)
-                        cut.store(offset > 0, ordering: .relaxed)
+                        // Nothing written leaves the file as it was; part of it leaves a cut line.
+                        if offset > 0 { cut.store(!(wasCut && offset == 1), ordering: .relaxed) }
                         return
                     }
                     offset += written

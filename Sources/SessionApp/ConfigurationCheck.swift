@@ -31,6 +31,10 @@ struct ConfigurationCheck {
             if let path = configuration.usersFile {
                 report(loaded.problems.isEmpty, "users file \(path): \(loaded.settings.users?.hashes.count ?? 0) users"
                        + (loaded.problems.isEmpty ? "" : "; " + loaded.problems.joined(separator: "; ")))
+                if ConfigurationFile.isReadableByOthers(path) {
+                    // (As the instances log at start: the hashes can be attacked offline.)
+                    CommandLineTool.writeStandardOutput("warning  users file \(path) is readable by every local user; chmod 640 it\n")
+                }
             } else {
                 report(true, "no users file: login is disabled")
             }

@@ -47,10 +47,11 @@ public enum CommandLineTool {
         do {
             let ended = try manager.revokeAll(of: user)
             writeStandardOutput("revoked every session of \(user) (\(ended) ended)\n")
-            if ended == 0, configuration.encryptionKeys.isEmpty {
+            if configuration.encryptionKeys.isEmpty {
                 // With encryption at rest a user's sessions are filed under a pseudonym that only
-                // the keys give: without them this finds none and ends nothing.
-                writeStandardError("session-fcgi: note: no session of \(user) was found; if the instances run with --encryption-keys-file, give revoke-user the same file, or it cannot find their sessions\n")
+                // the keys give: without them this finds none of those (it may still find older
+                // ones filed in clear, so the count says nothing either way).
+                writeStandardError("session-fcgi: note: without --encryption-keys-file this finds only sessions filed in clear; if the instances run with --encryption-keys-file, run it again with the same file\n")
             }
             // A revocation no replica took can be undone by a failover (one under way when it
             // ran, or one soon after): scripts that check the exit status must not read it as

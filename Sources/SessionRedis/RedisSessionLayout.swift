@@ -49,8 +49,20 @@ public struct RedisSessionLayout: Sendable {
 
     /// A reference read back from an index entry, if it has this layout's form.
     func reference(parsing text: Substring) -> SessionReference? {
-        if let idHasher { return idHasher.isDigest(text) ? SessionReference(rawValue: String(text)) : nil }
-        return SessionID(validating: text).map { SessionReference(rawValue: $0.rawValue) }
+        // Either form, whatever this layout writes: an index written with --store-id-hashes
+        // read by a process without it (a `revoke-user` given only the keys file), or the
+        // other way round, still names its sessions, so revoke-all still ends them.
+        if let idHasher, idHasher.isDigest(text) { return SessionReference(rawValue: String(text)) }
+        if let id = SessionID(validating: text) { return SessionReference(rawValue: id.rawValue) }
+        if idHasher == nil, Self.looksLikeDigest(text) { return SessionReference(rawValue: String(text)) }
+        return nil
+    }
+
+    /// A SHA-256 digest in base64url without padding (what `--store-id-hashes` names sessions by).
+    private static func looksLikeDigest(_ text: Substring) -> Bool {
+        text.utf8.count == 43 && text.utf8.allSatisfy { byte in
+            (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x5F
+        }
     }
 
     /// What `_alias` holds while `old` points at `new`.

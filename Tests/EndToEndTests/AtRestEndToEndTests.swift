@@ -144,9 +144,11 @@ final class AtRestEndToEndTests: XCTestCase {
         XCTAssertTrue(warned.contains("--encryption-keys-file"), warned)
         for cookie in cookies { XCTAssertEqual(try stack.get("/me", cookie: cookie).status, 200) }
 
+        // The keys file is what it needs: without --store-id-hashes it still reads the hashed
+        // names in the index (new-user review s21: it found the index and ended nothing).
         let cli = Process()
         cli.executableURL = URL(fileURLWithPath: Paths.sessionFCGIBinary)
-        cli.arguments = ["revoke-user", user, "--redis-url", stack.redis.url] + atRest
+        cli.arguments = ["revoke-user", user, "--redis-url", stack.redis.url, "--encryption-keys-file", keys.path]
         let output = Pipe()
         cli.standardOutput = output
         try cli.run()

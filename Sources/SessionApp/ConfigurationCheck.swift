@@ -91,7 +91,11 @@ struct ConfigurationCheck {
             if let warning = Self.evictionWarning(client) { CommandLineTool.writeStandardOutput("warning  " + warning + "\n") }
             if let warning = Self.persistenceWarning(client) { CommandLineTool.writeStandardOutput("warning  " + warning + "\n") }
         } catch .server(let refusal) where refusal.refusesCredentials {
-            report(false, "Redis at \(redis) refuses these credentials: \(refusal.loggableMessage) (\(refusal.credentialAdvice))")
+            var hint = ""
+            if case .single = redis.topology, !refusal.fromSentinel {
+                hint = "; if this address is a Sentinel, use redis-sentinel://HOST:PORT[,HOST:PORT...]/MASTER_NAME"
+            }
+            report(false, "Redis at \(redis) refuses these credentials: \(refusal.loggableMessage) (\(refusal.credentialAdvice)\(hint))")
             return 1
         } catch .server(let refusal) where refusal.refusesDatabase {
             report(false, "Redis at \(redis) refuses the database of the URL: \(refusal.loggableMessage) (check the /db at the end of --redis-url)")
@@ -172,7 +176,8 @@ struct ConfigurationCheck {
             case .failure(.server(let error)) where error.refusesCredentials:
                 // One Sentinel out of step (a password rotated one at a time) is skipped at
                 // run time: a problem only when none answers.
-                let line = "the Sentinel at \(sentinel) refuses these credentials: \(error.loggableMessage) (\(error.credentialAdvice))"
+                let advice = RedisServerError(message: error.message, fromSentinel: true).credentialAdvice
+                let line = "the Sentinel at \(sentinel) refuses these credentials: \(error.loggableMessage) (\(advice))"
                 CommandLineTool.writeStandardOutput("warning  \(line)\n")
                 refusal = refusal ?? line
             case .failure(let error):

@@ -355,6 +355,13 @@ def test_status_says_what_runs_with_its_exit_status_and_up_refuses_other_setting
                                  capture_output=True, text=True, timeout=10).stdout
         cookie = next((line for line in headers.splitlines() if line.lower().startswith("set-cookie:")), "")
         assert "__Host-sid=" in cookie and "Secure" in cookie and "Path=/" in cookie, headers
+        # Plain HTTP to the HTTPS port: a JSON 400 like every other refusal (new-user review s21).
+        with socket.create_connection(("127.0.0.1", local.port), timeout=5) as plain_http:
+            plain_http.sendall(b"GET /count HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := plain_http.recv(4096):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 400") and b"application/json" in answer and b"use https://" in answer, answer
         for setting, value in [("PORT", str(free_port())), ("HTTPS", "0"), ("FCGI_EXTRA_ARGS", "--idle-timeout 60")]:
             saved = local.env.get(setting)
             local.env[setting] = value

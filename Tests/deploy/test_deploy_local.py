@@ -206,6 +206,17 @@ def test_sessions_survive_a_killed_redis(base):
             assert time.time() - started < 30
         finally:
             os.kill(redis_pid, signal.SIGCONT)
+        # So is a frozen instance, by name (nginx notices it only one timeout per request later).
+        instance = local.env["FCGI_PORTS"].split()[0]
+        instance_pid = int(open(os.path.join(local.state, f"fcgi-{instance}.pid")).read())
+        assert "(livez 200)" in local.run("status").stdout
+        os.kill(instance_pid, signal.SIGSTOP)
+        try:
+            frozen = local.run("status", check=False)
+            line = next(l for l in frozen.stdout.splitlines() if f"session-fcgi :{instance}" in l)
+            assert frozen.returncode == 3 and "livez: no answer" in line, frozen.stdout
+        finally:
+            os.kill(instance_pid, signal.SIGCONT)
 
         # Every instance gone: nginx's own 502, in the API's JSON with Retry-After (it was
         # nginx's HTML page); `up` brings them back.

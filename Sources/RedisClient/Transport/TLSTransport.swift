@@ -51,7 +51,9 @@ final class TLSTransport: RedisTransport {
             let reason = describe(result, whileConnecting: true)
             close()
             if refused { throw .tlsRefused("handshake refused: \(reason) (check --redis-tls-cert-file and --redis-tls-key-file)") }
-            throw .connectFailed("TLS handshake failed: \(reason)")
+            // A plain-text Redis waits for a command and never answers a TLS hello: the
+            // handshake times out rather than being refused.
+            throw .connectFailed("TLS handshake failed: \(reason) (if this port speaks plain Redis, use a redis:// URL, not rediss://)")
         }
     }
 

@@ -82,7 +82,7 @@ public struct Application: Sendable {
                 metrics.redis.register(store.client.counters)
                 return SessionResponder(configuration: configuration, store: store, settings: settings, log: log, metrics: metrics,
                                         hasher: hasher, rotationRetry: configuration.rotationRetry, passwordChecks: passwordChecks,
-                                        exposition: exposition)
+                                        exposition: exposition, unopenedValues: configuration.encryptionKeys.isEmpty ? nil : unopened)
             }
         } catch {
             log.error("\(error)")

@@ -2,6 +2,7 @@ import FastCGIServer
 import Glibc
 import Logging
 import SessionCore
+import SessionRedis
 
 /// The application on one worker thread: routes requests to the session lifecycle over any
 /// `SessionStore`. Made once per worker by `Application` with that worker's own store (and so
@@ -30,7 +31,12 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
     /// Builds the metrics exposition (with the FastCGI server's counters), for `GET /metrics`.
     private let exposition: @Sendable () -> [UInt8]
     private var router = Router()
-    private var lastStoreLog: [Int] = [0, 0]
+    private var lastStoreLog: [Int] = [0, 0, 0]
+    /// With encryption at rest: the process's count of sealed values that did not open, and
+    /// the part of it this worker has logged about (a count that moves is worth a line: users
+    /// look logged out, and the log should say why).
+    private let unopenedValues: UnopenedValueCount?
+    private var unopenedLogged = 0
 
     var cookies: SessionCookieCodec { current.settings.cookies }
     var users: UsersFile? { current.settings.users }
@@ -38,8 +44,9 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
 
     init(configuration: AppConfiguration, store: Store, settings: SettingsCell, log: Logger, metrics: AppMetrics,
          hasher: LogSessionHasher, rotationRetry: RotationRetry, passwordChecks: PasswordCheckGate,
-         exposition: @escaping @Sendable () -> [UInt8]) {
+         exposition: @escaping @Sendable () -> [UInt8], unopenedValues: UnopenedValueCount? = nil) {
         self.configuration = configuration
+        self.unopenedValues = unopenedValues
         self.passwordChecks = passwordChecks
         self.log = log
         self.settingsCell = settings
@@ -153,6 +160,14 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         if (200..<300).contains(response.status), needsStore.indices.contains(route), needsStore[route],
            let lasted = metrics.storeOutage.noteAnswered() {
             log.info("store available again; unavailable for \(lasted) ms from the first failure to the last", metadata: ["event": "store_recovered"])
+        }
+        if let unopenedValues, unopenedValues.value > unopenedLogged {
+            let total = unopenedValues.value
+            logAtMostOncePerSecond(slot: 2) {
+                unopenedLogged = total
+                log.warning("sealed session values did not open (\(total) since start): a key missing from this instance's ring (keys are read at start only), or values altered in Redis; those users look logged out",
+                            metadata: ["event": "sealed_value_unopened"])
+            }
         }
         if log.logLevel <= .debug {
             log.debug("request", metadata: ["route": "\(router.names[route])", "method": "\(request.method)", "status": "\(response.status)",

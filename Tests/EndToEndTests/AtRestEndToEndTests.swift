@@ -75,6 +75,9 @@ final class AtRestEndToEndTests: XCTestCase {
         let metrics = try connection.request(FastCGIConnection.getParams("/metrics") + [("SESSION_FCGI_INTERNAL", "1")])
         let line = try XCTUnwrap(metrics.text.split(separator: "\n").first { $0.hasPrefix("session_sealed_values_unopened_total ") })
         XCTAssertGreaterThan(Int(line.split(separator: " ")[1]) ?? 0, 0, String(line))
+        // ... and the log says it (once a second at most per worker), naming no session.
+        XCTAssertTrue(second.waitForLog(containing: "event=sealed_value_unopened", timeout: 10), second.log)
+        XCTAssertFalse(second.log.contains(String(cookie.dropFirst("sid=".count))))
         XCTAssertEqual(second.terminate().status, 0)
     }
 

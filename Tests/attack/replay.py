@@ -255,16 +255,27 @@ def finding_3(stack, checks):
             if stack.get("/", cookie).status != 200:
                 errors.append(1)
 
-    threads = [threading.Thread(target=load) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    rss = []
-    for pid in stack.instance_pids():
-        with open(f"/proc/{pid}/status") as f:
-            rss.append(int(next(line for line in f if line.startswith("VmRSS:")).split()[1]) // 1024)
-    checks.expect("3", not errors and max(rss) < 20, f"1000 pages, {len(errors)} errors, instance RSS {rss} MiB (< 20)")
+    def thousand_pages():
+        threads = [threading.Thread(target=load) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        rss = []
+        for pid in stack.instance_pids():
+            with open(f"/proc/{pid}/status") as f:
+                rss.append(int(next(line for line in f if line.startswith("VmRSS:")).split()[1]) / 1024)
+        return rss
+
+    # The finding was memory that grew with every page: the second thousand pages must not add
+    # to what the first left (a debug build sits near 20 MiB, a release build near 15: the
+    # absolute bound is only a backstop; bench/run reports the release build's RSS).
+    first = thousand_pages()
+    second = thousand_pages()
+    grew = max(b - a for a, b in zip(first, second))
+    checks.expect("3", not errors and grew < 2 and max(second) < 32,
+                  f"2000 pages, {len(errors)} errors, instance RSS {[round(x, 1) for x in first]} then "
+                  f"{[round(x, 1) for x in second]} MiB (growth < 2, < 32)")
 
 
 def finding_4(stack, checks):

@@ -197,7 +197,11 @@ def test_cluster_over_mutual_tls(base):
 
 def test_sentinel_failover_keeps_counting(base):
     redis_port = free_port_block(13)
-    local = Local(base, REDIS_MODE="sentinel", REDIS_PORT=str(redis_port))
+    # The logins below must be confirmed by a replica (WAIT). The default bound, 200 ms, is the
+    # product's latency choice; on a loaded 2-core CI machine a replica's acknowledgement once
+    # took longer (an honest "unconfirmed" answer). This test checks that WAIT confirms, so it
+    # gives the wait the most the default command timeout (500 ms) allows.
+    local = Local(base, REDIS_MODE="sentinel", REDIS_PORT=str(redis_port), FCGI_EXTRA_ARGS="--redis-wait-timeout-ms 450")
     pids = {}
     try:
         local.up()
@@ -226,6 +230,8 @@ def test_sentinel_failover_keeps_counting(base):
         deadline = time.time() + 20
         while "state=online" not in cli(local, redis_port, "info", "replication", tls=False).stdout and time.time() < deadline:
             time.sleep(0.1)
+        replication = cli(local, redis_port, "info", "replication", tls=False).stdout
+        assert "state=online" in replication, f"the replica did not come online within 20 s: {replication}"
         session, _ = login(local)
         revoke_env = {"PATH": os.environ["PATH"], "REDIS_URL": local_sentinel_url(redis_port),
                       "SESSION_FCGI_REDIS_PASSWORD_FILE": f"{local.state}/redis-password",

@@ -57,9 +57,8 @@ public struct RedisServerError: Error, Equatable, Sendable, CustomStringConverti
     public var loggableMessage: String {
         var text = Substring(message)
         var tail = ""
-        let marker = ", with args beginning with:"
-        if let echoed = Self.firstRange(of: marker, in: message) {
-            text = message[..<echoed]
+        if let echoed = message.firstRange(of: ", with args beginning with:") {
+            text = message[..<echoed.lowerBound]
             tail = ", with its arguments left out"
         }
         // A quote opens after a space or a bracket (not inside a word: "can't") and closes before
@@ -87,16 +86,6 @@ public struct RedisServerError: Error, Equatable, Sendable, CustomStringConverti
 
     /// Longer quoted words are taken for keys or values (a session key is 36 characters).
     static var longestLoggedQuote: Int { 24 }
-
-    /// Where `needle` begins in `text` (this target does without Foundation).
-    private static func firstRange(of needle: String, in text: String) -> String.Index? {
-        var index = text.startIndex
-        while index != text.endIndex {
-            if text[index...].hasPrefix(needle) { return index }
-            index = text.index(after: index)
-        }
-        return nil
-    }
 
     /// The server refused this client's credentials or their rights: no password where one is
     /// needed (`NOAUTH`, or a command too long for a client that has not authenticated, which

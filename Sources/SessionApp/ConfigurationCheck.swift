@@ -209,12 +209,9 @@ struct ConfigurationCheck {
     /// ACL without `INFO`). On a cluster, the node asked is one of the masters.
     static func evictionWarning(_ client: RedisClient) -> String? {
         guard let text = (try? client.send(RedisCommand("INFO", "memory"), key: nil))?.text else { return nil }
-        func field(_ name: String) -> String? {
-            text.split(whereSeparator: \.isNewline).first { $0.hasPrefix(name + ":") }
-                .map { String($0.dropFirst(name.count + 1).filter { !$0.isWhitespace }) }
-        }
         // Without a memory limit (maxmemory 0) nothing is evicted, whatever the policy.
-        guard let policy = field("maxmemory_policy"), policy != "noeviction", field("maxmemory") != "0" else { return nil }
+        guard let policy = infoField("maxmemory_policy", in: text), policy != "noeviction",
+              infoField("maxmemory", in: text) != "0" else { return nil }
         return "Redis evicts keys under memory pressure (maxmemory-policy \(policy)): it can drop a user's index while the sessions it lists live on, and revoke-all would miss them; set maxmemory-policy noeviction (a full Redis then answers 503 until sessions expire)"
     }
 }

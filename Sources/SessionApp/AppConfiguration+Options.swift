@@ -203,6 +203,11 @@ extension AppConfiguration {
             config.cookieSigningKeys = try SecretRules.signingKeys(file: value, into: &config)
             config.cookieSigningKeysFile = value
         },
+        Option(flag: "--trusted-login-keys-file", environment: "SESSION_FCGI_TRUSTED_LOGIN_KEYS_FILE", valueName: "PATH",
+               help: "enable GET /trusted-login: an application that checks users itself logs a browser in through nginx's /_session_login with an assertion MAC'd by one of these keys (README, 'Logging in from an application'); one key per line, each at least 32 random characters, every one verifies, # comments allowed (mode 0600; reloaded on SIGHUP; default: off)") { config, value throws(ConfigurationError) in
+            config.trustedLoginKeys = try SecretRules.signingKeys(file: value, what: "--trusted-login-keys-file", into: &config)
+            config.trustedLoginKeysFile = value
+        },
         Option(flag: "--encryption-keys-file", environment: "SESSION_FCGI_ENCRYPTION_KEYS_FILE", valueName: "PATH",
                help: "seal session values at rest with AES-256-GCM: attributes, user, user agent and CSRF token (counters and times stay plain); one 'key-id:base64-of-32-bytes' line per key (`openssl rand -base64 32`), the first seals, every one opens, # comments allowed; keep a retired key listed for the absolute timeout after it stops being first (mode 0600; default: off)") { config, value throws(ConfigurationError) in
             let text = try SecretRules.readSecret(value, what: "--encryption-keys-file", into: &config)
@@ -365,11 +370,11 @@ enum SecretRules {
     }
 
     /// The signing keys file's keys (one per line, `#` comments), checked.
-    static func signingKeys(file: String, into config: inout AppConfiguration) throws(ConfigurationError) -> [String] {
-        let text = try readSecret(file, what: "--cookie-signing-keys-file", into: &config)
+    static func signingKeys(file: String, what: String = "--cookie-signing-keys-file", into config: inout AppConfiguration) throws(ConfigurationError) -> [String] {
+        let text = try readSecret(file, what: what, into: &config)
         let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingPrefix(while: { $0 == " " }) }
             .filter { !$0.isEmpty && !$0.hasPrefix("#") }
-        return try signingKeys(lines, what: "--cookie-signing-keys-file")
+        return try signingKeys(lines, what: what)
     }
 
     static func signingKeys(_ keys: [some StringProtocol], what: String) throws(ConfigurationError) -> [String] {

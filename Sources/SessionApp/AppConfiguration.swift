@@ -73,6 +73,11 @@ public struct AppConfiguration: Equatable, Sendable {
     public var cookieSigningKeys: [String] = []
     /// Where the signing keys were read from, to read them again on SIGHUP.
     public var cookieSigningKeysFile: String?
+    /// Keys that verify trusted-login assertions (`TrustedLoginAssertion`); none disables
+    /// `GET /trusted-login`.
+    public var trustedLoginKeys: [String] = []
+    /// Where the trusted-login keys were read from, to read them again on SIGHUP.
+    public var trustedLoginKeysFile: String?
     /// Whether `GET /auth` (nginx auth_request) renews the session's idle timeout, as any
     /// request does: on by default, or a user active only in the apps behind the gateway is
     /// logged out one idle timeout after logging in.

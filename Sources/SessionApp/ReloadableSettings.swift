@@ -1,12 +1,14 @@
 import Synchronization
 import SessionCore
 
-/// What SIGHUP reloads without a restart: the users file, the cookie signing keys and the
-/// admin token (from their files). Everything else needs a restart.
+/// What SIGHUP reloads without a restart: the users file, the cookie signing keys, the
+/// trusted-login keys and the admin token (from their files). Everything else needs a restart.
 struct ReloadableSettings: Sendable {
     var users: UsersFile?
     var cookies: SessionCookieCodec
     var adminToken: String?
+    /// Keys that verify trusted-login assertions; empty: the route is off.
+    var trustedLoginKeys: [[UInt8]] = []
 }
 
 /// The current `ReloadableSettings`, shared by every worker. Workers keep a copy and compare
@@ -44,6 +46,9 @@ extension AppConfiguration {
         var copy = self
         if let file = adminTokenFile { copy.adminToken = try SecretRules.adminToken(file: file, into: &copy) }
         if let file = cookieSigningKeysFile { copy.cookieSigningKeys = try SecretRules.signingKeys(file: file, into: &copy) }
+        if let file = trustedLoginKeysFile {
+            copy.trustedLoginKeys = try SecretRules.signingKeys(file: file, what: "--trusted-login-keys-file", into: &copy)
+        }
         var users: UsersFile?
         var problems: [String] = []
         if let path = usersFile {
@@ -56,6 +61,7 @@ extension AppConfiguration {
                 problems = ["cannot be read: \(error)"]
             }
         }
-        return (ReloadableSettings(users: users, cookies: copy.makeCookieCodec(), adminToken: copy.adminToken), problems)
+        return (ReloadableSettings(users: users, cookies: copy.makeCookieCodec(), adminToken: copy.adminToken,
+                                   trustedLoginKeys: copy.trustedLoginKeys.map { Array($0.utf8) }), problems)
     }
 }

@@ -31,15 +31,25 @@ extension SessionResponder {
             if isFormPost(request) { return page(request, status: 401, message: "Wrong user or password.", next: fields["next"]?.string) }
             return Responses.error(401, "wrong user or password")
         }
+        return completeLogin(user, request) { record in
+            isFormPost(request)
+                ? Responses.seeOther(HomePage.safeNext(fields["next"]?.string))
+                : Responses.json(200, JSON.object([("user", JSON.quoted(user)), ("csrfToken", JSON.quoted(record.csrfToken ?? ""))]))
+        }
+    }
+
+    /// The login itself, once the user is known (a password checked, an application's
+    /// assertion verified): the presented session (or a new one) rotated to a new id marked
+    /// with `user` and indexed for revoke-all; `answer` with the new cookie, once replicas
+    /// confirmed where there are any.
+    func completeLogin(_ user: String, _ request: FastCGIRequest, extra: [String: String] = [:],
+                       answer: (SessionRecord) -> FastCGIResponse) -> FastCGIResponse {
         do {
             let current = try resolve(request, touch: false)
             let record = try manager.login(user: user, current: current, userAgent: request.params["HTTP_USER_AGENT"])
-            event("login", "login", session: record.id, user: user)
+            event("login", "login", session: record.id, user: user, extra: extra)
             if let previous = current.record { event("rotated", "session id rotated at login", session: previous.id, level: .debug) }
-            let answer = isFormPost(request)
-                ? Responses.seeOther(HomePage.safeNext(fields["next"]?.string))
-                : Responses.json(200, JSON.object([("user", JSON.quoted(user)), ("csrfToken", JSON.quoted(record.csrfToken ?? ""))]))
-            return confirmingWrites(issuing(record.id, request, on: answer, secondsLeft: record.secondsLeft), "login")
+            return confirmingWrites(issuing(record.id, request, on: answer(record), secondsLeft: record.secondsLeft), "login")
         } catch {
             return failed(error)
         }

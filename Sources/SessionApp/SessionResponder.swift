@@ -41,6 +41,7 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
     var cookies: SessionCookieCodec { current.settings.cookies }
     var users: UsersFile? { current.settings.users }
     var adminToken: String? { current.settings.adminToken }
+    var trustedLoginKeys: [[UInt8]] { current.settings.trustedLoginKeys }
 
     init(configuration: AppConfiguration, store: Store, settings: SettingsCell, log: Logger, metrics: AppMetrics,
          hasher: LogSessionHasher, rotationRetry: RotationRetry, passwordChecks: PasswordCheckGate,
@@ -72,6 +73,7 @@ final class SessionResponder<Store: SessionStore>: FastCGIResponder {
         router.add("GET", "/") { [unowned self] in self.home($0) }
         router.addStaged("GET", "/auth") { [unowned self] in self.authorize($0) }
         router.addPrompt("GET", "/login-redirect") { [unowned self] in self.loginRedirect($0) }
+        router.add("GET", "/trusted-login") { [unowned self] in self.trustedLogin($0) }
         router.add("GET", "/metrics") { [unowned self] in self.scrape($0) }
         requestCounters = metrics.requests.makeWorkerCounters(routes: router.names)
         // (Not /healthz: a PING can succeed where sessions cannot, Redis full or one node down.)

@@ -14,6 +14,8 @@ public final class InMemorySessionStore: SessionStore {
 
     private var entries: [SessionID: Entry] = [:]
     private var users: [String: UserState] = [:]
+    /// `useOnce` tokens by user and token, with when they expire.
+    private var usedTokens: [String: Int64] = [:]
     /// Orders index entries written within one second of the clock.
     private var sequence: Int64 = 0
     /// Seconds on the store's clock; tests advance it to expire sessions.
@@ -220,6 +222,14 @@ public final class InMemorySessionStore: SessionStore {
         state.generation += 1
         users[user] = state
         return state.index.values.sorted { $0.handle < $1.handle }
+    }
+
+    public func useOnce(_ token: String, of user: String, forSeconds seconds: Int) throws(SessionStoreError) -> Bool {
+        try begin()
+        let key = user + "\n" + token
+        if let expiry = usedTokens[key], expiry > now { return false }
+        usedTokens[key] = now + Int64(max(1, seconds))
+        return true
     }
 
     public func checkHealth() throws(SessionStoreError) {

@@ -93,6 +93,12 @@ public protocol SessionStore {
     /// unrepeatable, with every session alive).
     func revokeAll(of user: String) throws(SessionStoreError) -> [UserIndexEntry]
 
+    /// Records `token` as used by `user` for `seconds`, atomically: `true` the first time,
+    /// `false` when it was already recorded (a trusted-login assertion presented again). Stored
+    /// with the user's keys, so it lives on the user's cluster slot and under the same ACL key
+    /// pattern.
+    func useOnce(_ token: String, of user: String, forSeconds seconds: Int) throws(SessionStoreError) -> Bool
+
     /// Throws when the store cannot serve requests.
     func checkHealth() throws(SessionStoreError)
 

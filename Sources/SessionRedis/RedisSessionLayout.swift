@@ -125,6 +125,9 @@ public struct RedisSessionLayout: Sendable {
 
     /// The Redis key of the revocation generation named `name`.
     func generationKey(named name: String) -> String { userKeyPrefix + "{" + name + "}:gen" }
+
+    /// A single-use token of the user's (`useOnce`), on the user's slot.
+    func onceKey(named name: String, token: String) -> String { userKeyPrefix + "{" + name + "}:once:" + token }
 }
 
 /// How many sealed values did not open: a key missing from one instance's ring (a key step

@@ -245,6 +245,15 @@ extension RedisSessionStore {
         return redis.call('HGETALL', KEYS[1])
         """)
 
+    /// KEYS token. ARGV TTL. Counts the token's uses and gives it the TTL at its first;
+    /// returns the count (1: first use). HINCRBY and EXPIRE, not SET NX, so the project's ACL
+    /// (deploy/redis/session-store.acl) needs no new command.
+    static let useOnceScript = RedisScript("""
+        local uses = redis.call('HINCRBY', KEYS[1], 'uses', 1)
+        if uses == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+        return uses
+        """)
+
     /// KEYS index. Returns how many entries it holds (for indexes under older names).
     static let indexSizeScript = RedisScript("""
         return redis.call('HLEN', KEYS[1])

@@ -331,6 +331,16 @@ public final class RedisSessionStore: SessionStore {
         return entries.sorted { ($0.handle, $0.indexedAt) < ($1.handle, $1.indexedAt) }
     }
 
+    public func useOnce(_ token: String, of user: String, forSeconds seconds: Int) throws(SessionStoreError) -> Bool {
+        let key = layout.onceKey(named: try layout.userNames(of: user)[0], token: token)
+        let call = RedisScriptCall(Self.useOnceScript, keyCount: 1, routingKey: key) { command in
+            command.append(key)
+            command.append(String(max(1, seconds)))
+        }
+        guard case .integer(let uses) = try runPipelined([call])[0] else { throw .failed("use once: unexpected reply") }
+        return uses == 1
+    }
+
     public func checkHealth() throws(SessionStoreError) {
         do { try client.checkHealth() } catch { throw Self.storeError(error) }
     }

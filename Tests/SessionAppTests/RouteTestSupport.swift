@@ -34,7 +34,8 @@ final class RouteHarness {
         let sink = try LogSink(path: logFile.path)
         let log = Logger(label: "routes") { _ in LogfmtLogHandler(sink: sink, level: .debug) }
         settings = SettingsCell(ReloadableSettings(users: UsersFile(text: Self.usersText), cookies: configuration.makeCookieCodec(),
-                                                   adminToken: configuration.adminToken))
+                                                   adminToken: configuration.adminToken,
+                                                   trustedLoginKeys: configuration.trustedLoginKeys.map { Array($0.utf8) }))
         let metrics = self.metrics
         responder = SessionResponder(configuration: configuration, store: store, settings: settings, log: log, metrics: metrics,
                                      hasher: LogSessionHasher(key: nil), rotationRetry: .none,

@@ -33,6 +33,7 @@ final class SealedRedisSessionStoreContractTests: XCTestCase {
     func testContractRotationWithoutGrace() throws { try contract().rotationWithoutGraceEndsTheOldID() }
     func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
+    func testContractTokenUsedOnce() throws { try contract().aTokenIsUsedOncePerUserUntilItExpires() }
 }
 
 /// Sessions named by SHA-256 of their ids (`--store-id-hashes yes`).
@@ -63,6 +64,7 @@ final class HashedIDRedisSessionStoreContractTests: XCTestCase {
     func testContractRotationWithoutGrace() throws { try contract().rotationWithoutGraceEndsTheOldID() }
     func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
+    func testContractTokenUsedOnce() throws { try contract().aTokenIsUsedOncePerUserUntilItExpires() }
 }
 
 /// Both.
@@ -93,4 +95,5 @@ final class SealedAndHashedRedisSessionStoreContractTests: XCTestCase {
     func testContractRotationWithoutGrace() throws { try contract().rotationWithoutGraceEndsTheOldID() }
     func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
+    func testContractTokenUsedOnce() throws { try contract().aTokenIsUsedOncePerUserUntilItExpires() }
 }

@@ -64,6 +64,7 @@ final class RedisClusterSessionStoreTests: XCTestCase {
     func testContractRotationWithoutGrace() throws { try contract().rotationWithoutGraceEndsTheOldID() }
     func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
+    func testContractTokenUsedOnce() throws { try contract().aTokenIsUsedOncePerUserUntilItExpires() }
     func testContractTouchesOnlyWhenDue() throws { try contract().touchesOnlyWhenDue() }
     func testContractCallsAnsweredTogether() throws { try contract().callsAnsweredTogetherAnswerAsAlone() }
 

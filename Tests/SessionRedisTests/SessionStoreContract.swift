@@ -266,6 +266,17 @@ struct SessionStoreContract<Store: SessionStore> {
     func healthyStorePassesTheHealthCheck() throws {
         XCTAssertNoThrow(try store.checkHealth())
     }
+
+    func aTokenIsUsedOncePerUserUntilItExpires() throws {
+        let token = "t" + SessionID.generate().rawValue
+        XCTAssertTrue(try store.useOnce(token, of: "ada", forSeconds: 1))
+        XCTAssertFalse(try store.useOnce(token, of: "ada", forSeconds: 1), "a second use was accepted")
+        XCTAssertFalse(try store.useOnce(token, of: "ada", forSeconds: 1))
+        XCTAssertTrue(try store.useOnce(token, of: "grace", forSeconds: 1), "tokens are per user")
+        XCTAssertTrue(try store.useOnce("u" + token, of: "ada", forSeconds: 1))
+        passTime(1.5)
+        XCTAssertTrue(try store.useOnce(token, of: "ada", forSeconds: 1), "the record outlived its TTL")
+    }
 }
 
 final class InMemorySessionStoreContractTests: XCTestCase {
@@ -288,6 +299,7 @@ final class InMemorySessionStoreContractTests: XCTestCase {
     func testRotationWithoutGrace() throws { try contract().rotationWithoutGraceEndsTheOldID() }
     func testUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
+    func testTokenUsedOnce() throws { try contract().aTokenIsUsedOncePerUserUntilItExpires() }
     func testTouchesOnlyWhenDue() throws { try contract().touchesOnlyWhenDue() }
     func testCallsAnsweredTogether() throws { try contract().callsAnsweredTogetherAnswerAsAlone() }
 }

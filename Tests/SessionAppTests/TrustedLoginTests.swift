@@ -149,8 +149,9 @@ final class TrustedLoginTests: XCTestCase {
             XCTAssertTrue(app.log.contains("reason=\(reason)"), reason)
         }
         XCTAssertTrue(app.log.contains("client=192.0.2.7"))
-        XCTAssertNil(app.metrics.exposition().withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
-            .split(separator: "\n").first { $0.contains("event=\"login\"") && !$0.hasSuffix(" 0") }, "no login was counted")
+        let metrics = String(decoding: app.metrics.exposition(), as: UTF8.self).split(separator: "\n")
+        XCTAssertTrue(metrics.contains { $0.contains("event=\"trusted_login_refused\"") && $0.hasSuffix(" 4") }, "\(metrics)")
+        XCTAssertTrue(metrics.contains { $0.contains("event=\"login\"") && $0.hasSuffix(" 0") }, "no login was counted")
     }
 
     func testTheRouteIsClosedWithoutKeysOrOutsideNginxsInternalLocation() throws {

@@ -94,6 +94,12 @@ public struct Application: Sendable {
     /// connections log in with from now on; connections already made stay logged in. So a
     /// password can be rotated without a restart: add the new one beside the old in Redis
     /// (`ACL SETUSER … >new`), write the file, reload, then remove the old one.
+    ///
+    /// A changed password is tried on a connection of its own first. One that Redis refuses is
+    /// a refused reload (the previous password stays): taken, it would have worked until the
+    /// connections were next replaced (a Redis restart, a failover, an idle timeout) and then
+    /// failed every request (operator review s22). When Redis cannot be reached to try it, the
+    /// new password is taken unchecked, with a warning: the operator changed it for a reason.
     private func reloadRedisPassword(log: Logger) {
         guard let path = configuration.redisPasswordFile, let source = configuration.redisPasswordSource else { return }
         let password: String
@@ -107,9 +113,22 @@ public struct Application: Sendable {
             log.error("SIGHUP: --redis-password-file: \(path) is empty; the previous Redis password stays in use", metadata: ["event": "reload_failed"])
             return
         }
-        if source.replace(with: password) {
-            log.info("SIGHUP: Redis password reloaded: new connections log in with it", metadata: ["event": "redis_password_reload"])
+        guard password != source.current else { return }
+        var trial = configuration.redisConfiguration
+        trial.passwordSource = nil
+        trial.password = password
+        do {
+            try RedisClient(configuration: trial).checkHealth()
+        } catch .server(let refusal) where refusal.refusesCredentials {
+            log.error("SIGHUP: Redis refuses the password now in \(path) (\(refusal.loggableMessage)); the previous Redis password stays in use: give Redis the new password first (beside the old one: ACL SETUSER <user> >new), then reload again",
+                      metadata: ["event": "reload_failed"])
+            return
+        } catch {
+            log.warning("SIGHUP: the new Redis password could not be tried (\(error)); new connections log in with it from now on, unchecked",
+                        metadata: ["event": "redis_password_reload"])
         }
+        source.replace(with: password)
+        log.info("SIGHUP: Redis password reloaded: new connections log in with it", metadata: ["event": "redis_password_reload"])
     }
 
     /// The encryption keys are read at start only (every instance must open what any other

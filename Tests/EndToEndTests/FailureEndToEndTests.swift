@@ -151,8 +151,20 @@ final class FailureEndToEndTests: XCTestCase {
         let connection = try FastCGIConnection(port: port)
         XCTAssertEqual(try connection.get("/count").status, 200)
 
-        XCTAssertEqual(try ops.send(RedisCommand("ACL", "SETUSER", "default", ">" + new)), .status("OK"))
+        // Operator review s22: a password Redis does not know yet (written to the file before
+        // Redis was told) was taken, and failed every request once connections were replaced.
+        // Now the reload is refused and the old password stays in use.
         try (new + "\n").write(to: file, atomically: true, encoding: .utf8)
+        kill(server.process.pid, SIGHUP)
+        XCTAssertTrue(server.waitForLog(containing: "Redis refuses the password now in", timeout: 10), server.log)
+        XCTAssertTrue(server.log.contains("event=reload_failed"), server.log)
+        XCTAssertFalse(server.log.contains("Redis password reloaded"), server.log)
+        _ = try ops.send(RedisCommand("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"))
+        var kept: [Int] = []
+        for _ in 0..<6 { kept.append(try connection.get("/count").status) }
+        XCTAssertEqual(kept.suffix(3), [200, 200, 200], "the old password stays in use: \(kept)")
+
+        XCTAssertEqual(try ops.send(RedisCommand("ACL", "SETUSER", "default", ">" + new)), .status("OK"))
         kill(server.process.pid, SIGHUP)
         XCTAssertTrue(server.waitForLog(containing: "Redis password reloaded", timeout: 10), server.log)
         XCTAssertEqual(try ops.send(RedisCommand("ACL", "SETUSER", "default", "<" + old)), .status("OK"))

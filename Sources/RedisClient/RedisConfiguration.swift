@@ -34,6 +34,9 @@ public struct RedisConfiguration: Equatable, Sendable, CustomStringConvertible {
     /// again on SIGHUP): when set, new connections log in with its current value instead of
     /// `password`. Connections already made stay as they are.
     public var passwordSource: RedisPasswordSource?
+    /// Whether the URL's credentials were one word without a colon (`redis://WORD@host`), read
+    /// as a password, as Lettuce and redis-cli do, though redis-py reads it as a user name.
+    public var credentialsWithoutColon = false
 
     public init(topology: Topology = .single(.tcp(host: "127.0.0.1", port: 6379)), username: String? = nil, password: String? = nil,
                 database: Int = 0, tls: RedisTLSConfiguration? = nil, connectTimeoutMilliseconds: Int = 200,
@@ -89,6 +92,7 @@ public struct RedisConfiguration: Equatable, Sendable, CustomStringConvertible {
                 password = try Self.percentDecoded(credentials[credentials.index(after: colon)...], what: "password")
             } else {
                 password = try Self.percentDecoded(credentials, what: "password")
+                credentialsWithoutColon = !credentials.isEmpty
             }
             rest = rest[rest.index(after: at)...]
         }

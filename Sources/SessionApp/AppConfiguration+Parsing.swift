@@ -136,6 +136,12 @@ extension AppConfiguration {
         if keyPrefix == userKeyPrefix {
             throw ConfigurationError("--key-prefix and --user-key-prefix must differ")
         }
+        if redis.credentialsWithoutColon && redisPasswordFile != nil {
+            // Operator review s22: `redis://session-store@host` with a password file meant the
+            // ACL user to its writer (as in redis-py), was read as a password, and the file
+            // replaced it: Redis then refused the default user with no word of the name.
+            throw ConfigurationError("--redis-url: the word before '@' has no colon, so it is read as a password, which --redis-password-file replaces; for an ACL user name write it with a colon (redis://NAME:@host:port), and keep a password in the file only")
+        }
         if redisTLSOptionsGiven && redis.tls == nil {
             throw ConfigurationError("--redis-tls-... options need a rediss://, rediss-cluster:// or rediss-sentinel:// --redis-url")
         }

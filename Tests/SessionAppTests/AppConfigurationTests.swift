@@ -210,6 +210,19 @@ final class AppConfigurationTests: XCTestCase {
         }
         XCTAssertThrowsError(try configuration(["--redis-password-file", try file("empty", "\n")]))
 
+        // Operator review s22: a user name without its colon was read as a password and silently
+        // replaced by the file. With a file, that form is refused, naming the fix.
+        let passwordFile = try file("acl-password", "acl-secret\n")
+        XCTAssertThrowsError(try configuration(["--redis-url", "redis://session-store@127.0.0.1:6379", "--redis-password-file", passwordFile])) { error in
+            XCTAssertTrue("\(error)".contains("redis://NAME:@host:port"), "\(error)")
+            XCTAssertFalse("\(error)".contains("session-store"), "the word may be a password: never quoted")
+        }
+        let named = try configuration(["--redis-url", "redis://session-store:@127.0.0.1:6379", "--redis-password-file", passwordFile])
+        XCTAssertEqual(named.redisConfiguration.username, "session-store")
+        XCTAssertEqual(named.redisConfiguration.password, "acl-secret")
+        XCTAssertEqual(try configuration(["--redis-url", "redis://lone-password@127.0.0.1:6379"]).redisConfiguration.password, "lone-password",
+                       "without a file, a lone word stays a password (as redis-cli and Lettuce read it)")
+
         // The Sentinels' own password: only with a Sentinel URL, and apart from the data nodes'.
         let sentinel = try configuration(["--redis-url", "redis-sentinel://:data@s1:26379,s2:26379/mymaster",
                                           "--redis-sentinel-password-file", try file("sentinel", "watchers\n"),

@@ -1,13 +1,17 @@
-"""The key nginx counts login attempts against (nginx/session-store.conf.template,
-`$login_limit_key`): an IPv4 client's address, an IPv6 client's /64.
+"""The keys nginx counts login attempts against (nginx/session-store.conf.template,
+`$login_limit_key` and `$login_limit_site`): an IPv4 client's address, an IPv6 client's /64,
+and its /48 with ten times the allowance.
 
-Counted per IPv6 address, a guesser with one /64 (what one host or one subscriber gets) had
-2^64 allowances of 60 attempts a minute. Two tests, both with real nginx:
+Counted per IPv6 address, a guesser with one /64 (what one host or one mobile subscriber gets)
+had 2^64 allowances of 60 attempts a minute; per /64 alone, a /56 or /48 holder had 256 to
+65 536 (attack review s22). Two tests, both with real nginx:
 
-- the template's own map block, fed addresses through realip, for every way nginx writes an
-  IPv6 address (the "::" before, inside or after the /64, single zero groups, IPv4-mapped);
-- the whole rendered template in a network namespace, with real IPv6 clients on one /64 and
-  on another: past the burst, a second address of the same /64 gets 429, another /64 does not.
+- the template's own map blocks, fed addresses through realip, for every way nginx writes an
+  IPv6 address (the "::" before, inside or after the /64, single zero groups, IPv4-mapped), and
+  the addresses that stand for one client each (translated IPv4, Teredo, link-local);
+- the whole rendered template in a network namespace, with real IPv6 clients: past the burst,
+  a second address of the same /64 gets 429, and so does a fresh /64 of a /48 that has spent
+  its allowance, while another /48 does not.
 """
 import contextlib
 import http.client
@@ -68,7 +72,7 @@ http {{
         listen 127.0.0.1:{port};
         set_real_ip_from 127.0.0.1;
         real_ip_header X-Client-Address;
-        location / {{ return 200 "$login_limit_key"; }}
+        location / {{ return 200 "$login_limit_key $login_limit_site"; }}
     }}
 }}
 """)
@@ -78,13 +82,13 @@ http {{
         wait_for_port("127.0.0.1", port, process)
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 
-        def key(address):
+        def keys(address):
             connection.request("GET", "/", headers={"X-Client-Address": address})
             response = connection.getresponse()
             body = response.read().decode()
             assert response.status == 200, (address, response.status, body)
-            return body
-        yield key
+            return tuple(body.split(" "))
+        yield keys
         connection.close()
     finally:
         process.send_signal(signal.SIGQUIT)
@@ -106,7 +110,23 @@ def address(groups):
 
 
 def test_the_key_is_the_ipv4_address_or_the_ipv6_64():
-    with nginx_with_map() as key:
+    with nginx_with_map() as keys:
+        def key(address):
+            return keys(address)[0]
+
+        # The /48 key of an IPv6 /64 is its first three groups; every other key is itself.
+        assert keys("2001:db8:1:2::a") == ("2001:db8:1:2", "2001:db8:1")
+        assert keys("2001:db8::1") == ("2001:db8:0:0", "2001:db8:0")
+        assert keys("203.0.113.7") == ("203.0.113.7", "203.0.113.7")
+        # Addresses that stand for one client each are counted whole (attack review s22: every
+        # translated IPv4 client shared one key and one of them could keep all at 429).
+        for whole in ("64:ff9b::c633:6407", "64:ff9b::cb00:7101", "64:ff9b:1::a00:1", "fe80::1", "fe80::abcd:1", "febf::1",
+                        "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001::4136:e378:8000:63bf:3fff:fdd2"):
+            assert keys(whole)[0] == keys(whole)[1], whole
+        assert len({key(a) for a in ("64:ff9b::c633:6407", "64:ff9b::cb00:7101", "64:ff9b:1::a00:1", "fe80::1", "fe80::abcd:1")}) == 5
+        # Teredo: by the client's (obfuscated) IPv4 address, the last two groups.
+        assert key("2001:0:4136:e378:8000:63bf:3fff:fdd2") == key("2001:0:4136:e378:8000:1234:3fff:fdd2") == "teredo-3fff:fdd2"
+        assert key("2001:0:4136:e378:8000:63bf:3fff:fdd3") != key("2001:0:4136:e378:8000:63bf:3fff:fdd2")
         assert key("203.0.113.7") == "203.0.113.7"
         assert key("203.0.113.8") == "203.0.113.8"
         assert key("::ffff:203.0.113.7") == "203.0.113.7"
@@ -128,9 +148,11 @@ def test_the_key_is_the_ipv4_address_or_the_ipv6_64():
             network = random_groups(rng, 4)
             expected = ":".join(f"{g:x}" for g in network)
             interfaces = [random_groups(rng, 4) for _ in range(6)] + [[0, 0, 0, 0], [0xffff] * 4, [0, 0, 0, 1], [1, 0, 0, 0]]
+            if network[:2] in ([0x64, 0xff9b], [0x2001, 0]) or 0xfe80 <= network[0] <= 0xfebf:
+                continue  # counted whole (above)
             for interface in interfaces:
                 written = address(network + interface)
-                assert key(written) == expected, f"{written}: {key(written)!r}, not {expected!r}"
+                assert keys(written) == (expected, expected.rsplit(":", 1)[0]), f"{written}: {keys(written)!r}, not {expected!r}"
 
 
 def request_from(source, server, port, path="/login"):
@@ -151,7 +173,7 @@ def request_from(source, server, port, path="/login"):
         return int(answer.split(b" ", 2)[1])
 
 
-def test_addresses_of_one_ipv6_64_share_the_login_limit():
+def test_addresses_of_one_ipv6_64_and_of_one_48_share_the_login_limits():
     reason = netns.unavailable_reason()
     if reason:
         pytest.skip(reason)
@@ -159,45 +181,54 @@ def test_addresses_of_one_ipv6_64_share_the_login_limit():
     folder = tempfile.mkdtemp(prefix="login-limit-ns-")
     try:
         net.add_host("edge", "10.78.0.10")
-        first, sibling, other = "2001:db8:1:2::a", "2001:db8:1:2:ffff::b", "2001:db8:1:3::a"
-        for ipv6 in (first, sibling, other):
+        # Thirteen /64s of one /48, a second address in the first, and another /48.
+        networks = [f"2001:db8:1:{n:x}::a" for n in range(2, 15)]
+        sibling, elsewhere = "2001:db8:1:2:ffff::b", "2001:db8:2:1::a"
+        for ipv6 in networks + [sibling, elsewhere]:
             net.exec("edge", netns.IP, "addr", "add", f"{ipv6}/64", "dev", "lo", "nodad")
         port = 8080
-        # Nothing listens at the instances' address: attempts that pass the limit get nginx's
-        # 502; the limit's own answer is 429, given before any instance is asked.
+        # Nothing listens at the instances' address: attempts that pass the limits get nginx's
+        # 502; the limits' own answer is 429, given before any instance is asked.
         env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "STATE_DIR": folder,
                "LISTEN": f"[::]:{port}", "FCGI_ADDRESSES": "[::1]:9", "ACCESS_LOG": "off"}
         config = subprocess.run([os.path.join(ROOT, "nginx", "render")], env=env, capture_output=True, text=True, check=True).stdout
-        assert "limit_req_zone $login_limit_key" in config
         path = os.path.join(folder, "nginx.conf")
         with open(path, "w") as f:
             f.write(config)
         error_log = os.path.join(folder, "nginx-error.log")
         process = net.start("nginx", "edge", ["nginx", "-p", folder, "-c", path, "-e", error_log, "-g", "daemon off;"],
                             os.path.join(folder, "nginx.out"))
+        server = networks[0]
 
         def scenario():
             deadline = time.time() + 10
             while True:
                 assert process.poll() is None, open(os.path.join(folder, "nginx.out")).read()
                 try:
-                    socket.create_connection((first, port), timeout=0.5).close()
+                    socket.create_connection((server, port), timeout=0.5).close()
                     break
                 except OSError:
                     if time.time() > deadline:
                         raise
                     time.sleep(0.05)
-            # The template allows 60 a minute in bursts of 30: about 31 at once use up the
-            # allowance, which then frees one attempt a second.
-            burst = []
-            while len(burst) < 45 and 429 not in burst:
-                burst.append(request_from(first, first, port))
-            return burst, request_from(sibling, first, port), request_from(other, first, port)
-        burst, from_sibling, from_other = netns.call_inside(net.namespace("edge"), scenario)
-        assert 429 not in burst[:30] and burst[-1] == 429, burst
-        assert set(burst[:-1]) == {502}, burst
+            # Per /64: 60 a minute in bursts of 30, so about 31 at once use up one /64's
+            # allowance; per /48: ten times that, so the /48's allowance ends within the
+            # eleventh /64.
+            bursts = []
+            for source in networks:
+                burst = []
+                while len(burst) < 45 and 429 not in burst:
+                    burst.append(request_from(source, server, port))
+                bursts.append(burst)
+            return bursts, request_from(sibling, server, port), request_from(elsewhere, server, port)
+        bursts, from_sibling, from_elsewhere = netns.call_inside(net.namespace("edge"), scenario)
+        first = bursts[0]
+        assert 429 not in first[:30] and first[-1] == 429 and set(first[:-1]) == {502}, first
         assert from_sibling == 429, "another address of the same /64 must share its allowance"
-        assert from_other != 429, "another /64 has an allowance of its own"
+        passed = [len(burst) - 1 for burst in bursts]
+        assert sum(passed) <= 301 + 31 + 40, passed  # the /48's burst, plus what leaks meanwhile
+        assert passed[-1] == 0 and passed[-2] == 0, f"fresh /64s of a spent /48 must get 429 at once: {passed}"
+        assert from_elsewhere != 429, "another /48 has an allowance of its own"
     finally:
         net.close()
         shutil.rmtree(folder, ignore_errors=True)

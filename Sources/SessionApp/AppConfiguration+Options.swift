@@ -180,6 +180,10 @@ extension AppConfiguration {
                help: "password checks this instance runs at once (each is one core busy for the hash's time: about 50 ms at 100000 iterations); up to 2 x N more logins wait their turn (in all at most --threads minus --active-threads minus 1, at least 1), the rest get 503 with Retry-After at once, so a flood of wrong passwords takes at most N cores and a few threads from the other routes (default 1)") { config, value throws(ConfigurationError) in
             config.loginConcurrency = try integer(value, flag: "--login-concurrency", in: 1...256)
         },
+        Option(flag: "--login-failure-limit", environment: "SESSION_FCGI_LOGIN_FAILURE_LIMIT", valueName: "N/SECONDS",
+               help: "after N failed logins of one user name within SECONDS of the first, its logins get 429 with Retry-After, without a password check, until that window ends (any name counts, a user's or not; logins through /trusted-login are not counted); 0 turns it off (default 10/900)") { config, value throws(ConfigurationError) in
+            config.loginFailureLimit = try loginFailureLimit(value)
+        },
         Option(flag: "--login-wait-ms", environment: "SESSION_FCGI_LOGIN_WAIT_MS", valueName: "MS",
                help: "how long a login waits for its turn before 503 with Retry-After (keep it plus the hash's time below nginx's fastcgi_read_timeout) (default 1000)") { config, value throws(ConfigurationError) in
             config.loginWaitMilliseconds = try integer(value, flag: "--login-wait-ms", in: 0...4000)
@@ -332,6 +336,17 @@ extension AppConfiguration {
 
     /// A Redis key prefix: printable, no spaces, and no braces (a `{` would change which part
     /// of a key Redis Cluster hashes, and so the slot).
+    /// `N/SECONDS`, or `0` for none.
+    private static func loginFailureLimit(_ value: String) throws(ConfigurationError) -> LoginFailureLimit? {
+        if value == "0" { return nil }
+        let parts = value.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let count = Int(parts[0]), (1...1000).contains(count),
+              let seconds = Int(parts[1]), (1...86_400).contains(seconds) else {
+            throw ConfigurationError("--login-failure-limit: N/SECONDS (N 1-1000, SECONDS 1-86400, e.g. 10/900), or 0 for none")
+        }
+        return LoginFailureLimit(count: count, windowSeconds: seconds)
+    }
+
     private static func isKeyPrefix(_ value: String) -> Bool {
         !value.isEmpty && value.utf8.count <= 64
             && value.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "{") && $0 != UInt8(ascii: "}") }

@@ -65,6 +65,9 @@ public struct AppConfiguration: Equatable, Sendable {
     public var loginConcurrency = 1
     /// How long a login waits for a password check to be free before a 503.
     public var loginWaitMilliseconds = 1000
+    /// Failed logins of one user name allowed within a window before its logins get 429
+    /// without a password check; `nil`: no limit.
+    public var loginFailureLimit: LoginFailureLimit? = LoginFailureLimit(count: 10, windowSeconds: 900)
     /// Bearer token of the admin routes; none disables them.
     public var adminToken: String?
     /// Where the admin token was read from, to read it again on SIGHUP.
@@ -122,4 +125,11 @@ public struct ConfigurationError: Error, Equatable, Sendable, CustomStringConver
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+/// `--login-failure-limit`: at most `count` failed logins of one user name within
+/// `windowSeconds` of the first.
+public struct LoginFailureLimit: Equatable, Sendable {
+    public var count: Int
+    public var windowSeconds: Int
 }

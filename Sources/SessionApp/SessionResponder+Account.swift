@@ -16,13 +16,34 @@ extension SessionResponder {
             return Responses.error(400, "user and password are required")
         }
         var matches = false
+        var earlierFailures = 0
+        let limit = SessionNames.isValidUserID(user) ? configuration.loginFailureLimit : nil
         if SessionNames.isValidUserID(user), password.utf8.count <= 1024 {
-            guard let checked = passwordChecks.run({ users.check(user: user, password: password) }) else {
-                return loginBusy(request, next: fields["next"]?.string)
+            // The user name's failed logins are read once this login has its turn (a busy
+            // answer asks the store nothing) and before the password is checked: past the
+            // limit, no guess is checked at all.
+            let outcome = passwordChecks.run { () -> Result<(matches: Bool, earlierFailures: Int), LoginRefusal> in
+                if let limit {
+                    do throws(SessionStoreError) {
+                        let failures = try manager.store.loginFailures(of: user)
+                        if failures.count >= limit.count { return .failure(.throttled(secondsLeft: failures.secondsLeft)) }
+                        return .success((users.check(user: user, password: password), failures.count))
+                    } catch {
+                        return .failure(.store(error))
+                    }
+                }
+                return .success((users.check(user: user, password: password), 0))
             }
-            matches = checked
+            switch outcome {
+            case nil: return loginBusy(request, next: fields["next"]?.string)
+            case .failure(.throttled(let secondsLeft))?:
+                return loginThrottled(request, user: user, retryAfterSeconds: secondsLeft, next: fields["next"]?.string)
+            case .failure(.store(let error))?: return failed(.store(error))
+            case .success(let checked)?: (matches, earlierFailures) = checked
+            }
         }
         guard matches else {
+            if let limit { _ = try? manager.store.recordLoginFailure(of: user, windowSeconds: limit.windowSeconds) }
             // For an operator (fail2ban, an alert on one account): the client's address, and
             // the user when it is one of the file's (a name that is not may be a password typed
             // in the wrong field, which is never logged).
@@ -31,6 +52,7 @@ extension SessionResponder {
             if isFormPost(request) { return page(request, status: 401, message: "Wrong user or password.", next: fields["next"]?.string) }
             return Responses.error(401, "wrong user or password")
         }
+        if earlierFailures > 0 { try? manager.store.clearLoginFailures(of: user) }
         return completeLogin(user, request) { record in
             isFormPost(request)
                 ? Responses.seeOther(HomePage.safeNext(fields["next"]?.string))
@@ -53,6 +75,30 @@ extension SessionResponder {
         } catch {
             return failed(error)
         }
+    }
+
+    /// Why a login was answered without a password check.
+    private enum LoginRefusal: Error {
+        case throttled(secondsLeft: Int)
+        case store(SessionStoreError)
+    }
+
+    /// A login of a user name that has had `--login-failure-limit` failed logins in its window
+    /// (someone guessing that account's password, from however many addresses): 429 with
+    /// `Retry-After` the rest of the window, without checking the password, whether the name is
+    /// a user's or not (the answer tells nothing about who exists).
+    private func loginThrottled(_ request: FastCGIRequest, user: String, retryAfterSeconds: Int, next: String?) -> FastCGIResponse {
+        let known = users?.hashes[user] != nil
+        event("login_throttled", "login refused: too many failed logins of this user", user: known ? user : nil,
+              extra: ["client": request.params["REMOTE_ADDR"] ?? "unknown", "known_user": known ? "yes" : "no"])
+        let retryAfter = ("Retry-After", String(max(1, retryAfterSeconds)))
+        if isFormPost(request) {
+            let model = HomePage.Model(count: 0, message: "Too many failed logins for this user. Try again later.", next: HomePage.safeNext(next))
+            var response = Responses.html(429, HomePage.render(model), contentSecurityPolicy: HomePage.contentSecurityPolicy)
+            response.headers.append(retryAfter)
+            return response
+        }
+        return Responses.error(429, "too many failed logins for this user; try again later", extraHeaders: [retryAfter])
     }
 
     /// A login that found every password check busy for `--login-wait-ms` (a flood of logins,

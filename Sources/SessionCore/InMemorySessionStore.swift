@@ -16,6 +16,8 @@ public final class InMemorySessionStore: SessionStore {
     private var users: [String: UserState] = [:]
     /// `useOnce` tokens by user and token, with when they expire.
     private var usedTokens: [String: Int64] = [:]
+    /// Failed logins by user: how many, and when their window closes.
+    private var failures: [String: (count: Int, until: Int64)] = [:]
     /// Orders index entries written within one second of the clock.
     private var sequence: Int64 = 0
     /// Seconds on the store's clock; tests advance it to expire sessions.
@@ -230,6 +232,25 @@ public final class InMemorySessionStore: SessionStore {
         if let expiry = usedTokens[key], expiry > now { return false }
         usedTokens[key] = now + Int64(max(1, seconds))
         return true
+    }
+
+    public func loginFailures(of user: String) throws(SessionStoreError) -> (count: Int, secondsLeft: Int) {
+        try begin()
+        guard let entry = failures[user], entry.until > now else { return (0, 0) }
+        return (entry.count, Int(entry.until - now))
+    }
+
+    public func recordLoginFailure(of user: String, windowSeconds: Int) throws(SessionStoreError) -> Int {
+        try begin()
+        var entry: (count: Int, until: Int64) = failures[user].flatMap { $0.until > now ? $0 : nil } ?? (0, now + Int64(max(1, windowSeconds)))
+        entry.count += 1
+        failures[user] = entry
+        return entry.count
+    }
+
+    public func clearLoginFailures(of user: String) throws(SessionStoreError) {
+        try begin()
+        failures[user] = nil
     }
 
     public func checkHealth() throws(SessionStoreError) {

@@ -99,6 +99,19 @@ public protocol SessionStore {
     /// pattern.
     func useOnce(_ token: String, of user: String, forSeconds seconds: Int) throws(SessionStoreError) -> Bool
 
+    /// The user's failed logins in the window that the first of them opened: how many, and the
+    /// seconds left until the window closes (`(0, 0)` when there is none). Any name is counted,
+    /// a user's or not, so the counts tell nothing about who exists.
+    func loginFailures(of user: String) throws(SessionStoreError) -> (count: Int, secondsLeft: Int)
+
+    /// Counts one failed login of `user`; the first opens a window of `windowSeconds`, at the
+    /// end of which the count is forgotten. Returns the count.
+    @discardableResult
+    func recordLoginFailure(of user: String, windowSeconds: Int) throws(SessionStoreError) -> Int
+
+    /// Forgets the user's failed logins (after one that succeeded).
+    func clearLoginFailures(of user: String) throws(SessionStoreError)
+
     /// Throws when the store cannot serve requests.
     func checkHealth() throws(SessionStoreError)
 

@@ -126,6 +126,9 @@ public struct RedisSessionLayout: Sendable {
     /// The Redis key of the revocation generation named `name`.
     func generationKey(named name: String) -> String { userKeyPrefix + "{" + name + "}:gen" }
 
+    /// The user's failed-login count (`recordLoginFailure`), on the user's slot.
+    func failuresKey(named name: String) -> String { userKeyPrefix + "{" + name + "}:fails" }
+
     /// A single-use token of the user's (`useOnce`), on the user's slot.
     func onceKey(named name: String, token: String) -> String { userKeyPrefix + "{" + name + "}:once:" + token }
 }

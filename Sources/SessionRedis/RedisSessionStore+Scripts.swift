@@ -254,6 +254,29 @@ extension RedisSessionStore {
         return uses
         """)
 
+    /// KEYS failures. Returns `{count, seconds left in the window}` (`{0, 0}` without one). The
+    /// window's end is a field (the project's ACL has no TTL command), on Redis's clock.
+    static let loginFailuresScript = RedisScript("""
+        local v = redis.call('HMGET', KEYS[1], 'n', 'until')
+        if not v[1] then return {0, 0} end
+        local now = tonumber(redis.call('TIME')[1])
+        local left = (tonumber(v[2]) or now) - now
+        if left <= 0 then return {0, 0} end
+        return {tonumber(v[1]), left}
+        """)
+
+    /// KEYS failures. ARGV window seconds. Counts a failed login; the first opens the window
+    /// (its end recorded, and the key's TTL set to it). Returns the count.
+    static let recordLoginFailureScript = RedisScript("""
+        local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+        if n == 1 then
+          local window = tonumber(ARGV[1])
+          redis.call('HSET', KEYS[1], 'until', tonumber(redis.call('TIME')[1]) + window)
+          redis.call('EXPIRE', KEYS[1], window)
+        end
+        return n
+        """)
+
     /// KEYS index. Returns how many entries it holds (for indexes under older names).
     static let indexSizeScript = RedisScript("""
         return redis.call('HLEN', KEYS[1])

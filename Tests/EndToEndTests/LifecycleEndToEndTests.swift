@@ -121,10 +121,12 @@ final class LifecycleEndToEndTests: XCTestCase {
         let stack = try makeStack()
         defer { stack.stop() }
         var statuses: [Int] = []
-        for _ in 0..<40 {
+        // A name per attempt: session-fcgi's own limit per user name (--login-failure-limit)
+        // would answer 429 after ten failures of one name, before nginx's per-address limit.
+        for attempt in 0..<40 {
             let response = try HTTPClient.request(port: stack.nginxPort, method: "POST", path: "/login",
                                                   headers: [("Content-Type", "application/json")],
-                                                  body: Array("{\"user\":\"ada\",\"password\":\"guess\"}".utf8))
+                                                  body: Array("{\"user\":\"guesser\(attempt)\",\"password\":\"guess\"}".utf8))
             statuses.append(response.status)
             if response.status == 429 {
                 // In the API's format, and saying when to come back (one attempt frees a second).

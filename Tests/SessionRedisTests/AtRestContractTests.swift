@@ -34,6 +34,7 @@ final class SealedRedisSessionStoreContractTests: XCTestCase {
     func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
     func testContractTokenUsedOnce() throws { try contract().aTokenIsUsedOncePerUserUntilItExpires() }
+    func testContractLoginFailures() throws { try contract().loginFailuresAreCountedPerUserWithinAWindow() }
 }
 
 /// Sessions named by SHA-256 of their ids (`--store-id-hashes yes`).
@@ -65,6 +66,7 @@ final class HashedIDRedisSessionStoreContractTests: XCTestCase {
     func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
     func testContractTokenUsedOnce() throws { try contract().aTokenIsUsedOncePerUserUntilItExpires() }
+    func testContractLoginFailures() throws { try contract().loginFailuresAreCountedPerUserWithinAWindow() }
 }
 
 /// Both.
@@ -96,4 +98,5 @@ final class SealedAndHashedRedisSessionStoreContractTests: XCTestCase {
     func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
     func testContractTokenUsedOnce() throws { try contract().aTokenIsUsedOncePerUserUntilItExpires() }
+    func testContractLoginFailures() throws { try contract().loginFailuresAreCountedPerUserWithinAWindow() }
 }

@@ -65,6 +65,7 @@ final class RedisClusterSessionStoreTests: XCTestCase {
     func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
     func testContractTokenUsedOnce() throws { try contract().aTokenIsUsedOncePerUserUntilItExpires() }
+    func testContractLoginFailures() throws { try contract().loginFailuresAreCountedPerUserWithinAWindow() }
     func testContractTouchesOnlyWhenDue() throws { try contract().touchesOnlyWhenDue() }
     func testContractCallsAnsweredTogether() throws { try contract().callsAnsweredTogetherAnswerAsAlone() }
 

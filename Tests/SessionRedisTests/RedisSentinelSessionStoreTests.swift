@@ -61,6 +61,7 @@ final class RedisSentinelSessionStoreTests: XCTestCase {
     func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
     func testContractTokenUsedOnce() throws { try contract().aTokenIsUsedOncePerUserUntilItExpires() }
+    func testContractLoginFailures() throws { try contract().loginFailuresAreCountedPerUserWithinAWindow() }
 
     func testSecurityWritesAreConfirmedByTheReplica() throws {
         let store = try makeStore()

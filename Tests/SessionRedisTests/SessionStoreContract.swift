@@ -267,6 +267,23 @@ struct SessionStoreContract<Store: SessionStore> {
         XCTAssertNoThrow(try store.checkHealth())
     }
 
+    func loginFailuresAreCountedPerUserWithinAWindow() throws {
+        let user = "u" + String(SessionID.generate().rawValue.prefix(12)).filter { $0.isLetter || $0.isNumber }
+        XCTAssertTrue(try store.loginFailures(of: user) == (0, 0))
+        XCTAssertEqual(try store.recordLoginFailure(of: user, windowSeconds: 2), 1)
+        XCTAssertEqual(try store.recordLoginFailure(of: user, windowSeconds: 2), 2)
+        let counted = try store.loginFailures(of: user)
+        XCTAssertEqual(counted.count, 2)
+        XCTAssertTrue((1...2).contains(counted.secondsLeft), "\(counted)")
+        XCTAssertTrue(try store.loginFailures(of: "other" + user) == (0, 0), "per user")
+        try store.clearLoginFailures(of: user)
+        XCTAssertTrue(try store.loginFailures(of: user) == (0, 0))
+        XCTAssertEqual(try store.recordLoginFailure(of: user, windowSeconds: 1), 1)
+        passTime(2.1)
+        XCTAssertTrue(try store.loginFailures(of: user) == (0, 0), "the window ended")
+        XCTAssertEqual(try store.recordLoginFailure(of: user, windowSeconds: 1), 1, "a new window")
+    }
+
     func aTokenIsUsedOncePerUserUntilItExpires() throws {
         let token = "t" + SessionID.generate().rawValue
         XCTAssertTrue(try store.useOnce(token, of: "ada", forSeconds: 1))
@@ -300,6 +317,7 @@ final class InMemorySessionStoreContractTests: XCTestCase {
     func testUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
     func testTokenUsedOnce() throws { try contract().aTokenIsUsedOncePerUserUntilItExpires() }
+    func testLoginFailures() throws { try contract().loginFailuresAreCountedPerUserWithinAWindow() }
     func testTouchesOnlyWhenDue() throws { try contract().touchesOnlyWhenDue() }
     func testCallsAnsweredTogether() throws { try contract().callsAnsweredTogetherAnswerAsAlone() }
 }

@@ -5,6 +5,7 @@ folder of its own and stops exactly what it started.
 
 Run by deploy/test; alone: python3 -m pytest Tests/deploy/test_operations.py -q
 """
+import glob
 import json
 import os
 import re
@@ -249,6 +250,37 @@ def login_from(local, source, user, password, timeout=10):
         connection.close()
 
 
+def test_guesses_at_one_account_from_many_addresses_are_limited_per_account(base):
+    """Attack review s22: nginx limits login attempts per address (IPv4) or network (IPv6), so
+    a guesser with many addresses had no limit on one account but the instances' hashing.
+    session-fcgi now counts failed logins per user name (--login-failure-limit, 10 in 15
+    minutes): past it, that name's logins get 429 without a password check, whichever address
+    they come from, the right password included; other users log in as before."""
+    local = Local(base)
+    try:
+        local.up()
+        password = local.secret("demo-credentials").split(" / ")[1]
+        statuses = [login_from(local, f"127.0.0.{2 + n}", "demo", "guess") for n in range(12)]
+        assert statuses == [401] * 10 + [429, 429], statuses
+        import http.client
+        connection = http.client.HTTPConnection("127.0.0.1", local.port, timeout=10, source_address=("127.0.0.40", 0))
+        connection.request("POST", "/login", body=json.dumps({"user": "demo", "password": password}),
+                           headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        body = response.read().decode()
+        assert response.status == 429, body
+        assert body == '{"error":"too many failed logins for this user; try again later"}'
+        assert 800 <= int(response.getheader("Retry-After")) <= 900
+        connection.close()
+        # Unknown names are counted alike, so the answers tell nothing about who exists.
+        assert [login_from(local, f"127.0.0.{50 + n}", "nosuchuser", "guess") for n in range(11)] == [401] * 10 + [429]
+        logs = "".join(open(path).read() for path in glob.glob(os.path.join(local.state, "fcgi-*.log")))
+        assert "event=login_throttled" in logs
+        assert "user=nosuchuser" not in logs
+    finally:
+        local.down()
+
+
 def test_a_flood_of_wrong_passwords_leaves_every_other_route_served(base):
     """Attack review s19: wrong passwords from a few dozen addresses (each within nginx's
     per-address limit) took every core for password hashes, logins outlasted nginx's read
@@ -265,8 +297,12 @@ def test_a_flood_of_wrong_passwords_leaves_every_other_route_served(base):
         attempts, lock = [], threading.Lock()
 
         def attacker(address):
+            guesses = 0
             while not stop.is_set():
-                status = login_from(local, address, "nobody", "guess")
+                # A name per guess: one name would meet session-fcgi's per-name limit
+                # (--login-failure-limit) after ten and stop costing password checks.
+                guesses += 1
+                status = login_from(local, address, f"nobody{address.rsplit('.', 1)[1]}x{threading.get_ident() % 100000}x{guesses}", "guess")
                 with lock:
                     attempts.append(status)
                 if status == 429:

@@ -24,7 +24,7 @@ final class AppMetrics: Sendable {
     /// Whether the store is in an outage, for the log line that ends one.
     let storeOutage = StoreOutage()
 
-    static let eventNames = ["created", "rotated", "destroyed", "revoked", "login", "login_refused", "login_busy", "trusted_login_refused"]
+    static let eventNames = ["created", "rotated", "destroyed", "revoked", "login", "login_refused", "login_busy", "login_throttled", "trusted_login_refused"]
     static let refusalNames = ["unknown", "expired", "forged", "malformed", "superseded"]
 
     init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {

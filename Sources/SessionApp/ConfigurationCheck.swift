@@ -53,6 +53,7 @@ struct ConfigurationCheck {
            configuration.server.allowedPeers == nil {
             CommandLineTool.writeStandardOutput("warning  listening on \(host) with the default peer list (loopback only): nginx on other hosts needs --allowed-peers\n")
         }
+        for warning in Self.nginxTimingWarnings(configuration) { CommandLineTool.writeStandardOutput("warning  " + warning + "\n") }
         let redis = configuration.redisConfiguration
         if redis.tls?.insecure == true {
             CommandLineTool.writeStandardOutput("warning  --redis-tls-insecure: Redis certificates and names are not verified\n")
@@ -89,6 +90,7 @@ struct ConfigurationCheck {
             }
             report(true, "Redis at \(redis) runs the store's scripts")
             if let warning = Self.evictionWarning(client) { CommandLineTool.writeStandardOutput("warning  " + warning + "\n") }
+            if let warning = Self.memoryLimitWarning(client) { CommandLineTool.writeStandardOutput("warning  " + warning + "\n") }
             if let warning = Self.persistenceWarning(client) { CommandLineTool.writeStandardOutput("warning  " + warning + "\n") }
         } catch .server(let refusal) where refusal.refusesCredentials {
             var hint = ""
@@ -201,6 +203,34 @@ struct ConfigurationCheck {
         guard let text = (try? client.send(RedisCommand("INFO", "persistence"), key: nil))?.text,
               infoField("aof_enabled", in: text) == "0" else { return nil }
         return "Redis keeps no append-only file (appendonly no): a restart of Redis loses the sessions written since its last snapshot, logging those users out; set appendonly yes (README, Durability)"
+    }
+
+    /// The template's nginx (nginx/session-store.conf.template) waits 5 s for an instance's
+    /// answer and keeps idle upstream connections 60 s. Settings that outlast those give
+    /// clients nginx's bare 504 instead of a 503 with Retry-After (a request that nginx gave up
+    /// on may still be carried out), or closed connections that nginx is about to reuse
+    /// (operator review s22). Warnings, since a site may have raised nginx's figures.
+    static func nginxTimingWarnings(_ configuration: AppConfiguration) -> [String] {
+        var warnings: [String] = []
+        // A login makes up to 9 round trips one after another (the template's comment on
+        // fastcgi_read_timeout), each bounded by --redis-timeout-ms.
+        let slowest = 9 * configuration.redisCommandTimeoutMilliseconds
+        if slowest > 4700 {
+            warnings.append("--redis-timeout-ms \(configuration.redisCommandTimeoutMilliseconds): a login's 9 round trips may take \(slowest) ms, more than the template's nginx waits (fastcgi_read_timeout 5s), so clients would get nginx's 504 instead of a 503 with Retry-After; raise fastcgi_read_timeout and fastcgi_send_timeout to at least \((slowest + 999) / 1000 + 1)s, or keep --redis-timeout-ms at 500 or less")
+        }
+        if configuration.server.idleConnectionTimeoutSeconds <= 60 {
+            warnings.append("--idle-connection-timeout \(configuration.server.idleConnectionTimeoutSeconds): at or below the template's upstream keepalive_timeout (60s), so an instance can close a kept connection just as nginx reuses it (a 502 for that request); keep it above nginx's (default 75)")
+        }
+        return warnings
+    }
+
+    /// Without `maxmemory`, a flood of requests without a session (each creates one) grows
+    /// Redis until the host runs out of memory (README, Known limits). `nil` with a limit, or
+    /// when this user may not read `INFO`.
+    static func memoryLimitWarning(_ client: RedisClient) -> String? {
+        guard let text = (try? client.send(RedisCommand("INFO", "memory"), key: nil))?.text,
+              infoField("maxmemory", in: text) == "0" else { return nil }
+        return "Redis has no memory limit (maxmemory 0): every request without a session creates one, so a flood grows Redis until the host runs out of memory; set maxmemory (with maxmemory-policy noeviction: a full Redis then answers 503 until sessions expire) (README, Known limits)"
     }
 
     /// A Redis that evicts keys under memory pressure can drop a user's index while the

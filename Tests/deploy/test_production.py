@@ -199,7 +199,7 @@ def test_check_config_passes_for_the_documented_setup_and_fails_for_a_broken_one
             assert expected in result.stdout, result.stdout
         for secret in ["admin-token", "redis-password", "cookie-signing-keys"]:
             assert open(os.path.join(etc, secret)).read().strip() not in result.stdout
-        assert "maxmemory-policy" not in result.stdout, result.stdout
+        assert "evicts keys" not in result.stdout, result.stdout
         # A Redis that evicts keys would drop users' indexes (revoke-all then misses sessions):
         # check-config warns (the configuration still works; exit 0).
         password = open(os.path.join(etc, "redis-password")).read().strip()
@@ -207,10 +207,19 @@ def test_check_config_passes_for_the_documented_setup_and_fails_for_a_broken_one
         subprocess.run(["redis-cli", "-p", str(port), "config", "set", "maxmemory-policy", "allkeys-lru"], env=redis_env, check=True,
                        capture_output=True)
         unbounded = subprocess.run([binary, "check-config"], env=env, capture_output=True, text=True, timeout=20)
-        assert "maxmemory-policy" not in unbounded.stdout, "no memory limit: nothing is evicted"
+        assert "evicts keys" not in unbounded.stdout, "no memory limit: nothing is evicted"
+        # ... but nothing bounds Redis's memory either (operator review s22): a warning.
+        assert unbounded.returncode == 0 and "no memory limit (maxmemory 0)" in unbounded.stdout, unbounded.stdout
         subprocess.run(["redis-cli", "-p", str(port), "config", "set", "maxmemory", "100mb"], env=redis_env, check=True, capture_output=True)
         evicting = subprocess.run([binary, "check-config"], env=env, capture_output=True, text=True, timeout=20)
         assert evicting.returncode == 0 and "warning" in evicting.stdout and "maxmemory-policy allkeys-lru" in evicting.stdout, evicting.stdout
+        assert "no memory limit" not in evicting.stdout
+        # Timeouts that outlast the template's nginx (operator review s22): warnings, exit 0.
+        timing = subprocess.run([binary, "check-config", "--redis-timeout-ms", "8000", "--idle-connection-timeout", "60"], env=env,
+                                capture_output=True, text=True, timeout=20)
+        assert timing.returncode == 0, timing.stdout + timing.stderr
+        assert "fastcgi_read_timeout" in timing.stdout and "keepalive_timeout (60s)" in timing.stdout, timing.stdout
+        assert "fastcgi_read_timeout" not in evicting.stdout and "keepalive_timeout" not in evicting.stdout, evicting.stdout
         subprocess.run(["redis-cli", "-p", str(port), "config", "set", "maxmemory-policy", "noeviction"], env=redis_env, check=True,
                        capture_output=True)
         # A database Redis does not have (it has 16) cannot work either: exit 1, named (it was

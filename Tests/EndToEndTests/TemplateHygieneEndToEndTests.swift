@@ -35,6 +35,11 @@ final class TemplateHygieneEndToEndTests: XCTestCase {
             }
             XCTAssertFalse(policy.contains("script-src"), "static pages need no scripts: \(policy)")
         }
+        // The protected upstream's answers are the user's: never stored by a shared cache
+        // (attack review s22; the demo upstream sends no Cache-Control of its own).
+        let app = try stack.get("/app/", cookie: cookie)
+        XCTAssertEqual(app.status, 200)
+        XCTAssertEqual(app.headers("Cache-Control"), ["no-store"])
         // session-fcgi's own page keeps its own policy, not a second one from nginx.
         let home = try stack.get("/", cookie: cookie)
         XCTAssertEqual(home.headers("Content-Security-Policy").count, 1)

@@ -208,8 +208,8 @@ extension AppConfiguration {
             config.cookieSigningKeysFile = value
         },
         Option(flag: "--trusted-login-keys-file", environment: "SESSION_FCGI_TRUSTED_LOGIN_KEYS_FILE", valueName: "PATH",
-               help: "enable GET /trusted-login: an application that checks users itself logs a browser in through nginx's /_session_login with an assertion MAC'd by one of these keys (README, 'Logging in from an application'); one key per line, each at least 32 random characters, every one verifies, # comments allowed (mode 0600; reloaded on SIGHUP; default: off)") { config, value throws(ConfigurationError) in
-            config.trustedLoginKeys = try SecretRules.signingKeys(file: value, what: "--trusted-login-keys-file", into: &config)
+               help: "enable GET /trusted-login: an application that checks users itself logs a browser in through nginx's /_session_login with an assertion MAC'd by one of these keys (README, 'Logging in from an application'); one key per line, each at least 32 random characters, every one verifies, # comments allowed; a file without keys turns it off, and so does one that cannot be used at a reload (mode 0600; reloaded on SIGHUP; default: off)") { config, value throws(ConfigurationError) in
+            config.trustedLoginKeys = try SecretRules.trustedLoginKeys(file: value, into: &config)
             config.trustedLoginKeysFile = value
         },
         Option(flag: "--encryption-keys-file", environment: "SESSION_FCGI_ENCRYPTION_KEYS_FILE", valueName: "PATH",
@@ -396,6 +396,22 @@ enum SecretRules {
         guard !keys.isEmpty else { throw ConfigurationError("\(what): no keys given") }
         for key in keys { try checkStrong(key, what: what) }
         return keys.map { String($0) }
+    }
+
+    /// The trusted-login keys file's keys (one per line, `#` comments), checked like signing
+    /// keys; a file without any is allowed and turns trusted login off (emptying the file is
+    /// how a leaked key is withdrawn at once).
+    static func trustedLoginKeys(file: String, into config: inout AppConfiguration) throws(ConfigurationError) -> [String] {
+        let what = "--trusted-login-keys-file"
+        let text: String
+        do { text = try ConfigurationFile.text(at: file) } catch { throw ConfigurationError("\(what): \(error)") }
+        if ConfigurationFile.isReadableByOthers(file) {
+            config.warnings.append("\(what): \(file) is readable by every local user, and any of its keys logs in any user; chmod 600 it")
+        }
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingPrefix(while: { $0 == " " }) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        for line in lines { try checkStrong(line, what: what) }
+        return lines.map { String($0) }
     }
 
     /// Length × the empirical Shannon entropy per character.

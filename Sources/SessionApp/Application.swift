@@ -68,6 +68,9 @@ public struct Application: Sendable {
                 do {
                     let reloaded = try loadSettings(log: log, previous: settings.current)
                     settings.replace(with: reloaded.settings)
+                    if let problem = reloaded.settings.trustedLoginProblem {
+                        log.error("SIGHUP: \(problem); trusted login is off until the file holds usable keys", metadata: ["event": "reload_failed"])
+                    }
                     if reloaded.usersKept {
                         log.error("SIGHUP: signing keys and admin token reloaded; the users file cannot be used (see the lines before), so the previous users stay in use",
                                   metadata: ["event": "reload_failed"])
@@ -76,6 +79,15 @@ public struct Application: Sendable {
                     }
                 } catch {
                     log.error("SIGHUP: \(error); the previous settings stay in use", metadata: ["event": "reload_failed"])
+                    // ... but the trusted-login keys follow their file whatever else failed: a
+                    // withdrawn key must stop working at this reload.
+                    var kept = settings.current
+                    let trusted = configuration.loadTrustedLoginKeys()
+                    (kept.trustedLoginKeys, kept.trustedLoginProblem) = (trusted.keys, trusted.problem)
+                    settings.replace(with: kept)
+                    if let problem = trusted.problem {
+                        log.error("SIGHUP: \(problem); trusted login is off until the file holds usable keys", metadata: ["event": "reload_failed"])
+                    }
                 }
             }) {
                 let store = configuration.makeStore(layout: layout)

@@ -40,6 +40,12 @@ struct ConfigurationCheck {
             }
             report(true, configuration.cookieSigningKeys.isEmpty ? "cookies are not signed" : "cookies signed with \(configuration.cookieSigningKeys.count) key(s)")
             report(true, loaded.settings.adminToken == nil ? "no admin token: admin routes are disabled" : "admin token set")
+            if let problem = loaded.settings.trustedLoginProblem {
+                report(false, problem)
+            } else if configuration.trustedLoginKeysFile != nil {
+                report(true, loaded.settings.trustedLoginKeys.isEmpty ? "trusted login: the keys file holds no key, so it is off"
+                                                                      : "trusted login: \(loaded.settings.trustedLoginKeys.count) key(s)")
+            }
         } catch {
             report(false, error.description)
         }

@@ -9,6 +9,8 @@ struct ReloadableSettings: Sendable {
     var adminToken: String?
     /// Keys that verify trusted-login assertions; empty: the route is off.
     var trustedLoginKeys: [[UInt8]] = []
+    /// Why the trusted-login keys file could not be used (trusted login is then off).
+    var trustedLoginProblem: String?
 }
 
 /// The current `ReloadableSettings`, shared by every worker. Workers keep a copy and compare
@@ -46,9 +48,6 @@ extension AppConfiguration {
         var copy = self
         if let file = adminTokenFile { copy.adminToken = try SecretRules.adminToken(file: file, into: &copy) }
         if let file = cookieSigningKeysFile { copy.cookieSigningKeys = try SecretRules.signingKeys(file: file, into: &copy) }
-        if let file = trustedLoginKeysFile {
-            copy.trustedLoginKeys = try SecretRules.signingKeys(file: file, what: "--trusted-login-keys-file", into: &copy)
-        }
         var users: UsersFile?
         var problems: [String] = []
         if let path = usersFile {
@@ -61,7 +60,22 @@ extension AppConfiguration {
                 problems = ["cannot be read: \(error)"]
             }
         }
+        let trusted = loadTrustedLoginKeys()
         return (ReloadableSettings(users: users, cookies: copy.makeCookieCodec(), adminToken: copy.adminToken,
-                                   trustedLoginKeys: copy.trustedLoginKeys.map { Array($0.utf8) }), problems)
+                                   trustedLoginKeys: trusted.keys, trustedLoginProblem: trusted.problem), problems)
+    }
+
+    /// The trusted-login keys as their file holds them now. Fails closed: a file that cannot be
+    /// used gives no keys (trusted login off) and says why, so that a reload meant to withdraw a
+    /// leaked key never leaves it working (attack review s22: a key replaced by a short one, or
+    /// the file emptied, kept the old key in use).
+    func loadTrustedLoginKeys() -> (keys: [[UInt8]], problem: String?) {
+        guard let file = trustedLoginKeysFile else { return (trustedLoginKeys.map { Array($0.utf8) }, nil) }
+        var scratch = self
+        do {
+            return (try SecretRules.trustedLoginKeys(file: file, into: &scratch).map { Array($0.utf8) }, nil)
+        } catch {
+            return ([], error.description)
+        }
     }
 }

@@ -14,8 +14,8 @@ public final class InMemorySessionStore: SessionStore {
 
     private var entries: [SessionID: Entry] = [:]
     private var users: [String: UserState] = [:]
-    /// `useOnce` tokens by user and token, with when they expire.
-    private var usedTokens: [String: Int64] = [:]
+    /// Claimed nonces, with when their record expires.
+    private var claimedNonces: [String: Int64] = [:]
     /// Failed logins by user: how many, and when their window closes.
     private var failures: [String: (count: Int, until: Int64)] = [:]
     /// Orders index entries written within one second of the clock.
@@ -226,12 +226,13 @@ public final class InMemorySessionStore: SessionStore {
         return state.index.values.sorted { $0.handle < $1.handle }
     }
 
-    public func useOnce(_ token: String, of user: String, forSeconds seconds: Int) throws(SessionStoreError) -> Bool {
+    public func claimNonce(_ nonce: String, expires: Int64, maximumLifetimeSeconds: Int64) throws(SessionStoreError) -> NonceClaim {
         try begin()
-        let key = user + "\n" + token
-        if let expiry = usedTokens[key], expiry > now { return false }
-        usedTokens[key] = now + Int64(max(1, seconds))
-        return true
+        if expires < now { return .expired }
+        if expires > now + maximumLifetimeSeconds { return .tooFarAhead }
+        if let until = claimedNonces[nonce], until >= now { return .used }
+        claimedNonces[nonce] = expires
+        return .claimed
     }
 
     public func loginFailures(of user: String) throws(SessionStoreError) -> (count: Int, secondsLeft: Int) {

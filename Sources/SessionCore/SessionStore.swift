@@ -93,11 +93,11 @@ public protocol SessionStore {
     /// unrepeatable, with every session alive).
     func revokeAll(of user: String) throws(SessionStoreError) -> [UserIndexEntry]
 
-    /// Records `token` as used by `user` for `seconds`, atomically: `true` the first time,
-    /// `false` when it was already recorded (a trusted-login assertion presented again). Stored
-    /// with the user's keys, so it lives on the user's cluster slot and under the same ACL key
-    /// pattern.
-    func useOnce(_ token: String, of user: String, forSeconds seconds: Int) throws(SessionStoreError) -> Bool
+    /// Claims a one-time `nonce` valid until `expires` (Unix seconds), on the store's clock:
+    /// `.claimed` the first time while `expires` is neither past nor more than
+    /// `maximumLifetimeSeconds` ahead; the record of its use lives until `expires`, so one
+    /// clock decides both and no replay window opens between them (a trusted-login assertion).
+    func claimNonce(_ nonce: String, expires: Int64, maximumLifetimeSeconds: Int64) throws(SessionStoreError) -> NonceClaim
 
     /// The user's failed logins in the window that the first of them opened: how many, and the
     /// seconds left until the window closes (`(0, 0)` when there is none). Any name is counted,
@@ -120,6 +120,18 @@ public protocol SessionStore {
     /// the rotation of a login): an acknowledged write can otherwise vanish in a failover.
     /// Bounded in time; the writes are never undone.
     func confirmWrites() throws(SessionStoreError) -> WriteConfirmation
+}
+
+/// What `claimNonce` found.
+public enum NonceClaim: Equatable, Sendable {
+    /// First use, in time: the caller may act on it.
+    case claimed
+    /// Used before.
+    case used
+    /// Past its expiry on the store's clock.
+    case expired
+    /// Expiring further ahead than allowed.
+    case tooFarAhead
 }
 
 /// Whether writes are held by replicas.

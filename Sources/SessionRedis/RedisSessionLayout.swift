@@ -129,8 +129,9 @@ public struct RedisSessionLayout: Sendable {
     /// The user's failed-login count (`recordLoginFailure`), on the user's slot.
     func failuresKey(named name: String) -> String { userKeyPrefix + "{" + name + "}:fails" }
 
-    /// A single-use token of the user's (`useOnce`), on the user's slot.
-    func onceKey(named name: String, token: String) -> String { userKeyPrefix + "{" + name + "}:once:" + token }
+    /// A claimed trusted-login nonce (`claimNonce`): by the nonce alone, so every instance
+    /// finds the same record whatever its encryption keys' order (attack review s22).
+    func nonceKey(_ nonce: String) -> String { userKeyPrefix + "nonce:" + nonce }
 }
 
 /// How many sealed values did not open: a key missing from one instance's ring (a key step

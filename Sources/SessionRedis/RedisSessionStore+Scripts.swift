@@ -245,13 +245,19 @@ extension RedisSessionStore {
         return redis.call('HGETALL', KEYS[1])
         """)
 
-    /// KEYS token. ARGV TTL. Counts the token's uses and gives it the TTL at its first;
-    /// returns the count (1: first use). HINCRBY and EXPIRE, not SET NX, so the project's ACL
-    /// (deploy/redis/session-store.acl) needs no new command.
-    static let useOnceScript = RedisScript("""
+    /// KEYS nonce. ARGV expires (Unix seconds), maximum lifetime. On Redis's clock: 3 when
+    /// `expires` is past, 4 when it is too far ahead; otherwise counts the nonce's uses, keeps
+    /// the record until `expires`, and returns 1 at the first use, 2 after. HINCRBY and EXPIRE,
+    /// not SET NX, so the project's ACL (deploy/redis/session-store.acl) needs no new command.
+    static let claimNonceScript = RedisScript("""
+        local now = tonumber(redis.call('TIME')[1])
+        local expires = tonumber(ARGV[1])
+        if expires < now then return 3 end
+        if expires > now + tonumber(ARGV[2]) then return 4 end
         local uses = redis.call('HINCRBY', KEYS[1], 'uses', 1)
-        if uses == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-        return uses
+        if uses > 1 then return 2 end
+        redis.call('EXPIRE', KEYS[1], expires - now + 1)
+        return 1
         """)
 
     /// KEYS failures. Returns `{count, seconds left in the window}` (`{0, 0}` without one). The

@@ -331,14 +331,21 @@ public final class RedisSessionStore: SessionStore {
         return entries.sorted { ($0.handle, $0.indexedAt) < ($1.handle, $1.indexedAt) }
     }
 
-    public func useOnce(_ token: String, of user: String, forSeconds seconds: Int) throws(SessionStoreError) -> Bool {
-        let key = layout.onceKey(named: try layout.userNames(of: user)[0], token: token)
-        let call = RedisScriptCall(Self.useOnceScript, keyCount: 1, routingKey: key) { command in
+    public func claimNonce(_ nonce: String, expires: Int64, maximumLifetimeSeconds: Int64) throws(SessionStoreError) -> NonceClaim {
+        let key = layout.nonceKey(nonce)
+        let call = RedisScriptCall(Self.claimNonceScript, keyCount: 1, routingKey: key) { command in
             command.append(key)
-            command.append(String(max(1, seconds)))
+            command.append(String(expires))
+            command.append(String(maximumLifetimeSeconds))
         }
-        guard case .integer(let uses) = try runPipelined([call])[0] else { throw .failed("use once: unexpected reply") }
-        return uses == 1
+        guard case .integer(let status) = try runPipelined([call])[0] else { throw .failed("nonce: unexpected reply") }
+        switch status {
+        case 1: return .claimed
+        case 2: return .used
+        case 3: return .expired
+        case 4: return .tooFarAhead
+        default: throw .failed("nonce: unexpected status \(status)")
+        }
     }
 
     public func loginFailures(of user: String) throws(SessionStoreError) -> (count: Int, secondsLeft: Int) {

@@ -76,7 +76,7 @@ final class RedisACLTests: XCTestCase {
     func testContractRotationWithoutGrace() throws { try contract().rotationWithoutGraceEndsTheOldID() }
     func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
-    func testContractTokenUsedOnce() throws { try contract().aTokenIsUsedOncePerUserUntilItExpires() }
+    func testContractNonceClaimedOnce() throws { try contract().aNonceIsClaimedOnceWithinItsLifetimeOnTheStoresClock() }
     func testContractLoginFailures() throws { try contract().loginFailuresAreCountedPerUserWithinAWindow() }
 
     /// The paths the contract does not take: scripts reloaded with `EVAL` after the server lost

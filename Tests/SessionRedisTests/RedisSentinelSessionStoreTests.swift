@@ -60,7 +60,7 @@ final class RedisSentinelSessionStoreTests: XCTestCase {
     func testContractRotationWithoutGrace() throws { try contract().rotationWithoutGraceEndsTheOldID() }
     func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
-    func testContractTokenUsedOnce() throws { try contract().aTokenIsUsedOncePerUserUntilItExpires() }
+    func testContractNonceClaimedOnce() throws { try contract().aNonceIsClaimedOnceWithinItsLifetimeOnTheStoresClock() }
     func testContractLoginFailures() throws { try contract().loginFailuresAreCountedPerUserWithinAWindow() }
 
     func testSecurityWritesAreConfirmedByTheReplica() throws {

@@ -9,6 +9,8 @@ struct SessionStoreContract<Store: SessionStore> {
     let exists: (SessionID) throws -> Bool
     /// Lets at least `seconds` pass on the store's clock (real time for Redis).
     var passTime: (Double) -> Void = { Thread.sleep(forTimeInterval: $0) }
+    /// The store's clock in Unix seconds (Redis's `TIME` is this host's clock).
+    var clock: () -> Int64 = { Int64(Date().timeIntervalSince1970) }
 
     static var timeouts: SessionTimeouts { SessionTimeouts(idleSeconds: 60, absoluteSeconds: 3600) }
     var timeouts: SessionTimeouts { Self.timeouts }
@@ -284,15 +286,19 @@ struct SessionStoreContract<Store: SessionStore> {
         XCTAssertEqual(try store.recordLoginFailure(of: user, windowSeconds: 1), 1, "a new window")
     }
 
-    func aTokenIsUsedOncePerUserUntilItExpires() throws {
-        let token = "t" + SessionID.generate().rawValue
-        XCTAssertTrue(try store.useOnce(token, of: "ada", forSeconds: 1))
-        XCTAssertFalse(try store.useOnce(token, of: "ada", forSeconds: 1), "a second use was accepted")
-        XCTAssertFalse(try store.useOnce(token, of: "ada", forSeconds: 1))
-        XCTAssertTrue(try store.useOnce(token, of: "grace", forSeconds: 1), "tokens are per user")
-        XCTAssertTrue(try store.useOnce("u" + token, of: "ada", forSeconds: 1))
-        passTime(1.5)
-        XCTAssertTrue(try store.useOnce(token, of: "ada", forSeconds: 1), "the record outlived its TTL")
+    func aNonceIsClaimedOnceWithinItsLifetimeOnTheStoresClock() throws {
+        let nonce = "n" + SessionID.generate().rawValue
+        let now = clock()
+        XCTAssertEqual(try store.claimNonce(nonce, expires: now + 2, maximumLifetimeSeconds: 300), .claimed)
+        XCTAssertEqual(try store.claimNonce(nonce, expires: now + 2, maximumLifetimeSeconds: 300), .used, "a second use")
+        XCTAssertEqual(try store.claimNonce(nonce, expires: now + 200, maximumLifetimeSeconds: 300), .used, "another expiry changes nothing")
+        let other = "m" + nonce
+        XCTAssertEqual(try store.claimNonce(other, expires: now - 5, maximumLifetimeSeconds: 300), .expired)
+        XCTAssertEqual(try store.claimNonce(other, expires: now + 400, maximumLifetimeSeconds: 300), .tooFarAhead)
+        XCTAssertEqual(try store.claimNonce(other, expires: now + 2, maximumLifetimeSeconds: 300), .claimed, "refusals claimed nothing")
+        passTime(3.5)
+        XCTAssertEqual(try store.claimNonce(nonce, expires: now + 2, maximumLifetimeSeconds: 300), .expired,
+                       "once its record is gone, its expiry has passed too: never claimed twice")
     }
 }
 
@@ -300,7 +306,8 @@ final class InMemorySessionStoreContractTests: XCTestCase {
     private func contract() -> SessionStoreContract<InMemorySessionStore> {
         let store = InMemorySessionStore()
         return SessionStoreContract(store: store, exists: { store.field("_c", of: $0) != nil || store.field("_alias", of: $0) != nil
-            || store.field("_sup", of: $0) != nil || store.field("count", of: $0) != nil }, passTime: { store.now += Int64($0.rounded(.up)) })
+            || store.field("_sup", of: $0) != nil || store.field("count", of: $0) != nil }, passTime: { store.now += Int64($0.rounded(.up)) },
+            clock: { store.now })
     }
 
     func testCreateThenIncrement() throws { try contract().createThenIncrement() }
@@ -316,7 +323,7 @@ final class InMemorySessionStoreContractTests: XCTestCase {
     func testRotationWithoutGrace() throws { try contract().rotationWithoutGraceEndsTheOldID() }
     func testUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
-    func testTokenUsedOnce() throws { try contract().aTokenIsUsedOncePerUserUntilItExpires() }
+    func testNonceClaimedOnce() throws { try contract().aNonceIsClaimedOnceWithinItsLifetimeOnTheStoresClock() }
     func testLoginFailures() throws { try contract().loginFailuresAreCountedPerUserWithinAWindow() }
     func testTouchesOnlyWhenDue() throws { try contract().touchesOnlyWhenDue() }
     func testCallsAnsweredTogether() throws { try contract().callsAnsweredTogetherAnswerAsAlone() }

@@ -35,14 +35,16 @@ KEY = "q7Vf2LxN9cR4tW8mZ1bK6hJ3yP0sD5gAeUoIi"
 PASSWORDS = {"ada": "ada's own password"}
 
 
-def assertion(user, next_path="/shop/welcome", key=KEY, expires_in=60, nonce=None):
+def assertion(user, next_path="/shop/welcome", key=KEY, expires_in=60, nonce=None, cross_site=""):
     """The X-Accel-Redirect value README's recipe gives."""
     expires = int(time.time()) + expires_in
     nonce = nonce or secrets.token_urlsafe(18)
-    message = f"session-store trusted-login v1\n{user}\n{expires}\n{nonce}\n{next_path}".encode()
+    message = f"session-store trusted-login v1\n{user}\n{expires}\n{nonce}\n{next_path}\n{cross_site}".encode()
     mac = base64.urlsafe_b64encode(hmac.new(key.encode(), message, hashlib.sha256).digest()).rstrip(b"=").decode()
-    query = urllib.parse.urlencode({"user": user, "expires": expires, "nonce": nonce, "next": next_path, "mac": mac})
-    return "/_session_login?" + query
+    fields = {"user": user, "expires": expires, "nonce": nonce, "next": next_path, "mac": mac}
+    if cross_site:
+        fields["cross_site"] = cross_site
+    return "/_session_login?" + urllib.parse.urlencode(fields)
 
 
 class ShopApp(http.server.BaseHTTPRequestHandler):
@@ -140,9 +142,9 @@ class Stack:
         self.nginx_error_log = os.path.join(state, "nginx-error.log")
         self._spawn("nginx", ["nginx", "-p", state, "-c", path, "-e", self.nginx_error_log, "-g", "daemon off;"], self.nginx_port)
 
-    def request(self, method, path, cookie=None, body=None):
+    def request(self, method, path, cookie=None, body=None, headers=None):
         connection = http.client.HTTPConnection("127.0.0.1", self.nginx_port, timeout=10)
-        headers = {}
+        headers = dict(headers or {})
         if cookie:
             headers["Cookie"] = cookie
         if body is not None:
@@ -232,17 +234,34 @@ def test_an_application_logs_a_browser_in_and_strangers_gain_nothing(stack):
     status, headers, cookies, _ = stack.request("GET", "/shop/accel?to=" + urllib.parse.quote(good, safe=""), cookie=stranger)
     assert status == 303 and headers["location"] == "/shop/again" and sid(cookies)
 
+    # Login CSRF (attack review s22): a page on another site posts the attacker's own user
+    # and password to the application from the victim's browser. The browser says where the
+    # request came from, nginx passes that on, and the login is refused: the victim's browser
+    # stays out of the attacker's account. An OAuth-style callback, which the application
+    # allows cross-site in its assertion, still logs in.
+    victim = sid(stack.request("GET", "/count")[2])
+    status, _, cookies, body = stack.request("POST", "/shop/login", cookie=victim,
+                                             body=urllib.parse.urlencode({"user": "ada", "password": PASSWORDS["ada"]}),
+                                             headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"})
+    assert status == 403 and sid(cookies) is None, (status, body)
+    assert '"user"' not in stack.request("GET", "/me", cookie=victim)[3]
+    callback = assertion("ada", next_path="/shop/after-callback", cross_site="allow")
+    status, headers, cookies, _ = stack.request("GET", "/shop/accel?to=" + urllib.parse.quote(callback, safe=""), cookie=victim,
+                                                headers={"Sec-Fetch-Site": "cross-site"})
+    assert status == 303 and headers["location"] == "/shop/after-callback" and sid(cookies)
+    callback_session = sid(cookies)
+
     # Every session an application logged in is indexed: revoke-user ends them all.
     result = subprocess.run([debug_binary(), "revoke-user", "ada", "--redis-url", stack.redis_url], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert stack.request("GET", "/me", cookie=logged_in)[0] == 401
-    assert stack.request("GET", "/me", cookie=sid(cookies))[0] == 401
+    assert stack.request("GET", "/me", cookie=callback_session)[0] == 401
 
     # The log says why each was refused, and never holds an assertion, nonce or session id.
     log = open(stack.log).read()
-    for reason in ("replayed", "forged", "expired", "too_far_ahead"):
+    for reason in ("replayed", "forged", "expired", "too_far_ahead", "cross_site"):
         assert f"reason={reason}" in log, reason
-    assert log.count("via=trusted") == 2
+    assert log.count("via=trusted") == 3
     for secret in [urllib.parse.parse_qs(urllib.parse.urlparse(target).query)["mac"][0] for target in ShopApp.issued + [good]] + \
                   [urllib.parse.parse_qs(urllib.parse.urlparse(target).query)["nonce"][0] for target in ShopApp.issued + [good]] + \
                   [value.split("=", 1)[1] for value in (anonymous, logged_in, stranger)]:

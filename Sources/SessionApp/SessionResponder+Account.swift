@@ -91,29 +91,32 @@ extension SessionResponder {
         let known = users?.hashes[user] != nil
         event("login_throttled", "login refused: too many failed logins of this user", user: known ? user : nil,
               extra: ["client": request.params["REMOTE_ADDR"] ?? "unknown", "known_user": known ? "yes" : "no"])
-        let retryAfter = ("Retry-After", String(max(1, retryAfterSeconds)))
-        if isFormPost(request) {
-            let model = HomePage.Model(count: 0, message: "Too many failed logins for this user. Try again later.", next: HomePage.safeNext(next))
-            var response = Responses.html(429, HomePage.render(model), contentSecurityPolicy: HomePage.contentSecurityPolicy)
-            response.headers.append(retryAfter)
-            return response
-        }
-        return Responses.error(429, "too many failed logins for this user; try again later", extraHeaders: [retryAfter])
+        return loginRefusedUnchecked(request, status: 429, retryAfterSeconds: max(1, retryAfterSeconds), next: next,
+                                     page: "Too many failed logins for this user. Try again later.",
+                                     json: "too many failed logins for this user; try again later")
     }
 
     /// A login that found every password check busy for `--login-wait-ms` (a flood of logins,
     /// most likely): 503 with `Retry-After`, at once, without checking the password.
     private func loginBusy(_ request: FastCGIRequest, next: String?) -> FastCGIResponse {
         event("login_busy", "login refused: every password check busy", level: .debug)
-        let retryAfter = ("Retry-After", String(configuration.retryAfterSeconds))
+        return loginRefusedUnchecked(request, status: 503, retryAfterSeconds: configuration.retryAfterSeconds, next: next,
+                                     page: "Too many logins at this moment. Try again in a few seconds.",
+                                     json: "too many logins at once; try again")
+    }
+
+    /// A login answered without a password check, with `Retry-After`: for a form, the login
+    /// form alone (without asking Redis for the session: a flood gets cheap answers), else JSON.
+    private func loginRefusedUnchecked(_ request: FastCGIRequest, status: Int, retryAfterSeconds: Int, next: String?,
+                                       page: String, json: String) -> FastCGIResponse {
+        let retryAfter = ("Retry-After", String(retryAfterSeconds))
         if isFormPost(request) {
-            // The login form alone, without asking Redis for the session: a flood gets cheap answers.
-            let model = HomePage.Model(count: 0, message: "Too many logins at this moment. Try again in a few seconds.", next: HomePage.safeNext(next))
-            var response = Responses.html(503, HomePage.render(model), contentSecurityPolicy: HomePage.contentSecurityPolicy)
+            let model = HomePage.Model(count: 0, message: page, next: HomePage.safeNext(next))
+            var response = Responses.html(status, HomePage.render(model), contentSecurityPolicy: HomePage.contentSecurityPolicy)
             response.headers.append(retryAfter)
             return response
         }
-        return Responses.error(503, "too many logins at once; try again", extraHeaders: [retryAfter])
+        return Responses.error(status, json, extraHeaders: [retryAfter])
     }
 
     /// `GET /me`: who is logged in, with the session's times, CSRF token and attributes; 401

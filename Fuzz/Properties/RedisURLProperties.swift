@@ -70,7 +70,6 @@ enum RedisURLProperties {
         var expected = configuration
         expected.username = nil
         expected.password = nil
-        expected.credentialsWithoutColon = false  // how the credentials were written, not the deployment
         try expect(reparsed == expected, "the description parses back to the same deployment", "\(show(url.utf8)) → \(show(description.utf8))")
     }
 }

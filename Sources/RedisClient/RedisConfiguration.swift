@@ -34,9 +34,6 @@ public struct RedisConfiguration: Equatable, Sendable, CustomStringConvertible {
     /// again on SIGHUP): when set, new connections log in with its current value instead of
     /// `password`. Connections already made stay as they are.
     public var passwordSource: RedisPasswordSource?
-    /// Whether the URL's credentials were one word without a colon (`redis://WORD@host`), read
-    /// as a password, as Lettuce and redis-cli do, though redis-py reads it as a user name.
-    public var credentialsWithoutColon = false
 
     public init(topology: Topology = .single(.tcp(host: "127.0.0.1", port: 6379)), username: String? = nil, password: String? = nil,
                 database: Int = 0, tls: RedisTLSConfiguration? = nil, connectTimeoutMilliseconds: Int = 200,
@@ -92,7 +89,6 @@ public struct RedisConfiguration: Equatable, Sendable, CustomStringConvertible {
                 password = try Self.percentDecoded(credentials[credentials.index(after: colon)...], what: "password")
             } else {
                 password = try Self.percentDecoded(credentials, what: "password")
-                credentialsWithoutColon = !credentials.isEmpty
             }
             rest = rest[rest.index(after: at)...]
         }
@@ -119,6 +115,16 @@ public struct RedisConfiguration: Equatable, Sendable, CustomStringConvertible {
             database = try Self.database(segments.dropFirst().first, scheme: scheme)
             guard segments.count <= 2 else { throw .init("unexpected path after the database number") }
         }
+    }
+
+    /// Whether `url`'s credentials are one word without a colon (`redis://WORD@host`): read as a
+    /// password, as redis-cli and Lettuce read it, though redis-py reads it as a user name.
+    public static func credentialsAreOneWord(inURL url: String) -> Bool {
+        guard let schemeEnd = url.firstRange(of: "://") else { return false }
+        let authority = url[schemeEnd.upperBound...].prefix { $0 != "/" }
+        guard let at = authority.lastIndex(of: "@") else { return false }
+        let credentials = authority[..<at]
+        return !credentials.isEmpty && !credentials.contains(":")
     }
 
     /// The endpoint for one node of this deployment.

@@ -68,6 +68,7 @@ extension AppConfiguration {
         Option(flag: "--redis-url", environment: "REDIS_URL", valueName: "URL",
                help: "redis://[[user]:password@]host[:port][/db], unix:///path[?db=N], redis-cluster://host:port[,host:port...], redis-sentinel://host:port[,host:port...]/MASTER[/db]; rediss... for TLS (default redis://127.0.0.1:6379)") { config, value throws(ConfigurationError) in
             do { config.redis = try RedisConfiguration(url: value) } catch { throw ConfigurationError("--redis-url: \(error)") }
+            config.redisURLCredentialsAreOneWord = RedisConfiguration.credentialsAreOneWord(inURL: value)
         },
         Option(flag: "--redis-password-file", environment: "SESSION_FCGI_REDIS_PASSWORD_FILE", valueName: "PATH",
                help: "read the Redis password from this file (mode 0600), so it is never on a command line; it replaces a password in --redis-url; read again on SIGHUP for new connections") { config, value throws(ConfigurationError) in
@@ -334,8 +335,6 @@ extension AppConfiguration {
         }
     }
 
-    /// A Redis key prefix: printable, no spaces, and no braces (a `{` would change which part
-    /// of a key Redis Cluster hashes, and so the slot).
     /// `N/SECONDS`, or `0` for none.
     private static func loginFailureLimit(_ value: String) throws(ConfigurationError) -> LoginFailureLimit? {
         if value == "0" { return nil }
@@ -347,6 +346,8 @@ extension AppConfiguration {
         return LoginFailureLimit(count: count, windowSeconds: seconds)
     }
 
+    /// A Redis key prefix: printable, no spaces, and no braces (a `{` would change which part
+    /// of a key Redis Cluster hashes, and so the slot).
     private static func isKeyPrefix(_ value: String) -> Bool {
         !value.isEmpty && value.utf8.count <= 64
             && value.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "{") && $0 != UInt8(ascii: "}") }

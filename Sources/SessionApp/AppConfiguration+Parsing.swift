@@ -136,10 +136,10 @@ extension AppConfiguration {
         if keyPrefix == userKeyPrefix {
             throw ConfigurationError("--key-prefix and --user-key-prefix must differ")
         }
-        if redis.credentialsWithoutColon && redisPasswordFile != nil {
-            // Operator review s22: `redis://session-store@host` with a password file meant the
-            // ACL user to its writer (as in redis-py), was read as a password, and the file
-            // replaced it: Redis then refused the default user with no word of the name.
+        if redisURLCredentialsAreOneWord && redisPasswordFile != nil {
+            // `redis://session-store@host` with a password file means the ACL user to its
+            // writer (as redis-py reads it), but is read as a password, which the file replaces:
+            // Redis would then refuse the default user with no word of the name.
             throw ConfigurationError("--redis-url: the word before '@' has no colon, so it is read as a password, which --redis-password-file replaces; for an ACL user name write it with a colon (redis://NAME:@host:port), and keep a password in the file only")
         }
         if redisTLSOptionsGiven && redis.tls == nil {

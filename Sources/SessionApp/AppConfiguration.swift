@@ -16,6 +16,8 @@ public struct AppConfiguration: Equatable, Sendable {
     /// worker's client).
     public var redisPasswordFile: String?
     public var redisPasswordSource: RedisPasswordSource?
+    /// Whether `--redis-url`'s credentials are one word without a colon (read as a password).
+    public var redisURLCredentialsAreOneWord = false
     /// The Sentinels' own password (`--redis-sentinel-password-file`) and user.
     public var redisSentinelPassword: String?
     public var redisSentinelUsername: String?
@@ -130,6 +132,13 @@ public struct ConfigurationError: Error, Equatable, Sendable, CustomStringConver
 /// `--login-failure-limit`: at most `count` failed logins of one user name within
 /// `windowSeconds` of the first.
 public struct LoginFailureLimit: Equatable, Sendable {
+    /// Failed logins allowed within a window; the next ones are refused until it ends.
     public var count: Int
+    /// How long a window lasts from its first failed login.
     public var windowSeconds: Int
+
+    public init(count: Int, windowSeconds: Int) {
+        self.count = count
+        self.windowSeconds = windowSeconds
+    }
 }

@@ -75,7 +75,7 @@ public struct Application: Sendable {
                         log.error("SIGHUP: signing keys and admin token reloaded; the users file cannot be used (see the lines before), so the previous users stay in use",
                                   metadata: ["event": "reload_failed"])
                     } else {
-                        log.info("SIGHUP: users, signing keys and admin token reloaded", metadata: ["event": "reload"])
+                        log.info("SIGHUP: users, signing keys, trusted-login keys and admin token reloaded", metadata: ["event": "reload"])
                     }
                 } catch {
                     log.error("SIGHUP: \(error); the previous settings stay in use", metadata: ["event": "reload_failed"])
@@ -110,7 +110,7 @@ public struct Application: Sendable {
     /// A changed password is tried on a connection of its own first. One that Redis refuses is
     /// a refused reload (the previous password stays): taken, it would have worked until the
     /// connections were next replaced (a Redis restart, a failover, an idle timeout) and then
-    /// failed every request (operator review s22). When Redis cannot be reached to try it, the
+    /// failed every request). When Redis cannot be reached to try it, the
     /// new password is taken unchecked, with a warning: the operator changed it for a reason.
     private func reloadRedisPassword(log: Logger) {
         guard let path = configuration.redisPasswordFile, let source = configuration.redisPasswordSource else { return }

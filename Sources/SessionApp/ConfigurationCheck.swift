@@ -215,14 +215,20 @@ struct ConfigurationCheck {
     /// answer and keeps idle upstream connections 60 s. Settings that outlast those give
     /// clients nginx's bare 504 instead of a 503 with Retry-After (a request that nginx gave up
     /// on may still be carried out), or closed connections that nginx is about to reuse
-    /// (operator review s22). Warnings, since a site may have raised nginx's figures.
+    /// (a 502 for that request). Warnings, since a site may have raised nginx's figures.
     static func nginxTimingWarnings(_ configuration: AppConfiguration) -> [String] {
         var warnings: [String] = []
-        // A login makes up to 9 round trips one after another (the template's comment on
-        // fastcgi_read_timeout), each bounded by --redis-timeout-ms.
-        let slowest = 9 * configuration.redisCommandTimeoutMilliseconds
-        if slowest > 4700 {
-            warnings.append("--redis-timeout-ms \(configuration.redisCommandTimeoutMilliseconds): a login's 9 round trips may take \(slowest) ms, more than the template's nginx waits (fastcgi_read_timeout 5s), so clients would get nginx's 504 instead of a 503 with Retry-After; raise fastcgi_read_timeout and fastcgi_send_timeout to at least \((slowest + 999) / 1000 + 1)s, or keep --redis-timeout-ms at 500 or less")
+        // Round trips one after another, each bounded by --redis-timeout-ms (the template's
+        // comment on fastcgi_read_timeout): a logged-in page up to 7 within nginx's 5 s; a
+        // login up to 11, after waiting up to --login-wait-ms for a password check, within the
+        // 8 s of the login locations.
+        let timeout = configuration.redisCommandTimeoutMilliseconds
+        if 7 * timeout > 4700 {
+            warnings.append("--redis-timeout-ms \(timeout): a page's 7 round trips may take \(7 * timeout) ms, more than the template's nginx waits (fastcgi_read_timeout 5s), so clients would get nginx's 504 instead of a 503 with Retry-After; raise fastcgi_read_timeout and fastcgi_send_timeout to at least \((7 * timeout + 999) / 1000 + 1)s, or keep --redis-timeout-ms at 650 or less")
+        }
+        let login = 11 * timeout + configuration.loginWaitMilliseconds
+        if login > 7700 {
+            warnings.append("--redis-timeout-ms \(timeout) with --login-wait-ms \(configuration.loginWaitMilliseconds): a login may take \(login) ms, more than the template's login locations wait (8s); raise their fastcgi_read_timeout to at least \((login + 999) / 1000 + 1)s")
         }
         if configuration.server.idleConnectionTimeoutSeconds <= 60 {
             warnings.append("--idle-connection-timeout \(configuration.server.idleConnectionTimeoutSeconds): at or below the template's upstream keepalive_timeout (60s), so an instance can close a kept connection just as nginx reuses it (a 502 for that request); keep it above nginx's (default 75)")

@@ -67,7 +67,7 @@ extension AppConfiguration {
 
     /// The trusted-login keys as their file holds them now. Fails closed: a file that cannot be
     /// used gives no keys (trusted login off) and says why, so that a reload meant to withdraw a
-    /// leaked key never leaves it working (attack review s22: a key replaced by a short one, or
+    /// leaked key never leaves it working (a key replaced by a short one, or
     /// the file emptied, kept the old key in use).
     func loadTrustedLoginKeys() -> (keys: [[UInt8]], problem: String?) {
         guard let file = trustedLoginKeysFile else { return (trustedLoginKeys.map { Array($0.utf8) }, nil) }

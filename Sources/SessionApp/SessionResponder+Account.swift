@@ -16,34 +16,34 @@ extension SessionResponder {
             return Responses.error(400, "user and password are required")
         }
         var matches = false
-        var earlierFailures = 0
-        let limit = SessionNames.isValidUserID(user) ? configuration.loginFailureLimit : nil
+        let limit = configuration.loginFailureLimit
         if SessionNames.isValidUserID(user), password.utf8.count <= 1024 {
-            // The user name's failed logins are read once this login has its turn (a busy
-            // answer asks the store nothing) and before the password is checked: past the
-            // limit, no guess is checked at all.
-            let outcome = passwordChecks.run { () -> Result<(matches: Bool, earlierFailures: Int), LoginRefusal> in
+            // Once this login has its turn at the password gate (a busy answer asks the store
+            // nothing), the attempt is counted against the user name's limit in one step with
+            // the check of that limit, before the password is: past the limit no guess is
+            // checked, however many run at once, and a store that cannot count checks none.
+            let outcome = passwordChecks.run { () -> Result<Bool, LoginRefusal> in
                 if let limit {
                     do throws(SessionStoreError) {
-                        let failures = try manager.store.loginFailures(of: user)
-                        if failures.count >= limit.count { return .failure(.throttled(secondsLeft: failures.secondsLeft)) }
-                        return .success((users.check(user: user, password: password), failures.count))
+                        if case .refused(let secondsLeft) = try manager.store.countLoginAttempt(
+                            Self.loginAccount(user), limit: limit.count, windowSeconds: limit.windowSeconds) {
+                            return .failure(.throttled(secondsLeft: secondsLeft))
+                        }
                     } catch {
                         return .failure(.store(error))
                     }
                 }
-                return .success((users.check(user: user, password: password), 0))
+                return .success(users.check(user: user, password: password))
             }
             switch outcome {
             case nil: return loginBusy(request, next: fields["next"]?.string)
             case .failure(.throttled(let secondsLeft))?:
                 return loginThrottled(request, user: user, retryAfterSeconds: secondsLeft, next: fields["next"]?.string)
             case .failure(.store(let error))?: return failed(.store(error))
-            case .success(let checked)?: (matches, earlierFailures) = checked
+            case .success(let checked)?: matches = checked
             }
         }
         guard matches else {
-            if let limit { _ = try? manager.store.recordLoginFailure(of: user, windowSeconds: limit.windowSeconds) }
             // For an operator (fail2ban, an alert on one account): the client's address, and
             // the user when it is one of the file's (a name that is not may be a password typed
             // in the wrong field, which is never logged).
@@ -52,7 +52,9 @@ extension SessionResponder {
             if isFormPost(request) { return page(request, status: 401, message: "Wrong user or password.", next: fields["next"]?.string) }
             return Responses.error(401, "wrong user or password")
         }
-        if earlierFailures > 0 { try? manager.store.clearLoginFailures(of: user) }
+        // Only failed attempts count: a right password takes its attempt back (the count is
+        // not reset, which would tell a guesser that the name is a user's who just logged in).
+        if limit != nil { try? manager.store.uncountLoginAttempt(Self.loginAccount(user)) }
         return completeLogin(user, request) { record in
             isFormPost(request)
                 ? Responses.seeOther(HomePage.safeNext(fields["next"]?.string))
@@ -75,6 +77,13 @@ extension SessionResponder {
         } catch {
             return failed(error)
         }
+    }
+
+    /// The name a user name's login attempts are counted under: a hash, so that a name that is
+    /// no user's (perhaps a password typed in the wrong field) is never stored as it came, and
+    /// the same on every instance whatever its keys.
+    static func loginAccount(_ user: String) -> String {
+        Base64.encode(SessionCrypto.sha256(Array("session-store login attempts\n\(user)".utf8)))
     }
 
     /// Why a login was answered without a password check.

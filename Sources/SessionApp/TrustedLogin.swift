@@ -40,7 +40,7 @@ struct TrustedLoginAssertion: Equatable {
     }
 
     /// The message the MAC covers.
-    static func message(user: String, expires: Int64, nonce: String, next: String, crossSite: String) -> [UInt8] {
+    static func message(user: String, expires: String, nonce: String, next: String, crossSite: String) -> [UInt8] {
         Array("\(context)\n\(user)\n\(expires)\n\(nonce)\n\(next)\n\(crossSite)".utf8)
     }
 
@@ -58,7 +58,7 @@ struct TrustedLoginAssertion: Equatable {
         let next = fields["next"] ?? ""
         let crossSite = fields["cross_site"] ?? ""
         guard next.utf8.count <= maximumNextBytes, crossSite == "" || crossSite == "allow" else { return .failure(.malformed) }
-        let message = message(user: user, expires: expires, nonce: nonce, next: next, crossSite: crossSite)
+        let message = message(user: user, expires: expiresText, nonce: nonce, next: next, crossSite: crossSite)
         // Every key is tried whatever the outcome, so the time taken does not say which matched.
         var matched = false
         for key in keys {

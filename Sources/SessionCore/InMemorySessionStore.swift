@@ -16,8 +16,8 @@ public final class InMemorySessionStore: SessionStore {
     private var users: [String: UserState] = [:]
     /// Claimed nonces, with when their record expires.
     private var claimedNonces: [String: Int64] = [:]
-    /// Failed logins by user: how many, and when their window closes.
-    private var failures: [String: (count: Int, until: Int64)] = [:]
+    /// Counted login attempts by account: how many, and when their window closes.
+    private var attempts: [String: (count: Int, until: Int64)] = [:]
     /// Orders index entries written within one second of the clock.
     private var sequence: Int64 = 0
     /// Seconds on the store's clock; tests advance it to expire sessions.
@@ -235,23 +235,20 @@ public final class InMemorySessionStore: SessionStore {
         return .claimed
     }
 
-    public func loginFailures(of user: String) throws(SessionStoreError) -> (count: Int, secondsLeft: Int) {
+    public func countLoginAttempt(_ account: String, limit: Int, windowSeconds: Int) throws(SessionStoreError) -> LoginAttempt {
         try begin()
-        guard let entry = failures[user], entry.until > now else { return (0, 0) }
-        return (entry.count, Int(entry.until - now))
+        if let entry = attempts[account], entry.until > now {
+            if entry.count >= limit { return .refused(secondsLeft: Int(entry.until - now)) }
+            attempts[account] = (entry.count + 1, entry.until)
+        } else {
+            attempts[account] = (1, now + Int64(max(1, windowSeconds)))
+        }
+        return .counted
     }
 
-    public func recordLoginFailure(of user: String, windowSeconds: Int) throws(SessionStoreError) -> Int {
+    public func uncountLoginAttempt(_ account: String) throws(SessionStoreError) {
         try begin()
-        var entry: (count: Int, until: Int64) = failures[user].flatMap { $0.until > now ? $0 : nil } ?? (0, now + Int64(max(1, windowSeconds)))
-        entry.count += 1
-        failures[user] = entry
-        return entry.count
-    }
-
-    public func clearLoginFailures(of user: String) throws(SessionStoreError) {
-        try begin()
-        failures[user] = nil
+        if let entry = attempts[account], entry.until > now, entry.count > 0 { attempts[account] = (entry.count - 1, entry.until) }
     }
 
     public func checkHealth() throws(SessionStoreError) {

@@ -99,18 +99,17 @@ public protocol SessionStore {
     /// clock decides both and no replay window opens between them (a trusted-login assertion).
     func claimNonce(_ nonce: String, expires: Int64, maximumLifetimeSeconds: Int64) throws(SessionStoreError) -> NonceClaim
 
-    /// The user's failed logins in the window that the first of them opened: how many, and the
-    /// seconds left until the window closes (`(0, 0)` when there is none). Any name is counted,
-    /// a user's or not, so the counts tell nothing about who exists.
-    func loginFailures(of user: String) throws(SessionStoreError) -> (count: Int, secondsLeft: Int)
+    /// Counts a login attempt of `account` (an opaque name the caller derives from the user
+    /// name) before its password is checked, atomically with the limit: `.counted` while fewer
+    /// than `limit` attempts were counted in the current window (opened by the first, for
+    /// `windowSeconds` on the store's clock), `.refused` with the seconds the window has left
+    /// otherwise (nothing counted). Counting first, in one step, holds the limit however many
+    /// attempts run at once.
+    func countLoginAttempt(_ account: String, limit: Int, windowSeconds: Int) throws(SessionStoreError) -> LoginAttempt
 
-    /// Counts one failed login of `user`; the first opens a window of `windowSeconds`, at the
-    /// end of which the count is forgotten. Returns the count.
-    @discardableResult
-    func recordLoginFailure(of user: String, windowSeconds: Int) throws(SessionStoreError) -> Int
-
-    /// Forgets the user's failed logins (after one that succeeded).
-    func clearLoginFailures(of user: String) throws(SessionStoreError)
+    /// Takes back one counted attempt of `account` (a login that succeeded), so that only
+    /// failed ones count; never below zero.
+    func uncountLoginAttempt(_ account: String) throws(SessionStoreError)
 
     /// Throws when the store cannot serve requests.
     func checkHealth() throws(SessionStoreError)
@@ -120,6 +119,14 @@ public protocol SessionStore {
     /// the rotation of a login): an acknowledged write can otherwise vanish in a failover.
     /// Bounded in time; the writes are never undone.
     func confirmWrites() throws(SessionStoreError) -> WriteConfirmation
+}
+
+/// What `countLoginAttempt` decided.
+public enum LoginAttempt: Equatable, Sendable {
+    /// Counted: the password may be checked.
+    case counted
+    /// Over the limit: refused without a check until the window ends.
+    case refused(secondsLeft: Int)
 }
 
 /// What `claimNonce` found.

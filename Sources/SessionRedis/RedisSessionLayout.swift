@@ -126,11 +126,12 @@ public struct RedisSessionLayout: Sendable {
     /// The Redis key of the revocation generation named `name`.
     func generationKey(named name: String) -> String { userKeyPrefix + "{" + name + "}:gen" }
 
-    /// The user's failed-login count (`recordLoginFailure`), on the user's slot.
-    func failuresKey(named name: String) -> String { userKeyPrefix + "{" + name + "}:fails" }
+    /// The login attempts counted for an account (`countLoginAttempt`): the caller's opaque
+    /// name for it, never the user name as typed.
+    func loginAttemptsKey(_ account: String) -> String { userKeyPrefix + "attempts:" + account }
 
     /// A claimed trusted-login nonce (`claimNonce`): by the nonce alone, so every instance
-    /// finds the same record whatever its encryption keys' order (attack review s22).
+    /// finds the same record whatever its encryption keys' order.
     func nonceKey(_ nonce: String) -> String { userKeyPrefix + "nonce:" + nonce }
 }
 

@@ -260,27 +260,30 @@ extension RedisSessionStore {
         return 1
         """)
 
-    /// KEYS failures. Returns `{count, seconds left in the window}` (`{0, 0}` without one). The
-    /// window's end is a field (the project's ACL has no TTL command), on Redis's clock.
-    static let loginFailuresScript = RedisScript("""
-        local v = redis.call('HMGET', KEYS[1], 'n', 'until')
-        if not v[1] then return {0, 0} end
+    /// KEYS attempts. ARGV limit, window seconds. On Redis's clock: within an open window, `{0,
+    /// seconds left}` at the limit (nothing counted), else one more attempt and `{1, 0}`; without
+    /// one, a new window of one attempt. The window's end is a field (the project's ACL has no
+    /// TTL command); the key's TTL drops it with the window.
+    static let countLoginAttemptScript = RedisScript("""
         local now = tonumber(redis.call('TIME')[1])
-        local left = (tonumber(v[2]) or now) - now
-        if left <= 0 then return {0, 0} end
-        return {tonumber(v[1]), left}
+        local v = redis.call('HMGET', KEYS[1], 'n', 'until')
+        local n, ends = tonumber(v[1]), tonumber(v[2])
+        if n and ends and ends > now then
+          if n >= tonumber(ARGV[1]) then return {0, ends - now} end
+          redis.call('HINCRBY', KEYS[1], 'n', 1)
+          return {1, 0}
+        end
+        local window = tonumber(ARGV[2])
+        redis.call('HSET', KEYS[1], 'n', 1, 'until', now + window)
+        redis.call('EXPIRE', KEYS[1], window)
+        return {1, 0}
         """)
 
-    /// KEYS failures. ARGV window seconds. Counts a failed login; the first opens the window
-    /// (its end recorded, and the key's TTL set to it). Returns the count.
-    static let recordLoginFailureScript = RedisScript("""
-        local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
-        if n == 1 then
-          local window = tonumber(ARGV[1])
-          redis.call('HSET', KEYS[1], 'until', tonumber(redis.call('TIME')[1]) + window)
-          redis.call('EXPIRE', KEYS[1], window)
-        end
-        return n
+    /// KEYS attempts. Takes one counted attempt back (a login that succeeded), never below 0.
+    static let uncountLoginAttemptScript = RedisScript("""
+        local n = tonumber(redis.call('HGET', KEYS[1], 'n'))
+        if n and n > 0 then redis.call('HINCRBY', KEYS[1], 'n', -1) end
+        return 0
         """)
 
     /// KEYS index. Returns how many entries it holds (for indexes under older names).

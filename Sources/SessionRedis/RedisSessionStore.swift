@@ -348,27 +348,21 @@ public final class RedisSessionStore: SessionStore {
         }
     }
 
-    public func loginFailures(of user: String) throws(SessionStoreError) -> (count: Int, secondsLeft: Int) {
-        let key = layout.failuresKey(named: try layout.userNames(of: user)[0])
-        let call = RedisScriptCall(Self.loginFailuresScript, keyCount: 1, routingKey: key) { command in command.append(key) }
-        guard case .array(let parts) = try runPipelined([call])[0], parts.count == 2,
-              case .integer(let count) = parts[0], case .integer(let left) = parts[1] else { throw .failed("login failures: unexpected reply") }
-        return (Int(count), Int(left))
-    }
-
-    public func recordLoginFailure(of user: String, windowSeconds: Int) throws(SessionStoreError) -> Int {
-        let key = layout.failuresKey(named: try layout.userNames(of: user)[0])
-        let call = RedisScriptCall(Self.recordLoginFailureScript, keyCount: 1, routingKey: key) { command in
+    public func countLoginAttempt(_ account: String, limit: Int, windowSeconds: Int) throws(SessionStoreError) -> LoginAttempt {
+        let key = layout.loginAttemptsKey(account)
+        let call = RedisScriptCall(Self.countLoginAttemptScript, keyCount: 1, routingKey: key) { command in
             command.append(key)
+            command.append(String(limit))
             command.append(String(max(1, windowSeconds)))
         }
-        guard case .integer(let count) = try runPipelined([call])[0] else { throw .failed("login failure: unexpected reply") }
-        return Int(count)
+        guard case .array(let parts) = try runPipelined([call])[0], parts.count == 2,
+              case .integer(let counted) = parts[0], case .integer(let left) = parts[1] else { throw .failed("login attempt: unexpected reply") }
+        return counted == 1 ? .counted : .refused(secondsLeft: Int(left))
     }
 
-    public func clearLoginFailures(of user: String) throws(SessionStoreError) {
-        let key = layout.failuresKey(named: try layout.userNames(of: user)[0])
-        _ = try send(RedisCommand("DEL", key), key: key)
+    public func uncountLoginAttempt(_ account: String) throws(SessionStoreError) {
+        let key = layout.loginAttemptsKey(account)
+        _ = try runPipelined([RedisScriptCall(Self.uncountLoginAttemptScript, keyCount: 1, routingKey: key) { command in command.append(key) }])
     }
 
     public func checkHealth() throws(SessionStoreError) {

@@ -42,6 +42,16 @@ final class TrustedLoginTests: XCTestCase {
         XCTAssertEqual(try verify(Self.fields(crossSite: "allow")).get().allowsCrossSite, true)
     }
 
+    /// The MAC covers the fields as sent (diff review s22: the expiry was covered as the
+    /// number it parsed to, so a MAC over "01000060" did not verify).
+    func testTheMACCoversTheExpiryAsSent() throws {
+        let nonce = "nonce-as-sent-0123456789"
+        let message = "session-store trusted-login v1\nada\n01000060\n\(nonce)\n\n"
+        let mac = SessionCrypto.hmacSHA256(key: Array(Self.key.utf8), message: Array(message.utf8)) ?? []
+        let fields = ["user": "ada", "expires": "01000060", "nonce": nonce, "mac": Base64.encode(mac)]
+        XCTAssertEqual(try verify(fields).get().expires, 1_000_060)
+    }
+
     func testEveryCoveredFieldIsBoundByTheMAC() {
         let fields = Self.fields()
         for (name, value) in [("user", "bob"), ("expires", "1000061"), ("nonce", "another-nonce-123456"), ("next", "/admin/"), ("cross_site", "allow")] {

@@ -34,7 +34,7 @@ final class SealedRedisSessionStoreContractTests: XCTestCase {
     func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
     func testContractNonceClaimedOnce() throws { try contract().aNonceIsClaimedOnceWithinItsLifetimeOnTheStoresClock() }
-    func testContractLoginFailures() throws { try contract().loginFailuresAreCountedPerUserWithinAWindow() }
+    func testContractLoginAttempts() throws { try contract().loginAttemptsAreCountedAgainstALimitWithinAWindow() }
 }
 
 /// Sessions named by SHA-256 of their ids (`--store-id-hashes yes`).
@@ -66,7 +66,7 @@ final class HashedIDRedisSessionStoreContractTests: XCTestCase {
     func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
     func testContractNonceClaimedOnce() throws { try contract().aNonceIsClaimedOnceWithinItsLifetimeOnTheStoresClock() }
-    func testContractLoginFailures() throws { try contract().loginFailuresAreCountedPerUserWithinAWindow() }
+    func testContractLoginAttempts() throws { try contract().loginAttemptsAreCountedAgainstALimitWithinAWindow() }
 }
 
 /// Both.
@@ -98,5 +98,5 @@ final class SealedAndHashedRedisSessionStoreContractTests: XCTestCase {
     func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
     func testContractNonceClaimedOnce() throws { try contract().aNonceIsClaimedOnceWithinItsLifetimeOnTheStoresClock() }
-    func testContractLoginFailures() throws { try contract().loginFailuresAreCountedPerUserWithinAWindow() }
+    func testContractLoginAttempts() throws { try contract().loginAttemptsAreCountedAgainstALimitWithinAWindow() }
 }

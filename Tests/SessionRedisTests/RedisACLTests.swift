@@ -77,7 +77,7 @@ final class RedisACLTests: XCTestCase {
     func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
     func testContractNonceClaimedOnce() throws { try contract().aNonceIsClaimedOnceWithinItsLifetimeOnTheStoresClock() }
-    func testContractLoginFailures() throws { try contract().loginFailuresAreCountedPerUserWithinAWindow() }
+    func testContractLoginAttempts() throws { try contract().loginAttemptsAreCountedAgainstALimitWithinAWindow() }
 
     /// The paths the contract does not take: scripts reloaded with `EVAL` after the server lost
     /// them, `WAIT` and `ROLE` for replication, `SELECT`, and the cluster commands.

@@ -61,7 +61,7 @@ final class RedisSentinelSessionStoreTests: XCTestCase {
     func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
     func testContractNonceClaimedOnce() throws { try contract().aNonceIsClaimedOnceWithinItsLifetimeOnTheStoresClock() }
-    func testContractLoginFailures() throws { try contract().loginFailuresAreCountedPerUserWithinAWindow() }
+    func testContractLoginAttempts() throws { try contract().loginAttemptsAreCountedAgainstALimitWithinAWindow() }
 
     func testSecurityWritesAreConfirmedByTheReplica() throws {
         let store = try makeStore()

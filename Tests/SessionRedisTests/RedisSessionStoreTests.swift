@@ -62,7 +62,7 @@ final class RedisSessionStoreTests: XCTestCase {
     func testContractUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testContractHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
     func testContractNonceClaimedOnce() throws { try contract().aNonceIsClaimedOnceWithinItsLifetimeOnTheStoresClock() }
-    func testContractLoginFailures() throws { try contract().loginFailuresAreCountedPerUserWithinAWindow() }
+    func testContractLoginAttempts() throws { try contract().loginAttemptsAreCountedAgainstALimitWithinAWindow() }
     func testContractTouchesOnlyWhenDue() throws { try contract().touchesOnlyWhenDue() }
     func testContractCallsAnsweredTogether() throws { try contract().callsAnsweredTogetherAnswerAsAlone() }
 

@@ -269,21 +269,24 @@ struct SessionStoreContract<Store: SessionStore> {
         XCTAssertNoThrow(try store.checkHealth())
     }
 
-    func loginFailuresAreCountedPerUserWithinAWindow() throws {
-        let user = "u" + String(SessionID.generate().rawValue.prefix(12)).filter { $0.isLetter || $0.isNumber }
-        XCTAssertTrue(try store.loginFailures(of: user) == (0, 0))
-        XCTAssertEqual(try store.recordLoginFailure(of: user, windowSeconds: 2), 1)
-        XCTAssertEqual(try store.recordLoginFailure(of: user, windowSeconds: 2), 2)
-        let counted = try store.loginFailures(of: user)
-        XCTAssertEqual(counted.count, 2)
-        XCTAssertTrue((1...2).contains(counted.secondsLeft), "\(counted)")
-        XCTAssertTrue(try store.loginFailures(of: "other" + user) == (0, 0), "per user")
-        try store.clearLoginFailures(of: user)
-        XCTAssertTrue(try store.loginFailures(of: user) == (0, 0))
-        XCTAssertEqual(try store.recordLoginFailure(of: user, windowSeconds: 1), 1)
+    func loginAttemptsAreCountedAgainstALimitWithinAWindow() throws {
+        let account = "a" + SessionID.generate().rawValue
+        for _ in 1...3 { XCTAssertEqual(try store.countLoginAttempt(account, limit: 3, windowSeconds: 2), .counted) }
+        guard case .refused(let left) = try store.countLoginAttempt(account, limit: 3, windowSeconds: 2) else {
+            return XCTFail("the fourth attempt was counted")
+        }
+        XCTAssertTrue((1...2).contains(left), "\(left)")
+        XCTAssertEqual(try store.countLoginAttempt("other" + account, limit: 3, windowSeconds: 2), .counted, "per account")
+        try store.uncountLoginAttempt(account)
+        XCTAssertEqual(try store.countLoginAttempt(account, limit: 3, windowSeconds: 2), .counted, "an attempt taken back")
+        guard case .refused = try store.countLoginAttempt(account, limit: 3, windowSeconds: 2) else { return XCTFail("over the limit") }
         passTime(2.1)
-        XCTAssertTrue(try store.loginFailures(of: user) == (0, 0), "the window ended")
-        XCTAssertEqual(try store.recordLoginFailure(of: user, windowSeconds: 1), 1, "a new window")
+        XCTAssertEqual(try store.countLoginAttempt(account, limit: 3, windowSeconds: 1), .counted, "the window ended: a new one")
+        try store.uncountLoginAttempt(account)
+        try store.uncountLoginAttempt(account)
+        try store.uncountLoginAttempt("never" + account)
+        XCTAssertEqual(try store.countLoginAttempt(account, limit: 1, windowSeconds: 1), .counted, "never below zero")
+        guard case .refused = try store.countLoginAttempt(account, limit: 1, windowSeconds: 1) else { return XCTFail("limit 1") }
     }
 
     func aNonceIsClaimedOnceWithinItsLifetimeOnTheStoresClock() throws {
@@ -324,7 +327,7 @@ final class InMemorySessionStoreContractTests: XCTestCase {
     func testUserIndex() throws { try contract().userIndexHoldsEntriesUntilUnindexedOrRevoked() }
     func testHealth() throws { try contract().healthyStorePassesTheHealthCheck() }
     func testNonceClaimedOnce() throws { try contract().aNonceIsClaimedOnceWithinItsLifetimeOnTheStoresClock() }
-    func testLoginFailures() throws { try contract().loginFailuresAreCountedPerUserWithinAWindow() }
+    func testLoginAttempts() throws { try contract().loginAttemptsAreCountedAgainstALimitWithinAWindow() }
     func testTouchesOnlyWhenDue() throws { try contract().touchesOnlyWhenDue() }
     func testCallsAnsweredTogether() throws { try contract().callsAnsweredTogetherAnswerAsAlone() }
 }

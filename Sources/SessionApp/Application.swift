@@ -72,7 +72,7 @@ public struct Application: Sendable {
                         log.error("SIGHUP: \(problem); trusted login is off until the file holds usable keys", metadata: ["event": "reload_failed"])
                     }
                     if reloaded.usersKept {
-                        log.error("SIGHUP: signing keys and admin token reloaded; the users file cannot be used (see the lines before), so the previous users stay in use",
+                        log.error("SIGHUP: signing keys, trusted-login keys and admin token reloaded; the users file cannot be used (see the lines before), so the previous users stay in use",
                                   metadata: ["event": "reload_failed"])
                     } else {
                         log.info("SIGHUP: users, signing keys, trusted-login keys and admin token reloaded", metadata: ["event": "reload"])

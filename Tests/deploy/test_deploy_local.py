@@ -385,7 +385,7 @@ def test_status_says_what_runs_with_its_exit_status_and_up_refuses_other_setting
         assert reloaded.stderr.count(": reloaded (users file") == 2 and "nginx: reloading" in reloaded.stderr, reloaded.stderr
         for port in local.env["FCGI_PORTS"].split():
             log = os.path.join(local.state, f"fcgi-{port}.log")
-            eventually(lambda: "SIGHUP: users, signing keys and admin token reloaded" in open(log).read(),
+            eventually(lambda: "SIGHUP: users, signing keys, trusted-login keys and admin token reloaded" in open(log).read(),
                        what=f"the SIGHUP line in {log}")
         assert local.run("status").returncode == 0, "everything still serves after a reload"
         instance = local.env["FCGI_PORTS"].split()[0]

@@ -132,7 +132,7 @@ def test_sighup_reloads_users_and_reopens_the_log_without_dropping_a_request(bas
                 os.kill(pid, signal.SIGHUP)
             for port in ports:
                 log = os.path.join(local.state, f"fcgi-{port}.log")
-                eventually(lambda: os.path.exists(log) and "SIGHUP: users, signing keys and admin token reloaded" in open(log).read(),
+                eventually(lambda: os.path.exists(log) and "SIGHUP: users, signing keys, trusted-login keys and admin token reloaded" in open(log).read(),
                            what=f"the SIGHUP line in the new {log}")
             time.sleep(0.5)  # requests keep coming in after the reload
         assert load.failures() == [], f"requests failed during the reload: {load.failures()[:5]}"
@@ -145,7 +145,7 @@ def test_sighup_reloads_users_and_reopens_the_log_without_dropping_a_request(bas
                 assert response.status == 200
         for port in ports:
             fresh = open(os.path.join(local.state, f"fcgi-{port}.log")).read()
-            assert "SIGHUP: users, signing keys and admin token reloaded" in fresh, fresh
+            assert "SIGHUP: users, signing keys, trusted-login keys and admin token reloaded" in fresh, fresh
         # A half-written file (a line cut short) is refused whole: the previous users stay.
         with open(users, "a") as f:
             f.write("dave:pbkdf2-sha256$600000$")

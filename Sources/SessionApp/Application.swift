@@ -74,6 +74,8 @@ public struct Application: Sendable {
                     if reloaded.usersKept {
                         log.error("SIGHUP: signing keys, trusted-login keys and admin token reloaded; the users file cannot be used (see the lines before), so the previous users stay in use",
                                   metadata: ["event": "reload_failed"])
+                    } else if reloaded.settings.trustedLoginProblem != nil {
+                        log.info("SIGHUP: users, signing keys and admin token reloaded (trusted login off: see the line before)", metadata: ["event": "reload"])
                     } else {
                         log.info("SIGHUP: users, signing keys, trusted-login keys and admin token reloaded", metadata: ["event": "reload"])
                     }

@@ -386,11 +386,16 @@ enum SecretRules {
     }
 
     /// The signing keys file's keys (one per line, `#` comments), checked.
-    static func signingKeys(file: String, what: String = "--cookie-signing-keys-file", into config: inout AppConfiguration) throws(ConfigurationError) -> [String] {
-        let text = try readSecret(file, what: what, into: &config)
-        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingPrefix(while: { $0 == " " }) }
+    static func signingKeys(file: String, into config: inout AppConfiguration) throws(ConfigurationError) -> [String] {
+        let what = "--cookie-signing-keys-file"
+        return try signingKeys(keyLines(try readSecret(file, what: what, into: &config)), what: what)
+    }
+
+    /// A keys file's keys: one per line, leading spaces ignored, `#` comments and blank lines
+    /// skipped.
+    static func keyLines(_ text: String) -> [Substring] {
+        text.split(whereSeparator: \.isNewline).map { $0.trimmingPrefix(while: { $0 == " " }) }
             .filter { !$0.isEmpty && !$0.hasPrefix("#") }
-        return try signingKeys(lines, what: what)
     }
 
     static func signingKeys(_ keys: [some StringProtocol], what: String) throws(ConfigurationError) -> [String] {
@@ -409,8 +414,7 @@ enum SecretRules {
         if ConfigurationFile.isReadableByOthers(file) {
             config.warnings.append("\(what): \(file) is readable by every local user, and any of its keys logs in any user; chmod 600 it")
         }
-        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingPrefix(while: { $0 == " " }) }
-            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        let lines = keyLines(text)
         for line in lines { try checkStrong(line, what: what) }
         return lines.map { String($0) }
     }

@@ -65,12 +65,15 @@ public struct Application: Sendable {
                 }
                 reloadRedisPassword(log: log)
                 checkEncryptionKeysUnchanged(log: log)
+                // Logged before the reload's own line: deploy/local reports the first one.
+                func noteTrustedLoginProblem(_ problem: String?) {
+                    guard let problem else { return }
+                    log.error("SIGHUP: \(problem); trusted login is off until the file holds usable keys", metadata: ["event": "reload_failed"])
+                }
                 do {
                     let reloaded = try loadSettings(log: log, previous: settings.current)
                     settings.replace(with: reloaded.settings)
-                    if let problem = reloaded.settings.trustedLoginProblem {
-                        log.error("SIGHUP: \(problem); trusted login is off until the file holds usable keys", metadata: ["event": "reload_failed"])
-                    }
+                    noteTrustedLoginProblem(reloaded.settings.trustedLoginProblem)
                     if reloaded.usersKept {
                         log.error("SIGHUP: signing keys, trusted-login keys and admin token reloaded; the users file cannot be used (see the lines before), so the previous users stay in use",
                                   metadata: ["event": "reload_failed"])
@@ -87,9 +90,7 @@ public struct Application: Sendable {
                     let trusted = configuration.loadTrustedLoginKeys()
                     (kept.trustedLoginKeys, kept.trustedLoginProblem) = (trusted.keys, trusted.problem)
                     settings.replace(with: kept)
-                    if let problem = trusted.problem {
-                        log.error("SIGHUP: \(problem); trusted login is off until the file holds usable keys", metadata: ["event": "reload_failed"])
-                    }
+                    noteTrustedLoginProblem(trusted.problem)
                 }
             }) {
                 let store = configuration.makeStore(layout: layout)

@@ -95,8 +95,7 @@ struct ConfigurationCheck {
                 return 1
             }
             report(true, "Redis at \(redis) runs the store's scripts")
-            if let warning = Self.evictionWarning(client) { CommandLineTool.writeStandardOutput("warning  " + warning + "\n") }
-            if let warning = Self.memoryLimitWarning(client) { CommandLineTool.writeStandardOutput("warning  " + warning + "\n") }
+            if let warning = Self.memoryWarning(client) { CommandLineTool.writeStandardOutput("warning  " + warning + "\n") }
             if let warning = Self.persistenceWarning(client) { CommandLineTool.writeStandardOutput("warning  " + warning + "\n") }
         } catch .server(let refusal) where refusal.refusesCredentials {
             var hint = ""
@@ -236,24 +235,18 @@ struct ConfigurationCheck {
         return warnings
     }
 
-    /// Without `maxmemory`, a flood of requests without a session (each creates one) grows
-    /// Redis until the host runs out of memory (README, Known limits). `nil` with a limit, or
-    /// when this user may not read `INFO`.
-    static func memoryLimitWarning(_ client: RedisClient) -> String? {
-        guard let text = (try? client.send(RedisCommand("INFO", "memory"), key: nil))?.text,
-              infoField("maxmemory", in: text) == "0" else { return nil }
-        return "Redis has no memory limit (maxmemory 0): every request without a session creates one, so a flood grows Redis until the host runs out of memory; set maxmemory (with maxmemory-policy noeviction: a full Redis then answers 503 until sessions expire) (README, Known limits)"
-    }
-
-    /// A Redis that evicts keys under memory pressure can drop a user's index while the
-    /// sessions it lists live on: revoke-all then misses them (README, Known limits). `nil` when
-    /// the policy is `noeviction`, there is no memory limit, or this user may not read them (an
-    /// ACL without `INFO`). On a cluster, the node asked is one of the masters.
-    static func evictionWarning(_ client: RedisClient) -> String? {
+    /// What Redis's memory settings risk (README, Known limits), from one `INFO memory`:
+    /// without `maxmemory`, a flood of requests without a session (each creates one) grows
+    /// Redis until the host runs out of memory; with it, a policy that evicts keys can drop a
+    /// user's index while the sessions it lists live on, so revoke-all misses them. `nil` for a
+    /// limit with `noeviction`, or when this user may not read `INFO` (an ACL without it). On a
+    /// cluster, the node asked is one of the masters.
+    static func memoryWarning(_ client: RedisClient) -> String? {
         guard let text = (try? client.send(RedisCommand("INFO", "memory"), key: nil))?.text else { return nil }
-        // Without a memory limit (maxmemory 0) nothing is evicted, whatever the policy.
-        guard let policy = infoField("maxmemory_policy", in: text), policy != "noeviction",
-              infoField("maxmemory", in: text) != "0" else { return nil }
+        if infoField("maxmemory", in: text) == "0" {
+            return "Redis has no memory limit (maxmemory 0): every request without a session creates one, so a flood grows Redis until the host runs out of memory; set maxmemory (with maxmemory-policy noeviction: a full Redis then answers 503 until sessions expire) (README, Known limits)"
+        }
+        guard let policy = infoField("maxmemory_policy", in: text), policy != "noeviction" else { return nil }
         return "Redis evicts keys under memory pressure (maxmemory-policy \(policy)): it can drop a user's index while the sessions it lists live on, and revoke-all would miss them; set maxmemory-policy noeviction (a full Redis then answers 503 until sessions expire)"
     }
 }
